@@ -1,0 +1,23 @@
+// The built-in default: deploys examples/hello on this machine (no SSH) into .switchyard/local/
+// and serves it through a private nginx on 127.0.0.1:8080 that `gulp setup` starts (no root).
+import path from 'node:path';
+import { defineEnvironment } from 'switchyard';
+
+const here = path.resolve(__dirname, '..', '.switchyard', 'local');
+
+export default defineEnvironment({
+  site: 'localhost',
+  transport: 'local',
+  build: { dir: 'examples/hello' },
+  app: {
+    start: [process.execPath, 'server.js', '--socket', '{socket}'],
+    health: { path: '/health', timeoutSeconds: 15 },
+  },
+  hosts: [{ name: 'local', roles: ['web', 'app'] }],
+  deployTo: path.join(here, 'app'),
+  socketDir: path.join(here, 's'),
+  shared: ['logs'],
+  keepReleases: 3,
+  retire: { graceSeconds: 2, drainSeconds: 10 },
+  nginx: { listen: '127.0.0.1:8080', private: true },
+});

@@ -1,0 +1,36 @@
+// switchyard's public API: import the tasks into your own gulpfile and chain them,
+//   export const release = series(build, deployTask({ env: 'uat' }));
+// or drive the core directly (Session, runRelease) for tasks of your own.
+import type { TaskOptions } from './lib/context';
+import { coldDeployTask, deployTask, type DeployOptions } from './tasks/deploy';
+import { nginxConfigTask } from './tasks/nginx-config';
+import { setupTask } from './tasks/setup';
+import { statusTask } from './tasks/status';
+import { unlockTask } from './tasks/unlock';
+
+export { defineEnvironment, loadEnvironment, type Environment, type EnvironmentInput, type HostConfig } from './lib/environment';
+export { secret } from './lib/secrets';
+export { SwitchyardError } from './lib/errors';
+export { selectHosts, primaryHost } from './lib/hosts';
+export { Session, type StepResult } from './lib/session';
+export { runRelease, type Hooks, type HookContext, type ReleaseReport } from './lib/release';
+export { GulpReporter, MemoryReporter, type Reporter } from './lib/reporter';
+export { contextFor, type TaskOptions, type Task } from './lib/context';
+export { parseFlags, type Flags } from './lib/flags';
+export { deploy, deployTask, coldDeployTask } from './tasks/deploy';
+export { setup, setupTask } from './tasks/setup';
+export { status, statusTask } from './tasks/status';
+export { unlock, unlockTask } from './tasks/unlock';
+export { nginxConfigTask } from './tasks/nginx-config';
+
+/** Every built-in task for one set of options, keyed by its gulp name. */
+export function createTasks(o: TaskOptions & DeployOptions) {
+  return {
+    setup: setupTask(o),
+    'cold-deploy': coldDeployTask(o),
+    deploy: deployTask(o),
+    status: statusTask(o),
+    unlock: unlockTask(o),
+    'nginx-config': nginxConfigTask(o),
+  };
+}

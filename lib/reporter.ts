@@ -1,0 +1,55 @@
+// Everything the user reads goes through here: one place to put host prefixes and mask secrets.
+import log from 'gulplog';
+
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Reporter {
+  log(level: Level, message: string, host?: string): void;
+  /** Values that must never be shown (secrets); replaced by ****** in every line. */
+  addSecret(value: string): void;
+  readonly verbose: boolean;
+}
+
+export abstract class BaseReporter implements Reporter {
+  private secrets: string[] = [];
+  constructor(readonly verbose = false) {}
+  addSecret(value: string): void {
+    if (value && !this.secrets.includes(value)) {
+      this.secrets.push(value);
+      this.secrets.sort((a, b) => b.length - a.length); // longest first: no half-masked overlaps
+    }
+  }
+  mask(text: string): string {
+    let out = text;
+    for (const s of this.secrets) out = out.split(s).join('******');
+    return out;
+  }
+  log(level: Level, message: string, host?: string): void {
+    if (level === 'debug' && !this.verbose) return;
+    const text = this.mask(message);
+    for (const line of text.split('\n')) this.write(level, host ? `[${host}] ${line}` : line);
+  }
+  protected abstract write(level: Level, line: string): void;
+}
+
+/** Through gulplog, so gulp-cli prints it with its timestamps (and --silent works). */
+export class GulpReporter extends BaseReporter {
+  protected write(level: Level, line: string): void {
+    log[level](line);
+  }
+}
+
+/** Keeps lines in memory: for tests, and for programs that embed switchyard. */
+export class MemoryReporter extends BaseReporter {
+  readonly lines: { level: Level; line: string }[] = [];
+  constructor(verbose = true, private echo = false) {
+    super(verbose);
+  }
+  protected write(level: Level, line: string): void {
+    this.lines.push({ level, line });
+    if (this.echo) process.stderr.write(`${level}: ${line}\n`);
+  }
+  text(): string {
+    return this.lines.map((l) => l.line).join('\n');
+  }
+}

@@ -1,0 +1,47 @@
+import type { Readable } from 'node:stream';
+
+export interface ExecOptions {
+  /** Sent to the command's stdin, then closed. */
+  stdin?: string | Buffer | (() => Readable);
+  /** Called with each complete line of output as it arrives. */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** What the release steps count per host: the cost of a deploy over a WAN is its round trips. */
+export interface TransportStats {
+  connections: number;
+  executions: number;
+  bytesUploaded: number;
+}
+
+/** One host's way to run commands: ssh for servers, local for this machine. Same strings either way. */
+export interface Transport {
+  readonly host: string;
+  readonly stats: TransportStats;
+  connect(): Promise<void>;
+  exec(command: string, o?: ExecOptions): Promise<ExecResult>;
+  close(): Promise<void>;
+}
+
+/** Splits a byte stream into lines, keeping the unfinished tail for the next chunk. */
+export function lineSplitter(emit: (line: string) => void): { push(chunk: Buffer | string): void; end(): void } {
+  let tail = '';
+  return {
+    push(chunk) {
+      const text = tail + chunk.toString();
+      const lines = text.split('\n');
+      tail = lines.pop() ?? '';
+      for (const l of lines) emit(l.replace(/\r$/, ''));
+    },
+    end() {
+      if (tail) emit(tail);
+      tail = '';
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { newReleaseId } from '../lib/commands';
+import { appHosts, batchSize, COMMON_FLAGS, contextFor, gitSha, task, withSession, writeReport, type Task, type TaskOptions } from '../lib/context';
+import { buildPackage } from '../lib/package';
+import { reportOf, runRelease, type ReleaseEvent, type ReleaseKind, type ReleaseReport } from '../lib/release';
+import { formatBytes, formatReleaseSummary } from '../lib/summary';
+import { renderForHosts } from '../lib/config/deploy';
+
+export interface DeployOptions extends TaskOptions {
+  /** Called at each host's prepare / switch / retire (load-test markers). */
+  onEvent?: (e: ReleaseEvent) => void;
+  /** Receives the report (also on failure, when there is one). */
+  onReport?: (r: ReleaseReport) => void;
+}
+
+/** Ctrl-C and SIGTERM become an abort at the next safe point, so no host is left half-switched. */
+function interruptible(): { signal: AbortSignal; dispose(): void } {
+  const ac = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`\nswitchyard: ${sig}: stopping at the next safe point and putting every host back (again to quit at once)\n`);
+    dispose();
+    ac.abort();
+  };
+  const dispose = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return { signal: ac.signal, dispose };
+}
+
+export async function deploy(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' | 'cold-deploy'> = 'deploy'): Promise<ReleaseReport> {
+  const ctx = contextFor(o);
+  const { env, reporter } = ctx;
+  const hosts = appHosts(ctx);
+  const release = newReleaseId(new Date(), gitSha(env.root));
+  const buildDir = path.resolve(env.root, env.build.dir);
+  // Config is rendered (and secrets resolved) before anything is uploaded: a missing secret stops here.
+  const rendered = renderForHosts(env, hosts, reporter);
+  const packages = new Map<string, Awaited<ReturnType<typeof buildPackage>>>();
+  const meta = { release, site: env.site, env: env.name, git: gitSha(env.root) ?? null, builtAt: new Date().toISOString() };
+  for (const [key, files] of rendered.variants) {
+    packages.set(key, await buildPackage({ buildDir, files, meta }));
+  }
+  const first = packages.values().next().value!;
+  reporter.log('info', `package: ${first.files} files, ${formatBytes(first.bytes)}${packages.size > 1 ? ` (${packages.size} variants for host-level config)` : ''}`);
+  const stop = interruptible();
+  try {
+    const report = await withSession(ctx, hosts, (session) =>
+      runRelease({
+        session,
+        kind,
+        release,
+        packageFor: (h) => packages.get(rendered.variantOf(h.name))!,
+        ...(o.hooks ? { hooks: o.hooks } : {}),
+        signal: stop.signal,
+        ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+        ...(batchSize(o.batch, hosts.length) ? { batchSize: batchSize(o.batch, hosts.length)! } : {}),
+      }),
+    );
+    reporter.log('info', formatReleaseSummary(report));
+    writeReport(o.report, report);
+    o.onReport?.(report);
+    return report;
+  } catch (e) {
+    const r = reportOf(e);
+    if (r) {
+      reporter.log('info', formatReleaseSummary(r));
+      writeReport(o.report, r);
+      o.onReport?.(r);
+    }
+    throw e;
+  } finally {
+    stop.dispose();
+    for (const p of packages.values()) await p.remove();
+    if (o.report && fs.existsSync(o.report)) reporter.log('info', `report: ${o.report}`);
+  }
+}
+
+const FLAGS = {
+  ...COMMON_FLAGS,
+  '--parallel': 'at most N hosts at once (default: all)',
+  '--batch': 'switch N hosts (or N%) at a time, each batch checked before the next',
+  '--dry-run': 'print every remote command per host, run none',
+  '--report': 'write a JSON report to this file',
+};
+
+export function deployTask(o: DeployOptions): Task {
+  return task('deploy', 'Package, upload and release atomically on every host (one transaction)', FLAGS, async () => {
+    await deploy(o, 'deploy');
+  });
+}
+
+export function coldDeployTask(o: DeployOptions): Task {
+  return task('cold-deploy', 'First release where nothing runs yet (refuses if a release is live)', FLAGS, async () => {
+    await deploy(o, 'cold-deploy');
+  });
+}

@@ -1,0 +1,58 @@
+import path from 'node:path';
+import { q, scriptText, setupCommand, words, type RemoteCommand } from '../lib/commands';
+import { COMMON_FLAGS, contextFor, task, withSession, type Task, type TaskContext, type TaskOptions } from '../lib/context';
+import { SwitchyardError } from '../lib/errors';
+import { hasRole, selectHosts } from '../lib/hosts';
+import { nginxMainConfig, nginxServerBlock } from '../lib/nginx';
+import { field } from '../lib/session';
+
+export function liveSocket(ctx: TaskContext): string {
+  return path.posix.join(ctx.env.socketDir, `SOCK-${ctx.env.site}`);
+}
+
+/** The server block for this environment, as `gulp nginx-config` prints it. */
+export function serverBlock(ctx: TaskContext): string {
+  return nginxServerBlock({ site: ctx.env.site, socketPath: liveSocket(ctx), listen: ctx.env.nginx.listen, pass: ctx.env.nginx.pass });
+}
+
+function privateNginxCommand(ctx: TaskContext): RemoteCommand {
+  const prefix = path.posix.join(ctx.env.deployTo, 'nginx');
+  const conf = nginxMainConfig({
+    prefix,
+    serverBlocks: [serverBlock(ctx)],
+    pidFile: path.posix.join(prefix, 'nginx.pid'),
+    errorLog: path.posix.join(prefix, 'error.log'),
+  });
+  const args = ['--prefix', prefix, '--conf', conf];
+  return {
+    step: 'setup',
+    command: `timeout -k 10 60 ${words(['bash', '-c', scriptText('nginx.sh'), 'nginx.sh', ...args])}`,
+    display: `nginx.sh --prefix ${q(prefix)} --conf <nginx.conf for ${ctx.env.site}>`,
+  };
+}
+
+export async function setup(o: TaskOptions): Promise<void> {
+  const ctx = contextFor(o);
+  const { env, reporter } = ctx;
+  const hosts = selectHosts(env, { ...(o.roles ? { roles: o.roles } : {}), ...(o.hosts ? { hosts: o.hosts } : {}) });
+  await withSession(ctx, hosts, async (session) => {
+    await session.connectAll();
+    const results = await session.each(hosts, async (h) => {
+      const r = await session.exec(h.name, setupCommand(env));
+      if (!r.ok) throw new SwitchyardError(`${h.name}: setup failed: ${r.error}`, { host: h.name });
+      const missing = r.events.filter((e) => e.event === 'check' && e.fields.ok !== 'yes').map((e) => e.fields.tool);
+      reporter.log('info', `ready: ${env.deployTo}, sockets in ${env.socketDir}${missing.length ? ` (missing: ${missing.join(', ')})` : ''}`, h.name);
+      if (env.nginx.private && hasRole(h, env.nginx.roles)) {
+        const n = await session.exec(h.name, privateNginxCommand(ctx));
+        if (!n.ok) throw new SwitchyardError(`${h.name}: private nginx: ${n.error}`, { host: h.name });
+        reporter.log('info', `private nginx ${field(n, 'nginx', 'action') ?? 'ready'} on ${env.nginx.listen} for ${env.site}`, h.name);
+      }
+    });
+    const failed = results.filter((r) => r.error);
+    if (failed.length) throw new SwitchyardError(failed.map((f) => f.error!.message).join('\n'), { host: failed[0]!.host.name });
+  });
+}
+
+export function setupTask(o: TaskOptions): Task {
+  return task('setup', 'Prepare the servers: directories, tool checks (curl, ss, nohup), private nginx if configured', COMMON_FLAGS, () => setup(o));
+}
