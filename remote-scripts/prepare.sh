@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# prepare.sh: take the deploy lock and start release R on its own socket, then health-check it.
+#
+# Usage: prepare.sh --deploy-to D --release R --site S --socket-dir SD [--shared P]… [--env K=V]…
+#          [--socket-mode 0660] [--socket-group G] [--start-timeout 30] [--health-path /health]
+#          [--health-timeout 30] [--expect-status 200] [--lock-owner TEXT] [--reuse] -- CMD ARG…
+#
+# Runs from the unpacked release (D/releases/R/.switchyard/bin/prepare.sh); with --reuse, an
+# existing release is started again (restart, rollback). The app is started in D/releases/R with
+# SWITCHYARD_RELEASE, SWITCHYARD_SITE, SWITCHYARD_SOCKET and every --env set, `{socket}` and
+# `{release}` in CMD ARG… replaced, and must listen on SD/SOCK-S-R (never on the live path).
+# Success: `::sy prepared release=R pid=P starttime=T socket=PATH status=CODE` and `::sy live …`.
+# The lock stays held for switch/retire/undo. On failure the new process is stopped, its socket
+# removed, D/releases/R removed (unless --reuse) and the lock released.
+#
+# Exit codes: 0 prepared; 1 unexpected failure; 2 usage; 3 not set up, releases/R missing, or R
+# already deployed here without --reuse; 4 deploy lock held by someone else; 5 app did not start;
+# 6 health check failed.
+set -euo pipefail
+if ! declare -F sy_emit >/dev/null; then
+  # shellcheck source=SCRIPTDIR/lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+
+# On any failure once the lock is ours: stop what we started and leave the host as it was.
+prepare_cleanup() {
+  if [[ -n ${pid:-} ]]; then sy_stop "$pid" "${st:-}" 5000; fi
+  rm -f -- "$STAGE_SOCK"
+  if [[ -z $REUSE ]]; then
+    rm -rf -- "$REL_DIR"
+  elif [[ -n ${old_pidfile:-} ]]; then
+    sy_write "$REL_DIR/.switchyard/pid" "$old_pidfile"
+  else
+    rm -f -- "$REL_DIR/.switchyard/pid"
+  fi
+  sy_lock_release
+}
+
+# prepare_fail CODE MSG: show the end of the app's log, then fail (prepare_cleanup runs).
+prepare_fail() {
+  if [[ -s $REL_DIR/.switchyard/app.log ]]; then
+    echo "last lines of $REL_DIR/.switchyard/app.log:" >&2
+    tail -n 20 -- "$REL_DIR/.switchyard/app.log" >&2 || true
+  fi
+  sy_die "$@"
+}
+
+sy_init prepare
+sy_parse 'deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status lock-owner reuse --' "$@"
+sy_require deploy-to release site socket-dir
+((${#SY_CMD[@]} > 0)) || sy_usage "missing the app command after --"
+sy_validate
+sy_check_setup
+[[ -d $REL_DIR ]] || sy_die 3 "release directory $REL_DIR is missing"
+if [[ -z $REUSE ]] && sy_in_use "$RELEASE"; then
+  sy_die 3 "release $RELEASE is already deployed here (live, previous or current): start it again with --reuse"
+fi
+
+SY_STEP=lock
+if ! sy_lock_take "$RELEASE" "$LOCK_OWNER"; then
+  if [[ -z $REUSE ]]; then rm -rf -- "$REL_DIR"; fi # unpacked by this deploy's bootstrap
+  sy_die 4 "deploy lock held: $LOCK_TEXT"
+fi
+mkdir -p -- "$REL_DIR/.switchyard"
+sy_read_pidfile
+old_pidfile="${PID_PID:+$PID_PID $PID_ST}"
+SY_ON_FAIL=prepare_cleanup
+if [[ -z $REUSE ]]; then : >"$REL_DIR/.switchyard/fresh"; fi
+
+SY_STEP=shared
+for p in ${SHARED[@]+"${SHARED[@]}"}; do
+  p=${p%/}
+  [[ -e $DEPLOY_TO/shared/$p ]] || mkdir -p -- "$DEPLOY_TO/shared/$p"
+  rm -rf -- "${REL_DIR:?}/$p"
+  mkdir -p -- "$(dirname -- "$REL_DIR/$p")"
+  ln -s -- "$DEPLOY_TO/shared/$p" "$REL_DIR/$p"
+done
+
+SY_STEP=start
+argv=()
+for a in "${SY_CMD[@]}"; do
+  a=${a//"{socket}"/"$STAGE_SOCK"}
+  argv+=("${a//"{release}"/"$RELEASE"}")
+done
+rm -f -- "$STAGE_SOCK"
+cd -- "$REL_DIR"
+# setsid: the app leaves our process group, so `timeout` killing this script never reaches it;
+# the redirections let the SSH exec end while the app runs on.
+nohup setsid env SWITCHYARD_RELEASE="$RELEASE" SWITCHYARD_SITE="$SITE" SWITCHYARD_SOCKET="$STAGE_SOCK" \
+  ${ENVS[@]+"${ENVS[@]}"} "${argv[@]}" >.switchyard/app.log 2>&1 </dev/null &
+pid=$!
+sy_starttime "$pid"
+st=$SY_START
+[[ -n $st ]] || prepare_fail 5 "the app exited at once: ${argv[*]}"
+sy_write "$REL_DIR/.switchyard/pid" "$pid $st"
+
+sy_now
+deadline=$((SY_NOW + START_MS))
+until [[ -S $STAGE_SOCK ]]; do
+  sy_alive "$pid" "$st" || prepare_fail 5 "the app exited before its socket $STAGE_SOCK appeared"
+  sy_now
+  ((SY_NOW < deadline)) || prepare_fail 5 "socket $STAGE_SOCK did not appear within ${START_TIMEOUT}s"
+  sleep 0.1
+done
+chmod -- "$SOCKET_MODE" "$STAGE_SOCK"
+if [[ -n $SOCKET_GROUP ]]; then chgrp -- "$SOCKET_GROUP" "$STAGE_SOCK"; fi
+
+SY_STEP=health
+sy_now
+deadline=$((SY_NOW + HEALTH_MS))
+while :; do
+  sy_health "$STAGE_SOCK"
+  [[ $SY_CODE != "$EXPECT_STATUS" ]] || break
+  sy_alive "$pid" "$st" || prepare_fail 5 "the app exited during the health check (last status $SY_CODE)"
+  sy_now
+  ((SY_NOW < deadline)) ||
+    prepare_fail 6 "GET $HEALTH_PATH (Host: $SITE) answered $SY_CODE, want $EXPECT_STATUS, for ${HEALTH_TIMEOUT}s"
+  sleep 0.2
+done
+
+SY_ON_FAIL=''
+sy_emit prepared "release=$RELEASE" "pid=$pid" "starttime=$st" "socket=$STAGE_SOCK" "status=$SY_CODE"
+sy_read_state
+if [[ -n $LIVE_R ]]; then
+  sy_emit live "release=$LIVE_R" "pid=$LIVE_PID" "starttime=$LIVE_ST"
+else
+  sy_emit live release=none
+fi

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# status.sh: what serves site S on this host now.
+#
+# Usage: status.sh --deploy-to D --site S --socket-dir SD [--health-path /health] [--expect-status 200]
+#
+# Prints `::sy status release=R|none pid=P|none alive=yes|no uptime=SECONDS|none socket=yes|no
+# health=CODE|none healthy=yes|no lock=free|held releases=N`, and `::sy lock msg=<owner text>`
+# when the deploy lock is held. Changes nothing.
+#
+# Exit codes: 0 reported; 1 unexpected failure; 2 usage; 3 not set up.
+set -euo pipefail
+if ! declare -F sy_emit >/dev/null; then
+  # shellcheck source=SCRIPTDIR/lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+
+sy_init status
+sy_parse 'deploy-to site socket-dir health-path expect-status' "$@"
+sy_require deploy-to site socket-dir
+sy_validate
+[[ -d $RELEASES ]] || sy_die 3 "$RELEASES is missing: run setup first"
+sy_read_state
+
+alive=no uptime=none
+if sy_alive "$LIVE_PID" "$LIVE_ST"; then
+  alive=yes
+  read -r up _ </proc/uptime
+  ticks=$(getconf CLK_TCK 2>/dev/null) || ticks=100
+  uptime=$((${up%.*} - LIVE_ST / ticks))
+fi
+
+socket=no health=none healthy=no
+if [[ -S $LIVE_SOCK ]]; then
+  socket=yes
+  sy_health "$LIVE_SOCK"
+  health=$SY_CODE
+  if [[ $health == "$EXPECT_STATUS" ]]; then healthy=yes; fi
+fi
+
+shopt -s nullglob
+dirs=("$RELEASES"/*/)
+sy_lock_read
+lock=free
+if [[ -n $LOCK_TEXT ]]; then lock=held; fi
+sy_emit status "release=${LIVE_R:-none}" "pid=${LIVE_PID:-none}" "alive=$alive" "uptime=$uptime" \
+  "socket=$socket" "health=$health" "healthy=$healthy" "lock=$lock" \
+  "releases=${#dirs[@]}"
+if [[ -n $LOCK_TEXT ]]; then sy_emit lock "msg=$LOCK_TEXT"; fi

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# switch.sh: make prepared release R the live one: rename its socket over the live path.
+#
+# Usage: switch.sh --deploy-to D --release R --site S --socket-dir SD
+#
+# Hard-links the live socket to SOCK-S.prev (instant undo while the old process runs), then
+# `mv -T SOCK-S-R SOCK-S` (rename(2): nginx sees the old socket or the new one, never none),
+# points D/current at releases/R, and records .switchyard/previous (the old live, or none) and
+# .switchyard/live. Prints `::sy switched release=R previous=OLD|none`. Running it again after
+# it succeeded prints the same line and changes nothing.
+#
+# Exit codes: 0 switched; 1 unexpected failure; 2 usage; 3 not set up or releases/R missing;
+# 4 deploy lock not held by R; 7 switch refused (SOCK-S-R missing or not a socket).
+set -euo pipefail
+if ! declare -F sy_emit >/dev/null; then
+  # shellcheck source=SCRIPTDIR/lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+
+sy_init switch
+sy_parse 'deploy-to release site socket-dir' "$@"
+sy_require deploy-to release site socket-dir
+sy_validate
+sy_check_setup
+[[ -d $REL_DIR ]] || sy_die 3 "release directory $REL_DIR is missing"
+sy_lock_held_by "$RELEASE" || sy_die 4 "the deploy lock is not held by $RELEASE: ${LOCK_TEXT:-free}"
+sy_read_pidfile
+sy_read_state
+
+if [[ ! -e $STAGE_SOCK && -n $PID_PID && "$LIVE_R $LIVE_PID $LIVE_ST" == "$RELEASE $PID_PID $PID_ST" ]]; then
+  sy_emit switched "release=$RELEASE" "previous=${PREV_R:-none}"
+  exit 0
+fi
+[[ -S $STAGE_SOCK ]] || sy_die 7 "staged socket $STAGE_SOCK is missing or not a socket: was $RELEASE prepared?"
+[[ -n $PID_PID ]] || sy_die 7 "$REL_DIR/.switchyard/pid is missing: was $RELEASE prepared?"
+
+if [[ -e $LIVE_SOCK ]]; then ln -f -- "$LIVE_SOCK" "$PREV_SOCK"; fi
+mv -T -- "$STAGE_SOCK" "$LIVE_SOCK"
+sy_point_current "$RELEASE"
+if [[ -n $LIVE_R ]]; then
+  sy_write "$STATE/previous" "$LIVE_R $LIVE_PID $LIVE_ST"
+else
+  rm -f -- "$STATE/previous"
+fi
+sy_write "$STATE/live" "$RELEASE $PID_PID $PID_ST"
+sy_emit switched "release=$RELEASE" "previous=${LIVE_R:-none}"

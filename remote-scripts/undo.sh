@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# undo.sh: put the host back to how it was before the deploy of R, whatever phase R reached.
+#
+# Usage: undo.sh --deploy-to D --release R --site S --socket-dir SD [--grace 2]
+#
+# Only while R's deploy holds the lock. If R is live (switched): rename SOCK-S.prev back over the
+# live socket (the previous process still listens), point current at the previous release and
+# make it live again; on a cold deploy (no previous) remove the live socket and current. Then
+# (after --grace seconds if it had switched) stop R's process (pid and start time from its pid
+# file; TERM, 5 s, KILL), remove SOCK-S-R, remove releases/R if this deploy unpacked it (`fresh`
+# marker), and release the lock. Prints `::sy undone release=R restored=OLD|none|not-switched`.
+# Idempotent: when the lock is not R's and R is not live, there is nothing to undo (exit 0).
+#
+# Exit codes: 0 undone (or nothing to undo); 1 unexpected failure; 2 usage; 3 not set up;
+# 4 R is live but the lock is not R's (a finished deploy: roll back with a new one);
+# 8 cannot restore (the previous process is gone or SOCK-S.prev is missing), or R's process
+# still serves the live socket; R stays live and the lock stays held.
+set -euo pipefail
+if ! declare -F sy_emit >/dev/null; then
+  # shellcheck source=SCRIPTDIR/lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+
+sy_init undo
+sy_parse 'deploy-to release site socket-dir grace' "$@"
+sy_require deploy-to release site socket-dir
+sy_validate
+sy_check_setup
+sy_read_pidfile
+sy_read_state
+switched=''
+if [[ -n $PID_PID && "$LIVE_R $LIVE_PID $LIVE_ST" == "$RELEASE $PID_PID $PID_ST" ]]; then switched=1; fi
+
+if ! sy_lock_held_by "$RELEASE"; then
+  [[ -z $switched ]] || sy_die 4 "$RELEASE is live and its deploy is over (lock: ${LOCK_TEXT:-free}): nothing to undo"
+  sy_emit undone "release=$RELEASE" restored=not-switched
+  exit 0
+fi
+
+SY_STEP=restore
+restored=not-switched
+if [[ -n $switched ]]; then
+  if [[ -n $PREV_R ]]; then
+    if ! sy_alive "$PREV_PID" "$PREV_ST" || [[ ! -S $PREV_SOCK ]]; then
+      sy_die 8 "cannot restore $PREV_R: its process $PREV_PID is gone or $PREV_SOCK is missing; $RELEASE stays live"
+    fi
+    mv -T -- "$PREV_SOCK" "$LIVE_SOCK"
+    sy_point_current "$PREV_R"
+    sy_write "$STATE/live" "$PREV_R $PREV_PID $PREV_ST"
+    rm -f -- "$STATE/previous"
+    restored=$PREV_R
+  else
+    rm -f -- "$LIVE_SOCK" "$DEPLOY_TO/current" "$STATE/live" "$STATE/previous"
+    restored=none
+  fi
+  sy_sleep_ms "$GRACE_MS"
+fi
+
+SY_STEP=stop
+sy_read_state
+if [[ -n $PID_PID && "$PID_PID $PID_ST" != "$LIVE_PID $LIVE_ST" ]]; then
+  sy_stop "$PID_PID" "$PID_ST" 5000 "$LIVE_SOCK"
+fi
+rm -f -- "$STAGE_SOCK"
+if [[ -f $REL_DIR/.switchyard/fresh ]] && ! sy_in_use "$RELEASE"; then
+  rm -rf -- "$REL_DIR"
+elif [[ $LIVE_R == "$RELEASE" ]]; then
+  sy_write "$REL_DIR/.switchyard/pid" "$LIVE_PID $LIVE_ST" # a restart undone: the old process again
+fi
+
+SY_STEP=unlock
+sy_audit undo "release=$RELEASE" "restored=$restored" "site=$SITE"
+sy_lock_release
+sy_emit undone "release=$RELEASE" "restored=$restored"
