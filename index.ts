@@ -22,6 +22,7 @@ export { setup, setupTask } from './tasks/setup';
 export { status, statusTask } from './tasks/status';
 export { unlock, unlockTask } from './tasks/unlock';
 export { nginxConfigTask } from './tasks/nginx-config';
+export { remoteTask } from './tasks/remote';
 
 /** Every built-in task for one set of options, keyed by its gulp name. */
 export function createTasks(o: TaskOptions & DeployOptions) {

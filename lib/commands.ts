@@ -7,7 +7,7 @@ import type { Environment } from './environment';
 
 export const REMOTE_SCRIPTS_DIR = path.join(__dirname, '..', 'remote-scripts');
 
-export type Step = 'setup' | 'prepare' | 'switch' | 'undo' | 'retire' | 'status' | 'unlock';
+export type Step = 'setup' | 'prepare' | 'switch' | 'undo' | 'retire' | 'status' | 'unlock' | 'run';
 
 export interface RemoteCommand {
   step: Step;
@@ -147,4 +147,27 @@ export function statusCommand(env: Environment): RemoteCommand {
 
 export function unlockCommand(env: Environment, release?: string): RemoteCommand {
   return script('unlock', env, ['--deploy-to', env.deployTo, ...(release ? ['--release', release] : [])], 60);
+}
+
+export interface RunCommandOptions {
+  /** Directory to run in (e.g. the staged release); must exist. */
+  cwd?: string | undefined;
+  env?: Record<string, string>;
+  timeoutSeconds?: number;
+}
+
+/** A user's own command (migrations, backups): argv only, every word quoted, never a shell string. */
+export function runCommand(argv: readonly string[], o: RunCommandOptions = {}): RemoteCommand {
+  if (!argv.length) throw new Error('run: empty command');
+  const envWords = Object.entries(o.env ?? {}).map(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`run: "${k}" is not an environment variable name`);
+    return `${k}=${v}`;
+  });
+  const inner = [...(envWords.length ? ['env', ...envWords] : []), ...argv];
+  const cd = o.cwd ? `cd -- ${q(o.cwd)} && ` : '';
+  return {
+    step: 'run',
+    command: `${cd}${timed(o.timeoutSeconds ?? 600, inner)}`,
+    display: `${o.cwd ? `(in ${q(o.cwd)}) ` : ''}${words(inner)}`,
+  };
 }

@@ -53,6 +53,9 @@ const hostSchema = z.strictObject({
   roles: z.array(name).min(1),
   /** Primary for all of its roles (true) or for the roles listed. One primary per role at most. */
   primary: z.union([z.boolean(), z.array(name)]).optional(),
+  /** This host's own deployTo / socketDir, when it differs from the environment's. */
+  deployTo: absolutePath.optional(),
+  socketDir: absolutePath.optional(),
   /** Config overrides for this host only; they win over the environment-level ones. */
   config: configOverridesSchema.optional(),
 });
@@ -84,10 +87,10 @@ export const environmentSchema = z.strictObject({
   }),
   hosts: z.array(hostSchema).min(1),
   ssh: sshSchema.prefault({}),
-  /** Where releases live on the servers (absolute). */
-  deployTo: absolutePath,
-  /** Where the sockets live on the servers (absolute); nginx must be able to reach it. */
-  socketDir: absolutePath,
+  /** Where releases live on the servers (absolute); a host may set its own. */
+  deployTo: absolutePath.optional(),
+  /** Where the sockets live on the servers (absolute); nginx must be able to reach it. A host may set its own. */
+  socketDir: absolutePath.optional(),
   socket: z
     .strictObject({
       mode: z.string().regex(/^0?[0-7]{3}$/, 'an octal mode such as 0660').default('0660'),
@@ -133,7 +136,10 @@ export type EnvironmentInput = z.input<typeof environmentSchema>;
 export type EnvironmentConfig = z.output<typeof environmentSchema>;
 export type HostConfig = EnvironmentConfig['hosts'][number];
 
-export interface Environment extends EnvironmentConfig {
+export interface Environment extends Omit<EnvironmentConfig, 'deployTo' | 'socketDir'> {
+  /** The environment-level value; use forHost() for a host's own. */
+  deployTo: string;
+  socketDir: string;
   /** The name given to --env. */
   name: string;
   /** The file it was loaded from (or a description when built in code). */
@@ -198,17 +204,31 @@ export function validateEnvironment(input: unknown, where: { name: string; file:
   });
   const roles = new Set(env.hosts.flatMap((h) => h.roles));
   for (const r of env.app.roles) if (!roles.has(r)) problems.push(`app.roles: no host has role "${r}"`);
-  const longest = `${env.socketDir.replace(/\/+$/, '')}/SOCK-${env.site}-${'x'.repeat(RELEASE_ID_MAX)}`;
-  if (Buffer.byteLength(longest) > SOCKET_PATH_MAX) {
-    problems.push(
-      `socketDir: "${env.socketDir}" is too long: a release socket path (${Buffer.byteLength(longest)} bytes) would exceed the ${SOCKET_PATH_MAX}-byte unix socket limit`,
-    );
+  for (const key of ['deployTo', 'socketDir'] as const) {
+    const missing = env.hosts.filter((h) => !(h[key] ?? env[key]));
+    if (missing.length) problems.push(`${key}: missing (set it here, or on each host: ${missing.map((h) => h.name).join(', ')} have none)`);
   }
+  env.hosts.forEach((h, i) => {
+    const dir = h.socketDir ?? env.socketDir;
+    if (!dir) return;
+    const longest = `${dir.replace(/\/+$/, '')}/SOCK-${env.site}-${'x'.repeat(RELEASE_ID_MAX)}`;
+    if (Buffer.byteLength(longest) > SOCKET_PATH_MAX) {
+      problems.push(
+        `${h.socketDir ? `hosts[${i}].socketDir` : 'socketDir'}: "${dir}" is too long: a release socket path (${Buffer.byteLength(longest)} bytes) would exceed the ${SOCKET_PATH_MAX}-byte unix socket limit`,
+      );
+    }
+  });
   if (env.transport === 'local' && env.hosts.length !== 1) problems.push('hosts: the local transport takes exactly one host');
   if (problems.length) {
     throw new SwitchyardError(`${where.file}: invalid environment\n${problems.map((l) => `  ${l}`).join('\n')}`);
   }
-  return { ...env, ...where };
+  return { ...env, deployTo: env.deployTo ?? '', socketDir: env.socketDir ?? '', ...where };
+}
+
+/** The environment as one host sees it: its own deployTo and socketDir when it has them. */
+export function forHost(env: Environment, h: HostConfig): Environment {
+  if (!h.deployTo && !h.socketDir) return env;
+  return { ...env, deployTo: h.deployTo ?? env.deployTo, socketDir: h.socketDir ?? env.socketDir };
 }
 
 export function primaryRolesOf(h: HostConfig): string[] {

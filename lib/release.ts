@@ -13,7 +13,7 @@ import {
   type RemoteCommand,
 } from './commands';
 import { SwitchyardError } from './errors';
-import type { HostConfig } from './environment';
+import { forHost, type HostConfig } from './environment';
 import type { Package } from './package';
 import { field, type Session, type StepResult } from './session';
 import type { TransportStats } from './transport';
@@ -151,7 +151,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     if (!targets.length) return;
     reporter.log('warn', `rolling back ${targets.map((h) => h.name).join(', ')}: ${why.message}`);
     const results = await session.each(targets, async (h) => {
-      const r = await step(h, undoCommand(env, o.release), 'undo');
+      const r = await step(h, undoCommand(forHost(env, h), o.release), 'undo');
       const s = state.get(h.name)!;
       if (r.ok) {
         s.phase = 'rolled-back';
@@ -174,7 +174,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     checkAbort();
 
     if (o.kind === 'cold-deploy' && !session.options.dryRun) {
-      const live = await session.each(hosts, (h) => session.exec(h.name, statusCommand(env)));
+      const live = await session.each(hosts, (h) => session.exec(h.name, statusCommand(forHost(env, h))));
       const running = live.filter((r) => r.value && field(r.value, 'status', 'release') !== 'none' && field(r.value, 'status', 'alive') === 'yes');
       if (running.length) {
         throw new SwitchyardError(
@@ -190,7 +190,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
       const pkg = reuse ? undefined : o.packageFor?.(h);
       if (!reuse && !pkg && !session.options.dryRun) throw new SwitchyardError('no package to deploy', { host: h.name });
       touched.add(h.name);
-      const r = await step(h, prepareCommand(env, { release: o.release, lockOwner: lockOwner(), reuse }), 'prepare', pkg?.file);
+      const r = await step(h, prepareCommand(forHost(env, h), { release: o.release, lockOwner: lockOwner(), reuse }), 'prepare', pkg?.file);
       if (!r.ok) {
         // 3: the release dir already existed; 4: someone else's lock. Neither is ours to undo.
         if (r.code === 3 || r.code === 4) touched.delete(h.name);
@@ -221,7 +221,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     for (let i = 0, batch = 1; i < hosts.length; i += size, batch++) {
       const group = hosts.slice(i, i + size);
       const switched = await session.each(group, async (h) => {
-        const r = await step(h, switchCommand(env, o.release), 'switch');
+        const r = await step(h, switchCommand(forHost(env, h), o.release), 'switch');
         if (!r.ok) throw new SwitchyardError(`${h.name}: switch failed: ${r.error}`, { host: h.name });
         const s = state.get(h.name)!;
         s.phase = 'switched';
@@ -243,7 +243,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
       }
       if (i + size < hosts.length) {
         // Between batches: the batch just switched must still answer before the next one goes.
-        const checks = await session.each(group, (h) => session.exec(h.name, statusCommand(env)));
+        const checks = await session.each(group, (h) => session.exec(h.name, statusCommand(forHost(env, h))));
         const sick = checks.filter((c) => c.error || !c.value?.ok || field(c.value, 'status', 'health') !== String(env.app.health.expectStatus));
         if (sick.length) throw new SwitchyardError(`batch ${batch} is not healthy after the switch: ${sick.map((c) => c.host.name).join(', ')}`);
         checkAbort();
@@ -262,7 +262,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
 
   // retire: past the point of no return; every host serves the new release already
   const retired = await session.each(hosts, async (h) => {
-    const r = await step(h, retireCommand(env, o.release, `${o.kind} by ${lockOwner()}`), 'retire');
+    const r = await step(h, retireCommand(forHost(env, h), o.release, `${o.kind} by ${lockOwner()}`), 'retire');
     const s = state.get(h.name)!;
     if (!r.ok) {
       s.error = `retire failed: ${r.error}`;

@@ -2,8 +2,9 @@
 // first use, reused by every step), parallelism limits, and the output.
 import fs from 'node:fs';
 import pLimit from 'p-limit';
-import type { RemoteCommand } from './commands';
-import type { Environment, HostConfig } from './environment';
+import { runCommand, type RemoteCommand, type RunCommandOptions } from './commands';
+import { forHost, type Environment, type HostConfig } from './environment';
+import { primaryHost } from './hosts';
 import { SwitchyardError } from './errors';
 import { parseResultLines, type ResultLine } from './protocol';
 import type { Reporter } from './reporter';
@@ -19,6 +20,18 @@ export interface StepResult {
   /** The script's own explanation (its `::sy error` line), or the last output lines. */
   error?: string;
   seconds: number;
+}
+
+export interface RunTarget {
+  role?: string;
+  /** true: only the role's primary; false: every host of the role but the primary. */
+  primary?: boolean;
+  hosts?: string[];
+}
+
+export interface RunOptions extends Omit<RunCommandOptions, 'cwd'> {
+  /** A directory, or one per host (e.g. h => session.releaseDir(h, ctx.release) in a hook). */
+  cwd?: string | ((h: HostConfig) => string);
 }
 
 export interface SessionOptions {
@@ -43,10 +56,53 @@ export class Session {
     this.limit = pLimit(options.parallel ?? env.parallel ?? Math.max(1, hosts.length));
   }
 
+  /** The host's connection; hosts outside the selection (a db primary for a hook, say) get one on first use. */
   transport(host: string): Transport {
-    const t = this.transports.get(host);
-    if (!t) throw new SwitchyardError(`no connection for host ${host}`);
+    let t = this.transports.get(host);
+    if (!t) {
+      const h = this.env.hosts.find((x) => x.name === host);
+      if (!h) throw new SwitchyardError(`no host named ${host} in ${this.env.file}`);
+      t = transportsFor(this.env, [h]).get(host)!;
+      this.transports.set(host, t);
+    }
     return t;
+  }
+
+  /**
+   * Runs a command of your own (argv, each word quoted) on the hosts a selector picks, with the same
+   * connections, logging and limits as the built-in steps. Throws naming every host it failed on.
+   *   session.run({ role: 'db', primary: true }, ['node', 'migrate.js'], { cwd: session.releaseDir(h, release) })
+   */
+  async run(sel: RunTarget, argv: readonly string[], o: RunOptions = {}): Promise<StepResult[]> {
+    const hosts = this.pick(sel);
+    const results = await this.each(hosts, async (h) => {
+      const cwd = typeof o.cwd === 'function' ? o.cwd(h) : o.cwd;
+      const r = await this.exec(h.name, runCommand(argv, { ...o, cwd }));
+      if (!r.ok) throw new SwitchyardError(`${h.name}: \`${argv.join(' ')}\` failed (exit ${r.code}): ${r.error}`, { host: h.name });
+      return r;
+    });
+    const failed = results.filter((r) => r.error);
+    if (failed.length) throw new SwitchyardError(failed.map((f) => f.error!.message).join('\n'), { host: failed[0]!.host.name });
+    return results.map((r) => r.value!);
+  }
+
+  /** Hosts for a selector: the primary of a role, its other hosts, or named hosts. */
+  pick(sel: RunTarget): HostConfig[] {
+    if (sel.hosts?.length) {
+      const unknown = sel.hosts.filter((n) => !this.env.hosts.some((h) => h.name === n));
+      if (unknown.length) throw new SwitchyardError(`unknown host ${unknown.join(', ')} in ${this.env.file}`);
+      return this.env.hosts.filter((h) => sel.hosts!.includes(h.name));
+    }
+    if (!sel.role) throw new SwitchyardError('run: say which hosts: { role } or { hosts }');
+    const primary = primaryHost(this.env, sel.role);
+    if (sel.primary === true) return [primary];
+    const all = this.env.hosts.filter((h) => h.roles.includes(sel.role!));
+    return sel.primary === false ? all.filter((h) => h !== primary) : all;
+  }
+
+  /** Where release R lives on a host. */
+  releaseDir(h: HostConfig, release: string): string {
+    return `${forHost(this.env, h).deployTo}/releases/${release}`;
   }
 
   /** Runs one remote command on one host; never throws for a non-zero exit, only for a lost host. */

@@ -1,25 +1,26 @@
 import path from 'node:path';
 import { q, scriptText, setupCommand, words, type RemoteCommand } from '../lib/commands';
-import { COMMON_FLAGS, contextFor, task, withSession, type Task, type TaskContext, type TaskOptions } from '../lib/context';
+import { COMMON_FLAGS, contextFor, task, withSession, type Task, type TaskOptions } from '../lib/context';
+import { forHost, type Environment } from '../lib/environment';
 import { SwitchyardError } from '../lib/errors';
 import { hasRole, selectHosts } from '../lib/hosts';
 import { nginxMainConfig, nginxServerBlock } from '../lib/nginx';
 import { field } from '../lib/session';
 
-export function liveSocket(ctx: TaskContext): string {
-  return path.posix.join(ctx.env.socketDir, `SOCK-${ctx.env.site}`);
+export function liveSocket(env: Environment): string {
+  return path.posix.join(env.socketDir, `SOCK-${env.site}`);
 }
 
-/** The server block for this environment, as `gulp nginx-config` prints it. */
-export function serverBlock(ctx: TaskContext): string {
-  return nginxServerBlock({ site: ctx.env.site, socketPath: liveSocket(ctx), listen: ctx.env.nginx.listen, pass: ctx.env.nginx.pass });
+/** The server block for an environment (as one host sees it), as `gulp nginx-config` prints it. */
+export function serverBlock(env: Environment): string {
+  return nginxServerBlock({ site: env.site, socketPath: liveSocket(env), listen: env.nginx.listen, pass: env.nginx.pass });
 }
 
-function privateNginxCommand(ctx: TaskContext): RemoteCommand {
-  const prefix = path.posix.join(ctx.env.deployTo, 'nginx');
+function privateNginxCommand(env: Environment): RemoteCommand {
+  const prefix = path.posix.join(env.deployTo, 'nginx');
   const conf = nginxMainConfig({
     prefix,
-    serverBlocks: [serverBlock(ctx)],
+    serverBlocks: [serverBlock(env)],
     pidFile: path.posix.join(prefix, 'nginx.pid'),
     errorLog: path.posix.join(prefix, 'error.log'),
   });
@@ -27,7 +28,7 @@ function privateNginxCommand(ctx: TaskContext): RemoteCommand {
   return {
     step: 'setup',
     command: `timeout -k 10 60 ${words(['bash', '-c', scriptText('nginx.sh'), 'nginx.sh', ...args])}`,
-    display: `nginx.sh --prefix ${q(prefix)} --conf <nginx.conf for ${ctx.env.site}>`,
+    display: `nginx.sh --prefix ${q(prefix)} --conf <nginx.conf for ${env.site}>`,
   };
 }
 
@@ -38,12 +39,12 @@ export async function setup(o: TaskOptions): Promise<void> {
   await withSession(ctx, hosts, async (session) => {
     await session.connectAll();
     const results = await session.each(hosts, async (h) => {
-      const r = await session.exec(h.name, setupCommand(env));
+      const r = await session.exec(h.name, setupCommand(forHost(env, h)));
       if (!r.ok) throw new SwitchyardError(`${h.name}: setup failed: ${r.error}`, { host: h.name });
       const missing = r.events.filter((e) => e.event === 'check' && e.fields.ok !== 'yes').map((e) => e.fields.tool);
-      reporter.log('info', `ready: ${env.deployTo}, sockets in ${env.socketDir}${missing.length ? ` (missing: ${missing.join(', ')})` : ''}`, h.name);
+      reporter.log('info', `ready: ${forHost(env, h).deployTo}, sockets in ${forHost(env, h).socketDir}${missing.length ? ` (missing: ${missing.join(', ')})` : ''}`, h.name);
       if (env.nginx.private && hasRole(h, env.nginx.roles)) {
-        const n = await session.exec(h.name, privateNginxCommand(ctx));
+        const n = await session.exec(h.name, privateNginxCommand(forHost(env, h)));
         if (!n.ok) throw new SwitchyardError(`${h.name}: private nginx: ${n.error}`, { host: h.name });
         reporter.log('info', `private nginx ${field(n, 'nginx', 'action') ?? 'ready'} on ${env.nginx.listen} for ${env.site}`, h.name);
       }

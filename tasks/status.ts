@@ -1,6 +1,7 @@
 import { statusCommand } from '../lib/commands';
 import { appHosts, COMMON_FLAGS, contextFor, task, withSession, type Task, type TaskOptions } from '../lib/context';
 import { SwitchyardError } from '../lib/errors';
+import { forHost } from '../lib/environment';
 import { describeLock } from '../lib/release';
 
 export interface HostStatus {
@@ -21,7 +22,7 @@ export async function status(o: TaskOptions): Promise<HostStatus[]> {
   return withSession(ctx, hosts, async (session) => {
     await session.connectAll();
     const results = await session.each(hosts, async (h) => {
-      const r = await session.exec(h.name, statusCommand(ctx.env));
+      const r = await session.exec(h.name, statusCommand(forHost(ctx.env, h)));
       if (!r.ok) throw new SwitchyardError(`${h.name}: status failed: ${r.error}`, { host: h.name });
       const f = r.events.find((e) => e.event === 'status')?.fields ?? {};
       const lock = r.events.find((e) => e.event === 'lock')?.msg;

@@ -47,7 +47,7 @@ describe('loading environment files', () => {
     expect(() => load('bad2')).toThrow(/bad2\.ts: invalid environment\n\s+hosts\[0\]\.roles: expected array, received string/);
     const { deployTo: _, ...noDeployTo } = baseInput();
     write('bad3.ts', `export default ${JSON.stringify(noDeployTo)};`);
-    expect(() => load('bad3')).toThrow(/bad3\.ts: invalid environment\n\s+deployTo: missing \(expected string\)/);
+    expect(() => load('bad3')).toThrow(/bad3\.ts: invalid environment\n\s+deployTo: missing \(set it here, or on each host: h1 have none\)/);
     write('bad4.ts', `export default { site: 'x', `);
     expect(() => load('bad4')).toThrow(/bad4\.ts: cannot be compiled\n\s+.*bad4\.ts:1:/);
     write('bad5.ts', `const x = 1;`);

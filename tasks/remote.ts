@@ -1,0 +1,16 @@
+// Your own role-scoped tasks, with switchyard's connections, logging and quoting:
+//   export const migrate = remoteTask('migrate', 'Run migrations once', { env: 'uat' },
+//     (s) => s.run({ role: 'db', primary: true }, ['node', 'migrate.js']));
+import { contextFor, task, withSession, COMMON_FLAGS, type Task, type TaskOptions } from '../lib/context';
+import { selectHosts } from '../lib/hosts';
+import type { Session } from '../lib/session';
+
+export function remoteTask(name: string, description: string, o: TaskOptions, fn: (s: Session) => Promise<unknown>): Task {
+  return task(name, description, COMMON_FLAGS, async () => {
+    const ctx = contextFor(o);
+    const hosts = selectHosts(ctx.env, { ...(o.roles ? { roles: o.roles } : {}), ...(o.hosts ? { hosts: o.hosts } : {}) });
+    await withSession(ctx, hosts, async (s) => {
+      await fn(s);
+    });
+  });
+}

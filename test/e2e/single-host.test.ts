@@ -1,0 +1,211 @@
+// Issue 2: one atomic release on one host, through a real sshd and a real nginx.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Environment } from '../../lib/environment';
+import { validateEnvironment } from '../../lib/environment';
+import { startLoad } from '../../lib/load';
+import { reportOf } from '../../lib/release';
+import { MemoryReporter } from '../../lib/reporter';
+import { deploy } from '../../tasks/deploy';
+import { setup } from '../../tasks/setup';
+import { status } from '../../tasks/status';
+import { startLab, type Lab, type LabHost } from '../support/lab';
+import { labEnv, labEnvInput, REPO } from '../support/lab-env';
+
+let lab: Lab;
+let h: LabHost;
+let env: Environment;
+
+beforeAll(async () => {
+  lab = await startLab({ hosts: 1 });
+  h = lab.hosts[0]!;
+  env = labEnv(lab);
+});
+afterAll(async () => {
+  await lab?.stop();
+});
+
+const releasesOn = (host: LabHost) => fs.readdirSync(path.join(host.deployTo, 'releases')).sort();
+const pidOf = (host: LabHost, release: string) => Number(fs.readFileSync(path.join(host.deployTo, 'releases', release, '.switchyard', 'pid'), 'utf8').split(' ')[0]);
+/** Running, and not a zombie (this machine's PID 1 does not reap orphans; a server's init does). */
+const alive = (pid: number) => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+};
+/** Everything on the host that a failed or refused task must not change. */
+function snapshot(host: LabHost): string {
+  const list = (d: string): string[] =>
+    fs.existsSync(d) ? fs.readdirSync(d, { recursive: true }).map(String).filter((p) => !p.endsWith('app.log')).sort() : [];
+  return JSON.stringify({ app: list(host.deployTo), sockets: list(host.socketDir) });
+}
+
+describe.sequential('one host: setup, cold-deploy, deploy', () => {
+  let first = '';
+
+  it('setup prepares the layout and cold-deploy makes the first release live', async () => {
+    const rep = new MemoryReporter();
+    await setup({ environment: env, reporter: rep });
+    for (const d of ['releases', 'shared', '.switchyard']) expect(fs.statSync(path.join(h.deployTo, d)).isDirectory()).toBe(true);
+    expect(await lab.fetchSite(h)).toMatchObject({ status: 502 }); // nothing live yet
+
+    const r = await deploy({ environment: env, reporter: rep }, 'cold-deploy');
+    first = r.release;
+    expect(r.ok).toBe(true);
+    expect(await lab.fetchSite(h)).toEqual({ status: 200, body: `hello from release ${first}\n` });
+    expect(fs.readlinkSync(path.join(h.deployTo, 'current'))).toBe(`releases/${first}`);
+    expect(r.hosts[0]).toMatchObject({ phase: 'finished', stats: { connections: 1 } });
+    expect(r.hosts[0]!.stats.executions).toBeLessThanOrEqual(4); // status check + prepare, switch, retire
+  });
+
+  it('cold-deploy refuses when a release is live, and changes nothing', async () => {
+    const before = snapshot(h);
+    await expect(deploy({ environment: env, reporter: new MemoryReporter() }, 'cold-deploy')).rejects.toThrow(
+      new RegExp(`cold-deploy: a release is already live on h1 \\(${first.replace('.', '\\.')}\\); use gulp deploy`),
+    );
+    expect(snapshot(h)).toBe(before);
+  });
+
+  it('deploy switches to the new release: nginx answers it, the old process is gone, the layout is as designed', async () => {
+    const oldPid = pidOf(h, first);
+    const oldLiveInode = fs.statSync(h.liveSocket).ino;
+    expect(alive(oldPid)).toBe(true);
+
+    const r = await deploy({ environment: env, reporter: new MemoryReporter() });
+    expect(r.ok).toBe(true);
+    expect(r.hosts[0]).toMatchObject({ phase: 'finished', previous: first, stats: { connections: 1, executions: 3 } });
+    expect(await lab.fetchSite(h)).toEqual({ status: 200, body: `hello from release ${r.release}\n` });
+    expect(alive(oldPid)).toBe(false);
+    expect(alive(pidOf(h, r.release))).toBe(true);
+
+    // sockets: the live one is the new process's; .prev is a hard link to the old live inode; the bind name is gone
+    const sockets = fs.readdirSync(h.socketDir).sort();
+    expect(sockets).toEqual([`SOCK-${lab.site}`, `SOCK-${lab.site}.prev`]);
+    expect(fs.statSync(h.liveSocket).isSocket()).toBe(true);
+    expect(fs.statSync(h.liveSocket).ino).not.toBe(oldLiveInode);
+    expect(fs.statSync(`${h.liveSocket}.prev`).ino).toBe(oldLiveInode);
+    // current, releases, state
+    expect(fs.readlinkSync(path.join(h.deployTo, 'current'))).toBe(`releases/${r.release}`);
+    expect(releasesOn(h)).toEqual([first, r.release].sort());
+    expect(fs.readFileSync(path.join(h.deployTo, '.switchyard', 'live'), 'utf8')).toMatch(new RegExp(`^${r.release.replace('.', '\\.')} ${pidOf(h, r.release)} \\d+`));
+    expect(fs.existsSync(path.join(h.deployTo, '.switchyard', 'lock'))).toBe(false);
+    expect(fs.readFileSync(path.join(h.deployTo, '.switchyard', 'audit.log'), 'utf8')).toContain(r.release);
+    // the release carries its scripts and metadata
+    const meta = JSON.parse(fs.readFileSync(path.join(h.deployTo, 'releases', r.release, '.switchyard', 'release.json'), 'utf8'));
+    expect(meta).toMatchObject({ release: r.release, site: lab.site });
+
+    const st = await status({ environment: env, reporter: new MemoryReporter() });
+    expect(st[0]).toMatchObject({ host: 'h1', release: r.release, alive: true, socket: true, health: '200', lock: 'free' });
+  });
+
+  it('a deploy under 100 concurrent requests through nginx drops none', async () => {
+    const load = startLoad({ targets: [{ url: lab.url(h), host: lab.site }], concurrency: 100, keepalive: false });
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await deploy({ environment: env, reporter: new MemoryReporter() });
+    await new Promise((r) => setTimeout(r, 500));
+    const result = await load.stop();
+    expect(r.ok).toBe(true);
+    expect(result.requests).toBeGreaterThan(500);
+    expect(result.failuresByCode).toEqual({});
+    expect(result.failed).toBe(0);
+    expect(await lab.fetchSite(h)).toMatchObject({ status: 200, body: `hello from release ${r.release}\n` });
+  });
+
+  it('a release that fails its health check: clear error, old release serves every request, failed process and files gone', async () => {
+    const live = (await lab.fetchSite(h)).body;
+    const before = releasesOn(h);
+    const sick = labEnv(lab, { appEnv: { HELLO_FAIL_HEALTH: '1' } });
+    const load = startLoad({ targets: [{ url: lab.url(h), host: lab.site }], concurrency: 20, keepalive: false });
+    const rep = new MemoryReporter();
+    const err = await deploy({ environment: sick, reporter: rep }).catch((e: Error) => e);
+    const result = await load.stop();
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/no host switched: 1 of 1 failed to prepare\nh1: prepare failed: .*health/);
+    const failed = reportOf(err)!;
+    expect(failed.hosts[0]!.phase).not.toBe('finished');
+    expect(result.failed).toBe(0);
+    expect((await lab.fetchSite(h)).body).toBe(live);
+    expect(releasesOn(h)).toEqual(before);
+    expect(fs.readdirSync(h.socketDir).filter((s) => s.includes(failed.release))).toEqual([]);
+    expect(fs.existsSync(path.join(h.deployTo, '.switchyard', 'lock'))).toBe(false);
+    // nothing of the failed release is still running
+    const { execFileSync } = await import('node:child_process');
+    const procs = execFileSync('ps', ['-eo', 'pid,args']).toString();
+    expect(procs).not.toContain(failed.release);
+  });
+});
+
+describe('bad input changes nothing on the server', () => {
+  const attempt = (e: Environment) => deploy({ environment: e, reporter: new MemoryReporter() });
+
+  it('unreachable host', async () => {
+    const before = snapshot(h);
+    const input = labEnvInput(lab);
+    input.hosts[0]!.port = 1; // nothing listens there
+    const e = validateEnvironment(input, { name: 'lab', file: 'env/lab.ts', root: REPO });
+    await expect(attempt(e)).rejects.toThrow(/host h1 \(.*@127\.0\.0\.1:1\): cannot connect: ECONNREFUSED/);
+    expect(snapshot(h)).toBe(before);
+  });
+
+  it('unknown host key, then changed host key', async () => {
+    const before = snapshot(h);
+    const empty = path.join(lab.dir, 'known_hosts.empty');
+    fs.writeFileSync(empty, '');
+    const unknown = labEnvInput(lab);
+    unknown.ssh = { ...unknown.ssh, knownHostsFile: empty };
+    await expect(attempt(validateEnvironment(unknown, { name: 'lab', file: 'env/lab.ts', root: REPO }))).rejects.toThrow(
+      new RegExp(`host h1 .*: unknown host key ssh-ed25519 SHA256:\\S+ \\(not in ${empty}\\)\\. .*ssh-keyscan -p ${h.sshPort} -t ssh-ed25519 127\\.0\\.0\\.1 >> ${empty}`),
+    );
+    // a known_hosts line for the same host with a different key of the same type
+    const other = fs.readFileSync(lab.knownHostsFile, 'utf8').split('\n').find((l) => l.startsWith(`[127.0.0.1]:${h.sshPort} `))!;
+    const fake = other.replace(/ssh-ed25519 \S+/, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBnYzPGmvrJUF1lhGFJ9xSbpBz1m3dx1ygdDZmJqQG5R');
+    const changed = path.join(lab.dir, 'known_hosts.changed');
+    fs.writeFileSync(changed, fake + '\n');
+    const ch = labEnvInput(lab);
+    ch.ssh = { ...ch.ssh, knownHostsFile: changed };
+    await expect(attempt(validateEnvironment(ch, { name: 'lab', file: 'env/lab.ts', root: REPO }))).rejects.toThrow(
+      /HOST KEY CHANGED: the server offered ssh-ed25519 SHA256:\S+ but .*known_hosts\.changed:1 .* ssh-keygen -R '\[127\.0\.0\.1\]:\d+'/,
+    );
+    expect(snapshot(h)).toBe(before);
+  });
+
+  it('a host alias from ssh_config works, with the key checked', async () => {
+    const input = labEnvInput(lab);
+    input.hosts = [{ name: 'h1', roles: ['web', 'app'], deployTo: h.deployTo, socketDir: h.socketDir }];
+    input.ssh = { configFile: lab.sshConfigFile, agent: false };
+    const e = validateEnvironment(input, { name: 'lab', file: 'env/lab.ts', root: REPO });
+    const st = await status({ environment: e, reporter: new MemoryReporter() });
+    expect(st[0]).toMatchObject({ host: 'h1', alive: true });
+  });
+});
+
+describe('values with shell metacharacters are passed literally', () => {
+  it('in a start-command argument, an app env value and a shared path', async () => {
+    const marker = path.join(lab.dir, 'pwned');
+    const e = labEnv(lab, {
+      appEnv: { NOTE: `$(touch ${marker})` },
+      over: {
+        shared: [`logs;touch ${marker.slice(1)}`, 'up$(touch x)'],
+        app: {
+          start: [process.execPath, 'server.js', '--socket', '{socket}', `'; touch ${marker}; '`, `$(touch ${marker})`, '`touch x`'],
+          env: { NOTE: `$(touch ${marker})"'` },
+          startTimeoutSeconds: 10,
+          health: { path: '/health', timeoutSeconds: 5 },
+        },
+      },
+    });
+    const r = await deploy({ environment: e, reporter: new MemoryReporter() });
+    expect(r.ok).toBe(true);
+    expect(fs.existsSync(marker)).toBe(false);
+    expect(fs.existsSync(path.join(h.deployTo, 'x'))).toBe(false);
+    // the odd names exist literally, where they were asked for
+    expect(fs.existsSync(path.join(h.deployTo, 'shared', 'up$(touch x)'))).toBe(true);
+    const cmdline = fs.readFileSync(`/proc/${pidOf(h, r.release)}/cmdline`, 'utf8').split('\0');
+    expect(cmdline).toContain(`$(touch ${marker})`);
+    expect(cmdline).toContain('`touch x`');
+  });
+});
