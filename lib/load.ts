@@ -21,6 +21,14 @@
  * - Timeouts are ours too (`req.setTimeout` → destroy with code ETIMEDOUT): loadtest's own
  *   timeout reports the request but leaves the socket open and issues the next one.
  *
+ * - Caveats of loadtest itself: importing it sets `http.globalAgent.maxSockets = 1000` (process
+ *   wide), and every loadTest() reads a loadtest config file if one is found from the cwd
+ *   (`.loadtestrc`, a `loadtest` key in package.json, …). Headers, agent, method and limits are
+ *   ours whatever it says, but a `body` or `requestsPerSecond` there would still apply.
+ * - Ramp-up: the first requests go out some 10–100 ms after startLoad() and throughput takes up
+ *   to a second to reach its level (connections, JIT). Callers measuring a deploy should let the
+ *   load run a moment (e.g. until progress().requests > 0) before changing anything.
+ *
  * What counts as failed: any connection error (code like ECONNRESET, ECONNREFUSED, EPIPE),
  * a timeout (ETIMEDOUT: no byte for `timeoutMs`), and any status that is not 2xx or 3xx — a 4xx
  * from nginx during a switch (421 from the host allow-list, 404 from a half-linked release) is
@@ -135,6 +143,8 @@ export interface LoadRun {
 
 export const BUCKET_MS = 100;
 export const MAX_FAILURES = 10_000;
+/** Sent with every request, so the load is easy to tell apart in access logs. */
+export const USER_AGENT = 'switchyard-load (loadtest)';
 const DEFAULT_CONCURRENCY = 100;
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** loadtest defaults to 10 s without a limit; ours is stop(). Under 2^31 ms (setTimeout's limit). */
@@ -328,7 +338,8 @@ export function startLoad(o: LoadOptions): LoadRun {
       if (stopping) lt.maxRequests = 1;
       params.agent = agent;
       params.method = method;
-      params.headers = { ...params.headers, host: hostHeader };
+      // Fresh headers: nothing from a loadtest config file loadtest may find in the cwd (cookies, …).
+      params.headers = { host: hostHeader, accept: '*/*', 'user-agent': USER_AGENT };
       const cancelled = stopping; // issued after stop(): loadtest needs a request back; it is not counted
       const sent = performance.now();
       let settled = false;

@@ -23,6 +23,7 @@ export interface ServerStats {
   connectionHeaders: Set<string>;
   paths: Set<string>;
   methods: Set<string>;
+  userAgents: Set<string>;
 }
 
 /** What to do with one request: a status (after `delayMs`), 'destroy' the socket, or 'hang'. */
@@ -49,6 +50,7 @@ export async function startServer(decide: (req: http.IncomingMessage, n: number)
     connectionHeaders: new Set(),
     paths: new Set(),
     methods: new Set(),
+    userAgents: new Set(),
   };
   const server = http.createServer((req, res) => {
     const n = ++stats.requests;
@@ -58,6 +60,7 @@ export async function startServer(decide: (req: http.IncomingMessage, n: number)
     stats.connectionHeaders.add(req.headers.connection ?? '');
     stats.paths.add(req.url ?? '');
     stats.methods.add(req.method ?? '');
+    stats.userAgents.add(req.headers['user-agent'] ?? '');
     let counted = false;
     const finished = (): void => {
       if (!counted) {
