@@ -72,9 +72,17 @@ export function cdataContent(value: string, eol: '\n' | '\r\n'): string {
   return value.replace(/\n/g, eol);
 }
 
-/** A string as it appears between the quotes of a JSON string literal written by JSON.stringify. */
+/**
+ * JSON.stringify, except that U+2028 and U+2029 are escaped too (valid raw in JSON, but line
+ * terminators to many editors and older JavaScript).
+ */
+export function toJson(value: unknown, indent?: string): string {
+  return JSON.stringify(value, null, indent).replace(/[\u2028\u2029]/g, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
+}
+
+/** A string as it appears between the quotes of a JSON string literal written by {@link toJson}. */
 export function jsonStringBody(value: string): string {
-  return JSON.stringify(value).slice(1, -1);
+  return toJson(value).slice(1, -1);
 }
 
 /**

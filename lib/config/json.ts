@@ -14,6 +14,7 @@
  * Key path syntax: see ./jsonpath.ts.
  */
 import { isDeepStrictEqual } from 'node:util';
+import { toJson } from './escape';
 import { ConfigError, type ConfigProblem } from './errors';
 import { formatJsonPath, parseJsonPath, type PathSegment } from './jsonpath';
 import type { JsonFileOverrides, JsonOverrideValue } from './schema';
@@ -364,8 +365,8 @@ export function applyJsonOverrides(text: string, overrides: JsonFileOverrides, c
 
   /** A value as JSON, laid out like the file, for a place whose line is indented `indentOf(at)`. */
   function serialize(v: Plain, at: number, compact = false): string {
-    if (compact) return JSON.stringify(v);
-    return JSON.stringify(v, null, unit).split('\n').join(eol + lineIndent(at));
+    if (compact) return toJson(v);
+    return toJson(v, unit).split('\n').join(eol + lineIndent(at));
   }
 
   function insert(a: Additions): Edit {
@@ -388,18 +389,18 @@ export function applyJsonOverrides(text: string, overrides: JsonFileOverrides, c
       if (multiline) {
         const indent = lineIndent(last.start);
         const text = entries
-          .map((e) => `,${eol}${indent}${e.key !== undefined ? JSON.stringify(e.key) + sep : ''}${JSON.stringify(e.value, null, unit).split('\n').join(eol + indent)}`)
+          .map((e) => `,${eol}${indent}${e.key !== undefined ? toJson(e.key) + sep : ''}${toJson(e.value, unit).split('\n').join(eol + indent)}`)
           .join('');
         return { start: last.end, end: last.end, text, owner };
       }
-      const text = entries.map((e) => `, ${e.key !== undefined ? JSON.stringify(e.key) + sep : ''}${serialize(e.value, 0, true)}`).join('');
+      const text = entries.map((e) => `, ${e.key !== undefined ? toJson(e.key) + sep : ''}${serialize(e.value, 0, true)}`).join('');
       return { start: last.end, end: last.end, text, owner };
     }
     // empty container
     const base = lineIndent(c.start);
     const indent = base + unit;
     const list = entries
-      .map((e, i) => `${i ? ',' : ''}${eol}${indent}${e.key !== undefined ? JSON.stringify(e.key) + sep : ''}${JSON.stringify(e.value, null, unit).split('\n').join(eol + indent)}`)
+      .map((e, i) => `${i ? ',' : ''}${eol}${indent}${e.key !== undefined ? toJson(e.key) + sep : ''}${toJson(e.value, unit).split('\n').join(eol + indent)}`)
       .join('');
     const inner = s.slice(c.start + 1, c.end - 1);
     if (/^\s*$/.test(inner)) {

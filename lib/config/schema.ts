@@ -6,7 +6,7 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { Secret } from '../secrets';
-import { JsonPathSyntaxError, parseJsonPath } from './jsonpath';
+import { formatJsonPath, JsonPathSyntaxError, parseJsonPath } from './jsonpath';
 
 /** A value written into an XML config file: numbers and booleans are written with String(). */
 export type Value = string | number | boolean | Secret;
@@ -55,7 +55,6 @@ const secretSchema = z.instanceof(Secret, { message: 'expected a secret(...)' })
 const valueSchema = z.union([secretSchema, z.string(), z.number(), z.boolean()], {
   message: 'expected a string, number, boolean or secret(...)',
 });
-const nonEmpty = (what: string) => z.string().min(1, `${what} must not be empty`);
 
 const keyOverrideSchema = z.union([valueSchema, z.strictObject({ value: valueSchema, add: z.boolean().optional() })], {
   message: 'expected a value (string, number, boolean, secret(...)) or { value, add?: boolean }',
@@ -64,13 +63,15 @@ const xpathOverrideSchema = z.union([valueSchema, z.strictObject({ value: valueS
   message: 'expected a value (string, number, boolean, secret(...)) or { value, all?: boolean }',
 });
 
+const notEmpty = (what: string) => (k: string) => (k === '' ? `${what} must not be empty` : undefined);
+
 export const xmlFileOverridesSchema = z.strictObject({
-  appSettings: z.record(nonEmpty('appSettings key'), keyOverrideSchema).optional(),
-  connectionStrings: z.record(nonEmpty('connectionStrings name'), keyOverrideSchema).optional(),
-  xpath: z.record(nonEmpty('XPath expression'), xpathOverrideSchema).optional(),
-  namespaces: z
-    .record(z.string().regex(/^[A-Za-z_][\w.-]*$/, 'namespace prefix must be an XML NCName (e.g. "asm")'), nonEmpty('namespace URI'))
-    .optional(),
+  appSettings: recordOf(keyOverrideSchema, notEmpty('an appSettings key')).optional(),
+  connectionStrings: recordOf(keyOverrideSchema, notEmpty('a connectionStrings name')).optional(),
+  xpath: recordOf(xpathOverrideSchema, notEmpty('an XPath expression')).optional(),
+  namespaces: recordOf(z.string().min(1, 'a namespace URI must not be empty'), (k) =>
+    /^[A-Za-z_][\w.-]*$/.test(k) ? undefined : `namespace prefix ${JSON.stringify(k)} must be an XML NCName (e.g. "asm")`,
+  ).optional(),
 });
 
 export const jsonOverrideValueSchema: z.ZodType<JsonOverrideValue> = z.lazy(() =>
@@ -85,18 +86,29 @@ export const jsonOverrideValueSchema: z.ZodType<JsonOverrideValue> = z.lazy(() =
   ]),
 );
 
-const jsonPathKey = z.string().superRefine((p, ctx) => {
+/** A record whose keys are checked by `keyProblem` (zod's own key errors lose the message). */
+function recordOf<T extends z.ZodType>(value: T, keyProblem: (key: string) => string | undefined) {
+  return z.record(z.string(), value).superRefine((rec, ctx) => {
+    for (const key of Object.keys(rec)) {
+      const problem = keyProblem(key);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [key], input: key });
+    }
+  });
+}
+
+function jsonPathProblem(p: string): string | undefined {
   try {
     parseJsonPath(p);
+    return undefined;
   } catch (e) {
     if (!(e instanceof JsonPathSyntaxError)) throw e;
-    ctx.addIssue({ code: 'custom', message: e.message });
+    return e.message;
   }
-});
+}
 
 export const jsonFileOverridesSchema = z.strictObject({
-  json: z.record(jsonPathKey, jsonOverrideValueSchema).optional(),
-  add: z.record(jsonPathKey, jsonOverrideValueSchema).optional(),
+  json: recordOf(jsonOverrideValueSchema, jsonPathProblem).optional(),
+  add: recordOf(jsonOverrideValueSchema, jsonPathProblem).optional(),
 });
 
 /** Why `path` is not acceptable as a config file path, or undefined if it is. */
@@ -128,9 +140,15 @@ export const configOverridesSchema = z.record(z.string(), z.unknown()).transform
       for (const issue of r.error.issues) {
         let message = issue.message;
         if (issue.code === 'unrecognized_keys') {
-          message += isJsonConfigFile(file)
-            ? ' (a .json config file takes { json, add })'
-            : ' (an XML config file takes { appSettings, connectionStrings, xpath, namespaces })';
+          const section = issue.path[0];
+          message +=
+            issue.path.length === 0
+              ? isJsonConfigFile(file)
+                ? ' (a .json config file takes { json, add })'
+                : ' (an XML config file takes { appSettings, connectionStrings, xpath, namespaces })'
+              : section === 'xpath'
+                ? ' (an xpath entry takes { value, all })'
+                : ' (an entry takes { value, add })';
         }
         ctx.addIssue({ code: 'custom', message, path: [file, ...issue.path], input: value });
       }
@@ -166,10 +184,12 @@ export function mergeOverrides(envLevel?: ConfigOverrides, hostLevel?: ConfigOve
       merged[section] = { ...(b[section] ?? {}), ...(h[section] ?? {}) };
     }
     if (isJsonConfigFile(file)) {
-      // a path the host sets in one section must not survive from the environment in the other
-      for (const [mine, other] of [['json', 'add'], ['add', 'json']] as const) {
-        for (const p of Object.keys(h[mine] ?? {})) {
-          if (merged[other] && !(h[other] && p in h[other])) delete merged[other][p];
+      // a path the host sets (in `json` or `add`, however spelled) replaces the environment's setting of it
+      const canon = (p: string) => formatJsonPath(parseJsonPath(p));
+      const hostPaths = new Set([...Object.keys(h.json ?? {}), ...Object.keys(h.add ?? {})].map(canon));
+      for (const section of ['json', 'add'] as const) {
+        for (const p of Object.keys(b[section] ?? {})) {
+          if (merged[section] && !(p in (h[section] ?? {})) && hostPaths.has(canon(p))) delete merged[section][p];
         }
       }
     }

@@ -416,7 +416,7 @@ export function applyXmlOverrides(text: string, overrides: XmlFileOverrides, ctx
       const found = run(where, expr);
       if (!found) continue;
       if (found.length === 0) {
-        report(where, `matches nothing${defaultNamespaceHint(src.doc, overrides.namespaces)}`);
+        report(where, `matches nothing${defaultNamespaceHint(src.doc, expr, overrides.namespaces)}`);
         continue;
       }
       if (found.length > 1 && !o.all) {
@@ -533,7 +533,8 @@ export function applyXmlOverrides(text: string, overrides: XmlFileOverrides, ctx
     const kids = Array.from(sectionEl.childNodes);
     const elements = kids.filter((k) => k.nodeType === ELEMENT);
     const anchor = elements.at(-1) ?? kids.filter((k) => !(k.nodeType === TEXT && /^\s*$/.test(k.data ?? ''))).at(-1);
-    const sibling = elements.find((k) => k.nodeName === 'add') ?? elements[0];
+    // the new element copies the quote and `/>` style of a sibling, else of any <add> in the file
+    const sibling = elements.find((k) => k.nodeName === 'add') ?? elements[0] ?? firstAdd(src.doc);
     const st = sibling ? pos.startTag(sibling) : undefined;
     const q = st?.quote ?? '"';
     const close = st && !st.selfClosing ? undefined : st && st.wsBeforeClose === st.closeStart ? '/>' : ' />';
@@ -544,7 +545,10 @@ export function applyXmlOverrides(text: string, overrides: XmlFileOverrides, ctx
     };
     if (anchor) {
       const indent = pos.indentOf(anchor);
-      const at = pos.end(anchor);
+      // after the anchor's line if only blanks follow it there (they stay on that line)
+      let at = pos.end(anchor);
+      const rest = /^[ \t]*(?=\r|\n)/.exec(src.body.slice(at));
+      if (indent !== undefined && rest) at += rest[0].length;
       const text = adds.map((a) => (indent !== undefined ? eol + indent : '') + make(a)).join('');
       return { start: at, end: at, text, owner };
     }
@@ -569,16 +573,35 @@ export function applyXmlOverrides(text: string, overrides: XmlFileOverrides, ctx
   }
 }
 
-function defaultNamespaceHint(doc: XNode, namespaces: Record<string, string> | undefined): string {
-  const uris = new Set<string>();
+function firstAdd(n: XNode): XNode | undefined {
+  if (n.nodeType === ELEMENT && n.nodeName === 'add') return n;
+  for (const k of Array.from(n.childNodes ?? [])) {
+    const f = firstAdd(k);
+    if (f) return f;
+  }
+  return undefined;
+}
+
+/**
+ * When an expression that matched nothing names, without a prefix, an element that is in a
+ * default namespace (e.g. assemblyBinding in urn:schemas-microsoft-com:asm.v1), say how to fix it.
+ */
+function defaultNamespaceHint(doc: XNode, expr: string, namespaces: Record<string, string> | undefined): string {
+  const byName = new Map<string, string>();
   const visit = (n: XNode) => {
-    if (n.nodeType === ELEMENT && n.namespaceURI && !n.prefix) uris.add(n.namespaceURI);
+    if (n.nodeType === ELEMENT && n.namespaceURI && !n.prefix && n.localName) byName.set(n.localName, n.namespaceURI);
     for (const k of Array.from(n.childNodes ?? [])) visit(k);
   };
   visit(doc);
-  const undeclared = [...uris].filter((u) => !Object.values(namespaces ?? {}).includes(u));
-  if (!undeclared.length) return '';
-  return `. Note: elements in a default namespace (xmlns="${undeclared[0]}") can only be selected with a prefix: declare namespaces: { p: '${undeclared[0]}' } and write p:element in the expression`;
+  for (const [name, uri] of byName) {
+    const unprefixed = new RegExp(`(^|[^:@\\w.-])${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w.-]|\\s*\\()`);
+    if (!unprefixed.test(expr)) continue;
+    const declared = Object.entries(namespaces ?? {}).find(([, u]) => u === uri)?.[0];
+    return declared
+      ? `. Note: <${name}> is in the namespace ${uri}: write it as ${declared}:${name}`
+      : `. Note: <${name}> is in a default namespace (xmlns="${uri}") and can only be selected with a prefix: declare namespaces: { p: '${uri}' } and write p:${name}`;
+  }
+  return '';
 }
 
 /** Walks the input and output documents in parallel. Throws a Problem on any unintended difference. */
@@ -604,26 +627,60 @@ function verify(a: XNode, b: XNode, expect: Expectations): void {
       return;
     }
     if (x.nodeType === ELEMENT) compareAttributes(x, y);
-    const xs = Array.from(x.childNodes);
-    let ys = Array.from(y.childNodes);
+    // Children are compared as runs: adjacent text and CDATA nodes form one run of text (setting
+    // a value may empty a text node, or turn a CDATA section into text that merges with its
+    // neighbours); a run with a targeted node is compared by its text, any other run node by node.
+    let xs = runs(Array.from(x.childNodes), true);
+    let ys = runs(Array.from(y.childNodes), false);
     const added = expect.addedElements.get(x);
+    let extra: Item[] = [];
     if (added) {
-      const blank = (n: XNode) => n.nodeType === TEXT && /^\s*$/.test(n.data ?? '');
-      const xsNb = xs.filter((n) => !blank(n));
-      ys = ys.filter((n) => !blank(n));
-      const extra = ys.splice(xsNb.length);
+      const blank = (i: Item) => 'text' in i && !i.targeted && /^\s*$/.test(i.text);
+      xs = xs.filter((i) => !blank(i));
+      ys = ys.filter((i) => !blank(i));
+      extra = ys.splice(xs.length);
       if (extra.length !== added.length) fail(x, `got ${extra.length} new children instead of ${added.length}`);
       added.forEach((want, i) => {
         const e = extra[i]!;
-        if (e.nodeName !== 'add' || e.getAttribute!(want.keyAttr) !== want.key || e.getAttribute!(want.valueAttr) !== want.value) {
+        if (!('node' in e) || e.node.nodeName !== 'add' || e.node.getAttribute!(want.keyAttr) !== want.key || e.node.getAttribute!(want.valueAttr) !== want.value) {
           fail(x, `did not get <add ${want.keyAttr}=${JSON.stringify(want.key)}> with the value set`);
         }
       });
-      xsNb.forEach((n, i) => walk(n, ys[i]!));
-      return;
     }
     if (xs.length !== ys.length) fail(x, `has ${ys.length} children instead of ${xs.length}`);
-    xs.forEach((n, i) => walk(n, ys[i]!));
+    xs.forEach((xi, i) => {
+      const yi = ys[i]!;
+      if ('node' in xi) {
+        if (!('node' in yi)) return fail(xi.node, 'became text');
+        return walk(xi.node, yi.node);
+      }
+      if (!('text' in yi)) return fail(x, 'lost text');
+      if (xi.targeted ? xi.text !== yi.text : xi.sig !== yi.sig) fail(xi.first, xi.targeted ? 'does not read back as the value set' : 'changed');
+    });
+  };
+
+  type Item = { node: XNode } | { text: string; sig: string; targeted: boolean; first: XNode };
+  const runs = (children: XNode[], orig: boolean): Item[] => {
+    const out: Item[] = [];
+    let cur: { text: string; sig: string; targeted: boolean; first: XNode } | undefined;
+    const flush = () => {
+      if (cur && cur.text !== '') out.push(cur);
+      cur = undefined;
+    };
+    for (const n of children) {
+      if (n.nodeType === TEXT || n.nodeType === CDATA) {
+        const want = orig ? expect.values.get(n) : undefined;
+        cur ??= { text: '', sig: '', targeted: false, first: n };
+        cur.text += want ?? n.data ?? '';
+        cur.sig += `${n.nodeType}:${JSON.stringify(n.data)};`;
+        cur.targeted ||= want !== undefined;
+      } else {
+        flush();
+        out.push({ node: n });
+      }
+    }
+    flush();
+    return out;
   };
 
   const compareAttributes = (x: XNode, y: XNode): void => {
