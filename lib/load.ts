@@ -151,17 +151,17 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const UNLIMITED_SECONDS = 7 * 24 * 3600;
 
 /** Log-bucketed latency histogram: 1 % wide buckets from 1 µs up, so ±0.5 % on any percentile. */
-class Histogram {
+export class LatencyHistogram {
   private static readonly STEP = Math.log(1.01);
   private static readonly SIZE = 2600; // 1.01^2600 µs ≈ 1.7e11 µs: far beyond any timeout
-  private readonly counts = new Float64Array(Histogram.SIZE);
+  private readonly counts = new Float64Array(LatencyHistogram.SIZE);
   n = 0;
   min = Infinity;
   max = 0;
 
   add(ms: number): void {
     const us = Math.max(1, ms * 1000);
-    const i = Math.min(Histogram.SIZE - 1, Math.floor(Math.log(us) / Histogram.STEP));
+    const i = Math.min(LatencyHistogram.SIZE - 1, Math.floor(Math.log(us) / LatencyHistogram.STEP));
     this.counts[i] = (this.counts[i] ?? 0) + 1;
     this.n++;
     if (ms < this.min) this.min = ms;
@@ -171,11 +171,13 @@ class Histogram {
   quantile(q: number): number {
     if (this.n === 0) return 0;
     const rank = Math.max(1, Math.ceil(q * this.n));
+    if (rank >= this.n) return this.max;
+    if (rank === 1) return this.min;
     let seen = 0;
-    for (let i = 0; i < Histogram.SIZE; i++) {
+    for (let i = 0; i < LatencyHistogram.SIZE; i++) {
       seen += this.counts[i] ?? 0;
       if (seen >= rank) {
-        const mid = Math.exp((i + 0.5) * Histogram.STEP) / 1000;
+        const mid = Math.exp((i + 0.5) * LatencyHistogram.STEP) / 1000;
         return Math.min(this.max, Math.max(this.min, mid));
       }
     }
@@ -197,7 +199,7 @@ const round = (x: number, digits = 3): number => {
 
 /** Everything measured during a run. Completion times only grow, so buckets close in order. */
 class Recorder {
-  readonly histogram = new Histogram();
+  readonly histogram = new LatencyHistogram();
   readonly failuresByCode: Record<string, number> = {};
   readonly failures: LoadFailure[] = [];
   readonly timeline: LoadTimelineBucket[] = [];
@@ -222,6 +224,12 @@ class Recorder {
       if (this.failures.length < MAX_FAILURES) this.failures.push({ t: round(t, 1), code, target, ms: round(ms, 1) });
       else this.failuresOmitted++;
     }
+  }
+
+  /** Close every bucket at the end of a run of `durationMs` (the last one even if it starts at durationMs). */
+  finish(durationMs: number): void {
+    const hasData = this.bucketLatencies.length > 0;
+    this.closeBucketsUntil(Math.max(Math.ceil(durationMs / BUCKET_MS), this.bucket + (hasData ? 1 : 0)));
   }
 
   /** Close the current bucket and add empty ones up to (not including) bucket `b`. */
@@ -414,7 +422,7 @@ export function startLoad(o: LoadOptions): LoadRun {
     const durationMs = round(now(), 1);
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure) throw failure.reason instanceof Error ? failure.reason : new Error(String(failure.reason));
-    rec.closeBucketsUntil(Math.ceil(durationMs / BUCKET_MS));
+    rec.finish(durationMs);
     const h = rec.histogram;
     const result: LoadResult = {
       startedAt,
