@@ -1,0 +1,572 @@
+/**
+ * A lab of REAL servers for the e2e tests, on loopback, no root needed (and working as root):
+ * per host one sshd (own host key, key-only login for the current user) and one private
+ * nginx serving lib/nginx.ts's config for that host's live socket.
+ *
+ *   const lab = await startLab({ hosts: 2 });
+ *   try { … ssh -F lab.sshConfigFile h1 …; await lab.fetchSite(lab.hosts[0]!) … }
+ *   finally { await lab.stop(); }
+ *
+ * Nothing global is registered: call stop() (safe twice) in afterAll/finally.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { existsSync, openSync, closeSync, readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { nginxMainConfig, nginxServerBlock, validateSiteName } from '../../lib/nginx';
+import { startDelayProxy, type DelayProxy } from './delay-proxy';
+
+const execFileP = promisify(execFile);
+
+export interface LabHost {
+  /** Also the Host alias in sshConfigFile: h1, h2, … */
+  name: string;
+  address: '127.0.0.1';
+  sshPort: number;
+  /** <dir>/<name>: everything of this host lives here. */
+  root: string;
+  deployTo: string;
+  socketDir: string;
+  /** 0 when the lab was started with nginx: false. */
+  nginxPort: number;
+  /** <socketDir>/SOCK-<site>: what this host's nginx connects to. */
+  liveSocket: string;
+}
+
+export interface Lab {
+  dir: string;
+  /** The login user on every host: the user running the tests. */
+  user: string;
+  identityFile: string;
+  knownHostsFile: string;
+  sshConfigFile: string;
+  site: string;
+  hosts: LabHost[];
+  /** http://127.0.0.1:<nginxPort><path> */
+  url(host: LabHost, path?: string): string;
+  /** GET through the host's nginx with `Host: <site>`; one connection per request. */
+  fetchSite(host: LabHost, path?: string): Promise<{ status: number; body: string }>;
+  /**
+   * A port that forwards to the host's sshd with oneWayDelayMs each way. known_hosts gets an
+   * entry for `[127.0.0.1]:<port>` with the host's key, so strict checking works through it.
+   */
+  addDelayProxy(host: LabHost, oneWayDelayMs: number): Promise<number>;
+  /** Stops every process the lab started (and what runs under them or in the lab dir), removes dir. */
+  stop(): Promise<void>;
+}
+
+export interface StartLabOptions {
+  hosts: number;
+  /** default 'app.test' */
+  site?: string;
+  /** default true */
+  nginx?: boolean;
+}
+
+// The longest socket name the deploy makes: SOCK-<site>-<release id>.
+const SAMPLE_RELEASE = '20261123T154219.123Z-abcdef1';
+const MAX_SOCKET_PATH_BYTES = 107;
+const START_TIMEOUT_MS = 15_000;
+const STOP_GRACE_MS = 3_000;
+
+const SSHD = '/usr/sbin/sshd'; // sshd insists on an absolute path (it re-execs itself)
+const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find((p) => existsSync(p)) ?? 'nginx';
+// util-linux (Essential on Debian): `setpriv --pdeathsig TERM -- cmd` execs cmd (same pid) with
+// PR_SET_PDEATHSIG, so sshd and nginx get SIGTERM when the test process dies without stop()
+// (a killed vitest worker) instead of leaking. Nothing is registered in this process for that.
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/* ------------------------------------------------------------------ processes by pid */
+
+/** "PID STARTTIME" identity: a pid alone may be reused. null when gone (or a zombie). */
+function procStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] = field 3 (state)
+    if (f[0] === 'Z' || f[0] === 'X') return null;
+    return f[19] ?? null; // field 22
+  } catch {
+    return null;
+  }
+}
+
+/** All live processes as pid → ppid. */
+function processTable(): Map<number, number> {
+  const table = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (f[0] === 'Z' || f[0] === 'X') continue;
+      table.set(Number(entry), Number(f[1]));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return table;
+}
+
+function descendants(pid: number, table = processTable()): number[] {
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, parent] of table) {
+      if (parent === p && !out.includes(child)) {
+        out.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** Processes whose working directory is inside dir (apps a test deployed into the lab). */
+function processesWithCwdUnder(dir: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cwd = readlinkSync(`/proc/${entry}/cwd`).replace(/ \(deleted\)$/, '');
+      if (cwd === dir || cwd.startsWith(dir + '/')) out.push(Number(entry));
+    } catch {
+      /* gone, or not ours to inspect */
+    }
+  }
+  return out;
+}
+
+type Tracked = { pid: number; start: string };
+
+function track(pids: number[]): Tracked[] {
+  return pids.flatMap((pid) => {
+    const start = procStart(pid);
+    return start === null ? [] : [{ pid, start }];
+  });
+}
+
+const alive = (t: Tracked) => procStart(t.pid) === t.start;
+
+function signal(t: Tracked, sig: NodeJS.Signals): void {
+  if (!alive(t)) return;
+  try {
+    process.kill(t.pid, sig);
+  } catch {
+    /* exited meanwhile */
+  }
+}
+
+/** SIGTERM, wait up to graceMs, SIGKILL what is left, wait until every one is gone. */
+async function terminate(procs: Tracked[], graceMs = STOP_GRACE_MS): Promise<void> {
+  for (const t of procs) signal(t, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (procs.some(alive) && Date.now() < deadline) await sleep(20);
+  for (const t of procs) signal(t, 'SIGKILL');
+  const hard = Date.now() + 5_000;
+  while (procs.some(alive)) {
+    if (Date.now() > hard) {
+      throw new Error(`lab: processes did not exit: ${procs.filter(alive).map((t) => t.pid).join(' ')}`);
+    }
+    await sleep(20);
+  }
+}
+
+/** A process tree rooted at one of our children: the root and everything under it now. */
+async function terminateTree(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined) return;
+  await terminate(track([child.pid, ...descendants(child.pid)]));
+}
+
+/* ------------------------------------------------------------------ ports */
+
+function freePort(taken: Set<number>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address === null || typeof address === 'string') return reject(new Error('lab: no port'));
+        if (taken.has(address.port)) return resolve(freePort(taken));
+        taken.add(address.port);
+        resolve(address.port);
+      });
+    });
+  });
+}
+
+/** Resolves with the first bytes the server sends (an SSH banner), or rejects. */
+function readGreeting(port: number, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    let data = '';
+    const done = (err: Error | null) => {
+      socket.destroy();
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(data);
+    };
+    const timer = setTimeout(() => done(new Error('no greeting')), timeoutMs);
+    socket.on('data', (chunk) => {
+      data += chunk.toString('latin1');
+      if (data.includes('\n')) done(null);
+    });
+    socket.on('error', done);
+    socket.on('close', () => done(new Error('closed before greeting')));
+  });
+}
+
+function httpGet(port: number, urlPath: string, host: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, path: urlPath, method: 'GET', headers: { Host: host }, agent: false, timeout: timeoutMs },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`GET ${urlPath} on port ${port}: timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/* ------------------------------------------------------------------ daemons */
+
+class StartFailure extends Error {
+  constructor(
+    message: string,
+    readonly portInUse: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Spawns a daemon in the foreground with stdout+stderr going to logFile, and waits until
+ * it wrote pidFile with its own pid (both sshd and nginx do that only after binding) and
+ * ready() resolves. A child that exits first fails with its log.
+ */
+async function startDaemon(o: {
+  what: string;
+  command: string;
+  args: string[];
+  logFile: string;
+  pidFile: string;
+  ready: () => Promise<unknown>;
+  onSpawn: (child: ChildProcess) => void;
+}): Promise<ChildProcess> {
+  const fd = openSync(o.logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = SETPRIV
+      ? spawn(SETPRIV, ['--pdeathsig', 'TERM', '--', o.command, ...o.args], { stdio: ['ignore', fd, fd] })
+      : spawn(o.command, o.args, { stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
+  o.onSpawn(child);
+  let exited: string | null = null;
+  let spawnError: Error | null = null;
+  child.once('exit', (code, sig) => (exited = sig ?? `code ${code}`));
+  child.once('error', (err) => {
+    spawnError = err;
+    exited = 'spawn error';
+  });
+
+  const log = () => {
+    try {
+      return readFileSync(o.logFile, 'utf8').trim().split('\n').slice(-10).join('\n');
+    } catch {
+      return '';
+    }
+  };
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (exited !== null) {
+      const text = log();
+      throw new StartFailure(
+        `lab: ${o.what} exited during start (${exited})${spawnError ? `: ${String(spawnError)}` : ''}\n${text}`,
+        /Address already in use/.test(text),
+      );
+    }
+    let pidOk = false;
+    try {
+      pidOk = Number(readFileSync(o.pidFile, 'utf8').trim()) === child.pid;
+    } catch {
+      /* not yet */
+    }
+    if (pidOk) {
+      try {
+        await o.ready();
+        return child;
+      } catch {
+        /* not yet */
+      }
+    }
+    if (Date.now() > deadline) {
+      throw new StartFailure(`lab: ${o.what} not ready after ${START_TIMEOUT_MS} ms\n${log()}`, false);
+    }
+    await sleep(20);
+  }
+}
+
+/** Retries with a fresh port when another process took the one we picked meanwhile. */
+async function withFreshPort<T>(taken: Set<number>, start: (port: number) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort(taken);
+    try {
+      return await start(port);
+    } catch (err) {
+      if (!(err instanceof StartFailure && err.portInUse) || attempt >= 5) throw err;
+    }
+  }
+}
+
+async function keygen(file: string, comment: string): Promise<string> {
+  await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+  const [type, key] = (await fs.readFile(`${file}.pub`, 'utf8')).trim().split(/\s+/);
+  if (type !== 'ssh-ed25519' || !key) throw new Error(`lab: unexpected public key in ${file}.pub`);
+  return `${type} ${key}`;
+}
+
+/* ------------------------------------------------------------------ the lab */
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failed: unknown = null;
+  const worker = async () => {
+    while (next < items.length && failed === null) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed !== null) throw failed;
+  return results;
+}
+
+export async function startLab(o: StartLabOptions): Promise<Lab> {
+  if (!Number.isInteger(o.hosts) || o.hosts < 1 || o.hosts > 64) {
+    throw new Error(`startLab: hosts must be an integer from 1 to 64, got ${o.hosts}`);
+  }
+  const site = validateSiteName(o.site ?? 'app.test');
+  const withNginx = o.nginx ?? true;
+  const info = os.userInfo();
+  const isRoot = info.uid === 0;
+
+  // Short: release socket paths must stay under the unix socket limit.
+  const dir = realpathSync(await fs.mkdtemp(path.join(os.tmpdir(), 'syl-')));
+  const children: ChildProcess[] = [];
+  const proxies: DelayProxy[] = [];
+  let stopping: Promise<void> | undefined;
+
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      const errors: unknown[] = [];
+      const attempt = async (p: Promise<unknown>) => {
+        try {
+          await p;
+        } catch (err) {
+          errors.push(err);
+        }
+      };
+      await Promise.all(proxies.map((p) => attempt(p.stop())));
+      // sshd's listener leaves its session processes running when it gets SIGTERM: each
+      // tree (listener, sessions, shells; nginx master and workers) is taken down at once.
+      await Promise.all(children.map((c) => attempt(terminateTree(c))));
+      // Whatever a test started in the lab and detached (nohup setsid app &) runs in a
+      // release directory under dir.
+      await attempt(terminate(track(processesWithCwdUnder(dir))));
+      await attempt(fs.rm(dir, { recursive: true, force: true, maxRetries: 5 }));
+      if (errors.length > 0) throw new AggregateError(errors, `lab.stop: ${errors.map(String).join('; ')}`);
+    })();
+    return stopping;
+  };
+
+  try {
+    const longest = Buffer.byteLength(`${dir}/h${o.hosts}/s/SOCK-${site}-${SAMPLE_RELEASE}`);
+    if (longest > MAX_SOCKET_PATH_BYTES) {
+      throw new Error(
+        `startLab: release socket paths would be ${longest} bytes (limit ${MAX_SOCKET_PATH_BYTES}); ` +
+          `use a shorter TMPDIR than ${os.tmpdir()} or a shorter site name`,
+      );
+    }
+    if (isRoot && !existsSync('/run/sshd')) {
+      // sshd's privilege separation directory, needed when sshd runs as root.
+      await fs.mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+    }
+
+    const identityFile = path.join(dir, 'id_ed25519');
+    const authorizedKeys = path.join(dir, 'authorized_keys');
+    const knownHostsFile = path.join(dir, 'known_hosts');
+    const sshConfigFile = path.join(dir, 'ssh_config');
+    const clientKey = await keygen(identityFile, 'switchyard-lab-client');
+    await fs.writeFile(authorizedKeys, clientKey + '\n', { mode: 0o600 });
+
+    const taken = new Set<number>();
+    const hostKeys = new Map<string, string>();
+
+    const startHost = async (index: number): Promise<LabHost> => {
+      const name = `h${index + 1}`;
+      const root = path.join(dir, name);
+      const deployTo = path.join(root, 'app');
+      const socketDir = path.join(root, 's');
+      const prefix = path.join(root, 'nginx');
+      await fs.mkdir(deployTo, { recursive: true });
+      await fs.mkdir(socketDir, { recursive: true });
+      const liveSocket = path.join(socketDir, `SOCK-${site}`);
+
+      const hostKeyFile = path.join(root, 'ssh_host_ed25519_key');
+      hostKeys.set(name, await keygen(hostKeyFile, `switchyard-lab-${name}`));
+      const sshdConfig = path.join(root, 'sshd_config');
+      const sshdPid = path.join(root, 'sshd.pid');
+      const sshPort = await withFreshPort(taken, async (port) => {
+        await fs.writeFile(
+          sshdConfig,
+          [
+            `# switchyard lab host ${name}`,
+            `Port ${port}`,
+            `ListenAddress 127.0.0.1`,
+            `HostKey ${hostKeyFile}`,
+            `PidFile ${sshdPid}`,
+            `AuthorizedKeysFile ${authorizedKeys}`,
+            `AllowUsers ${info.username}`,
+            `PubkeyAuthentication yes`,
+            `PasswordAuthentication no`,
+            `KbdInteractiveAuthentication no`,
+            `PermitRootLogin prohibit-password`,
+            `StrictModes no`,
+            `UsePAM no`,
+            `MaxSessions 20`,
+            `MaxStartups 100`,
+            `LogLevel ERROR`,
+            `PrintMotd no`,
+            `X11Forwarding no`,
+            `Subsystem sftp internal-sftp`,
+            ``,
+          ].join('\n'),
+        );
+        await startDaemon({
+          what: `sshd ${name} (port ${port})`,
+          command: SSHD,
+          args: ['-D', '-e', '-f', sshdConfig],
+          logFile: path.join(root, 'sshd.log'),
+          pidFile: sshdPid,
+          ready: async () => {
+            const greeting = await readGreeting(port, 2_000);
+            if (!greeting.startsWith('SSH-2.0-')) throw new Error(`not an SSH banner: ${greeting}`);
+          },
+          onSpawn: (c) => children.push(c),
+        });
+        return port;
+      });
+
+      let nginxPort = 0;
+      if (withNginx) {
+        await fs.mkdir(prefix, { recursive: true });
+        const conf = path.join(prefix, 'nginx.conf');
+        const pidFile = path.join(prefix, 'nginx.pid');
+        const errorLog = path.join(prefix, 'error.log');
+        nginxPort = await withFreshPort(taken, async (port) => {
+          await fs.writeFile(
+            conf,
+            nginxMainConfig({
+              prefix,
+              pidFile,
+              errorLog,
+              // A root master would start its workers as "nobody", who cannot reach the sockets.
+              user: isRoot ? 'root' : undefined,
+              serverBlocks: [nginxServerBlock({ site, socketPath: liveSocket, listen: `127.0.0.1:${port}` })],
+            }),
+          );
+          await startDaemon({
+            what: `nginx ${name} (port ${port})`,
+            command: NGINX,
+            args: ['-p', prefix, '-e', errorLog, '-c', conf, '-g', 'daemon off;'],
+            logFile: path.join(prefix, 'stderr.log'),
+            pidFile,
+            // Any HTTP answer will do (421: an unknown host).
+            ready: () => httpGet(port, '/', 'lab-probe.invalid', 2_000),
+            onSpawn: (c) => children.push(c),
+          });
+          return port;
+        });
+      }
+      return { name, address: '127.0.0.1', sshPort, root, deployTo, socketDir, nginxPort, liveSocket };
+    };
+
+    const hosts = await mapLimit(
+      Array.from({ length: o.hosts }, (_, i) => i),
+      8,
+      startHost,
+    );
+
+    const knownHostLine = (port: number, key: string) => `[127.0.0.1]:${port} ${key}\n`;
+    await fs.writeFile(knownHostsFile, hosts.map((h) => knownHostLine(h.sshPort, hostKeys.get(h.name)!)).join(''));
+    await fs.writeFile(
+      sshConfigFile,
+      hosts
+        .map((h) =>
+          [
+            `Host ${h.name}`,
+            `  HostName ${h.address}`,
+            `  Port ${h.sshPort}`,
+            `  User ${info.username}`,
+            `  IdentityFile ${identityFile}`,
+            `  IdentitiesOnly yes`,
+            `  UserKnownHostsFile ${knownHostsFile}`,
+            `  StrictHostKeyChecking yes`,
+            `  BatchMode yes`,
+            ``,
+          ].join('\n'),
+        )
+        .join('\n'),
+    );
+
+    const requireNginx = (host: LabHost) => {
+      if (host.nginxPort === 0) throw new Error('lab: started with nginx: false');
+      return host.nginxPort;
+    };
+    const checkPath = (p: string) => {
+      if (!p.startsWith('/')) throw new Error(`lab: path must start with "/": ${p}`);
+      return p;
+    };
+
+    return {
+      dir,
+      user: info.username,
+      identityFile,
+      knownHostsFile,
+      sshConfigFile,
+      site,
+      hosts,
+      url: (host, p = '/') => `http://127.0.0.1:${requireNginx(host)}${checkPath(p)}`,
+      fetchSite: (host, p = '/') => httpGet(requireNginx(host), checkPath(p), site),
+      async addDelayProxy(host, oneWayDelayMs) {
+        if (stopping) throw new Error('lab: stopped');
+        const proxy = await startDelayProxy({ targetPort: host.sshPort, oneWayDelayMs });
+        proxies.push(proxy);
+        await fs.appendFile(knownHostsFile, knownHostLine(proxy.port, hostKeys.get(host.name)!));
+        return proxy.port;
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop().catch(() => {});
+    throw err;
+  }
+}
