@@ -1,0 +1,270 @@
+// What the scripts do when things go wrong: failed starts and health checks, refused switches and
+// kills, pid reuse, slow drains, and hostile values. Real scripts, real example app.
+import { execa } from 'execa';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { alive, find, get, runFile, runScript, ScriptLab, scriptText, show } from '../support/scripts';
+
+let lab: ScriptLab;
+beforeEach(async () => {
+  lab = ScriptLab.create();
+  await lab.setup();
+});
+afterEach(async () => {
+  await lab.cleanup();
+});
+
+/** After a failed prepare the host must look as if it never ran. */
+function expectCleanFailure(release: string) {
+  expect(lab.processes()).toEqual([]);
+  expect(fs.existsSync(lab.stageSock(release))).toBe(false);
+  expect(fs.existsSync(lab.releaseDir(release))).toBe(false);
+  expect(lab.lockHeld()).toBe(false);
+}
+
+describe('prepare failures', () => {
+  it('health check failing (HELLO_FAIL_HEALTH) → 6: process stopped, socket and dir removed, lock released', async () => {
+    lab.unpack('r1');
+    const r = await lab.prepare('r1', { env: { HELLO_FAIL_HEALTH: '1' }, args: ['--health-timeout', '1'] });
+    expect(r.code, show(r)).toBe(6);
+    const err = find(r, 'error');
+    expect(err?.fields).toEqual({ code: '6', step: 'health' });
+    expect(err?.msg).toContain('answered 500, want 200');
+    expect(find(r, 'prepared')).toBeUndefined();
+    expect(r.stderr).toContain('listening on'); // the end of app.log, for the person deploying
+    expectCleanFailure('r1');
+  });
+
+  it('socket never appearing (HELLO_NO_LISTEN) → 5 after --start-timeout', async () => {
+    lab.unpack('r1');
+    const started = Date.now();
+    const r = await lab.prepare('r1', { env: { HELLO_NO_LISTEN: '1' }, args: ['--start-timeout', '0.8'] });
+    expect(r.code, show(r)).toBe(5);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+    expect(find(r, 'error')?.fields).toEqual({ code: '5', step: 'start' });
+    expect(find(r, 'error')?.msg).toContain('did not appear within 0.8s');
+    expect(r.stderr).toContain('HELLO_NO_LISTEN: not listening');
+    expectCleanFailure('r1');
+  });
+
+  it('the app exiting at once → 5 without waiting for the start timeout', async () => {
+    lab.unpack('r1');
+    const started = Date.now();
+    const r = await lab.prepare('r1', { cmd: ['node', '-e', 'console.error("boom: missing config"); process.exit(3)'], args: ['--start-timeout', '20'] });
+    expect(r.code, show(r)).toBe(5);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(find(r, 'error')?.msg).toMatch(/exited/);
+    expect(r.stderr).toContain('boom: missing config');
+    expectCleanFailure('r1');
+  });
+
+  it('a failed --reuse restart keeps the release, its live process and its pid file', async () => {
+    const first = await lab.deploy('r1');
+    const r = await lab.prepare('r1', { reuse: true, env: { HELLO_FAIL_HEALTH: '1' }, args: ['--health-timeout', '0.5'] });
+    expect(r.code, show(r)).toBe(6);
+    expect(fs.existsSync(lab.releaseDir('r1'))).toBe(true);
+    expect(lab.pidFile('r1')).toEqual(first);
+    expect(lab.processes()).toEqual([first.pid]);
+    expect(lab.lockHeld()).toBe(false);
+    expect((await get(lab.liveSock)).body).toBe('hello from release r1\n');
+  });
+
+  it('refuses (3) to prepare a deployed release without --reuse, and does not delete it', async () => {
+    const first = await lab.deploy('r1');
+    const r = await lab.prepare('r1');
+    expect(r.code, show(r)).toBe(3);
+    expect(find(r, 'error')?.msg).toContain('--reuse');
+    expect(fs.existsSync(path.join(lab.releaseDir('r1'), 'server.js'))).toBe(true);
+    expect(alive(first.pid, first.starttime)).toBe(true);
+    expect(lab.lockHeld()).toBe(false);
+  });
+
+  it('exits 3 when the release dir is missing or the host is not set up', async () => {
+    const missing = await runScript('prepare', lab.prepareArgs('nope', { reuse: true }));
+    expect(missing.code, show(missing)).toBe(3);
+    expect(find(missing, 'error')?.msg).toContain('releases/nope is missing');
+    const notSetUp = await runScript('prepare', ['--deploy-to', path.join(lab.root, 'x'), ...lab.prepareArgs('r1').slice(2)]);
+    expect(notSetUp.code, show(notSetUp)).toBe(3);
+    expect(find(notSetUp, 'error')?.msg).toContain('run setup first');
+  });
+
+  it.each([
+    [['--shared', '../etc'], '..'],
+    [['--shared', '/etc'], 'absolute'],
+    [['--shared', '.'], '.'],
+    [['--env', 'not a key=1'], '--env'],
+    [['--bogus', '1'], 'unknown option'],
+    [['--start-timeout', 'soon'], 'seconds'],
+  ])('usage error (2) before touching anything: %j', async (extra, text) => {
+    lab.unpack('r1');
+    const r = await lab.prepare('r1', { args: extra });
+    expect(r.code, show(r)).toBe(2);
+    expect(find(r, 'error')?.fields.code).toBe('2');
+    expect(find(r, 'error')?.msg).toContain(text);
+    expect(lab.processes()).toEqual([]);
+    expect(lab.lockHeld()).toBe(false);
+  });
+
+  it('usage error (2) without -- CMD, and for a release id that is not a plain name', async () => {
+    const noCmd = await runScript('prepare', lab.siteArgs('r1'));
+    expect(noCmd.code, show(noCmd)).toBe(2);
+    const badId = await runScript('switch', lab.siteArgs('../r1'));
+    expect(badId.code, show(badId)).toBe(2);
+    expect(find(badId, 'error')?.msg).toContain('bad release id');
+  });
+});
+
+describe('switch refusals', () => {
+  it('exits 4 when the lock is not held by the release, and 7 when its socket is missing', async () => {
+    lab.unpack('r1');
+    const noLock = await lab.run('switch', lab.siteArgs('r1'));
+    expect(noLock.code, show(noLock)).toBe(4);
+    expect(find(noLock, 'error')?.msg).toContain('free');
+
+    expect((await lab.prepare('r1')).code).toBe(0);
+    fs.rmSync(lab.stageSock('r1'));
+    const noSock = await lab.run('switch', lab.siteArgs('r1'));
+    expect(noSock.code, show(noSock)).toBe(7);
+    expect(find(noSock, 'error')?.fields).toEqual({ code: '7', step: 'switch' });
+    expect(fs.existsSync(lab.liveSock)).toBe(false);
+    expect(lab.state('live')).toBeUndefined();
+  });
+
+  it('exits 7 when the staged path is not a socket', async () => {
+    lab.unpack('r1');
+    expect((await lab.prepare('r1')).code).toBe(0);
+    fs.rmSync(lab.stageSock('r1'));
+    fs.writeFileSync(lab.stageSock('r1'), 'not a socket');
+    const r = await lab.run('switch', lab.siteArgs('r1'));
+    expect(r.code, show(r)).toBe(7);
+  });
+});
+
+describe('retire safety', () => {
+  it('refuses (8) when the recorded previous process still owns the live socket inode', async () => {
+    const r1 = await lab.deploy('r1');
+    lab.unpack('r2');
+    expect((await lab.prepare('r2')).code).toBe(0);
+    const r2 = lab.pidFile('r2')!;
+    // A "switch" whose rename never happened: the state says r2 is live, but the live socket is
+    // still r1's.
+    fs.writeFileSync(lab.stateFile('previous'), `${lab.state('live')}\n`);
+    fs.writeFileSync(lab.stateFile('live'), `r2 ${r2.pid} ${r2.starttime}\n`);
+    const r = await lab.run('retire', [...lab.siteArgs('r2'), '--grace', '0.1', '--drain', '2']);
+    expect(r.code, show(r)).toBe(8);
+    expect(find(r, 'error')?.fields).toEqual({ code: '8', step: 'retire' });
+    expect(find(r, 'error')?.msg).toContain(`pid ${r1.pid}`);
+    expect(alive(r1.pid, r1.starttime)).toBe(true);
+    expect((await get(lab.liveSock)).body).toBe('hello from release r1\n');
+    expect(lab.lockHeld()).toBe(true); // an inconsistent host stays locked for a person to look at
+  });
+
+  it('never kills a reused pid: a previous whose start time differs is reported gone and left alone', async () => {
+    const r1 = await lab.deploy('r1');
+    lab.unpack('r2');
+    expect((await lab.prepare('r2')).code).toBe(0);
+    expect((await lab.run('switch', lab.siteArgs('r2'))).code).toBe(0);
+    // The previous pid now belongs to "another process": same pid, other start time.
+    fs.writeFileSync(lab.stateFile('previous'), `r1 ${r1.pid} ${Number(r1.starttime) + 1}\n`);
+    const r = await lab.run('retire', [...lab.siteArgs('r2'), '--grace', '0.1', '--drain', '2']);
+    expect(r.code, show(r)).toBe(0);
+    expect(find(r, 'retired')?.fields).toEqual({ release: 'r1', pid: String(r1.pid), signal: 'gone' });
+    expect(alive(r1.pid, r1.starttime)).toBe(true);
+  });
+
+  it('lets in-flight requests of the old release finish (drain on SIGTERM), with no failed request', async () => {
+    await lab.deploy('r1', { env: { HELLO_DELAY_MS: '1200' } });
+    lab.unpack('r2');
+    expect((await lab.prepare('r2')).code).toBe(0);
+    expect((await lab.run('switch', lab.siteArgs('r2'))).code).toBe(0);
+    // A slow request on the old process (through .prev), in flight when retire sends SIGTERM.
+    const inflight = get(lab.prevSock, '/', 10);
+    const r = await lab.run('retire', [...lab.siteArgs('r2'), '--grace', '0.3', '--drain', '8']);
+    expect(r.code, show(r)).toBe(0);
+    expect(find(r, 'retired')?.fields.signal).toBe('TERM');
+    const res = await inflight;
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('hello from release r1\n');
+  });
+
+  it('escalates to SIGKILL when the old process does not finish within --drain', async () => {
+    const r1 = await lab.deploy('r1', { env: { HELLO_DELAY_MS: '800', HELLO_DRAIN_MS: '60000' }, args: ['--health-timeout', '10'] });
+    lab.unpack('r2');
+    expect((await lab.prepare('r2')).code).toBe(0);
+    expect((await lab.run('switch', lab.siteArgs('r2'))).code).toBe(0);
+    // Keep the old process busy for longer than the drain allows.
+    const stuck = [get(lab.prevSock, '/', 10), get(lab.prevSock, '/', 10)];
+    await new Promise((res) => setTimeout(res, 100));
+    const started = Date.now();
+    const r = await lab.run('retire', [...lab.siteArgs('r2'), '--grace', '0', '--drain', '0.3']);
+    expect(r.code, show(r)).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(find(r, 'retired')?.fields.signal).toBe('KILL');
+    expect(alive(r1.pid, r1.starttime)).toBe(false);
+    await Promise.all(stuck);
+  });
+
+  it('retire exits 7 when the release holding the lock was never switched', async () => {
+    lab.unpack('r1');
+    expect((await lab.prepare('r1')).code).toBe(0);
+    const r = await lab.run('retire', [...lab.siteArgs('r1'), '--grace', '0']);
+    expect(r.code, show(r)).toBe(7);
+    expect(find(r, 'error')?.msg).toContain('not live');
+    expect(lab.lockHeld()).toBe(true);
+  });
+});
+
+describe('hostile values are passed literally', () => {
+  it('shell metacharacters in --env, --lock-owner, --audit and app arguments run nothing', async () => {
+    const m = (n: number) => path.join(lab.root, `pwned${n}`);
+    const markers = [1, 2, 3, 4, 5, 6, 7].map(m);
+    lab.unpack('r1');
+    const p = await lab.prepare('r1', {
+      env: { X: `$(touch ${m(1)})`, Y: `\`touch ${m(2)}\`` },
+      args: ['--lock-owner', `'; touch ${m(3)}; echo '`],
+      cmd: ['node', 'server.js', '--socket', '{socket}', `; touch ${m(4)}`, `$(touch ${m(5)})`],
+    });
+    expect(p.code, show(p)).toBe(0);
+    const pid = Number(find(p, 'prepared')?.fields.pid);
+    // The app got the values verbatim, in its environment and argv.
+    const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    expect(environ).toContain(`X=$(touch ${m(1)})`);
+    expect(environ).toContain(`Y=\`touch ${m(2)}\``);
+    expect(environ).toContain('SWITCHYARD_RELEASE=r1');
+    expect(environ).toContain(`SWITCHYARD_SOCKET=${lab.stageSock('r1')}`);
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    expect(argv).toContain(`; touch ${m(4)}`);
+    expect(argv).toContain(lab.stageSock('r1')); // {socket} replaced
+    expect(lab.state('lock/owner')).toContain(`'; touch ${m(3)}; echo '`);
+
+    expect((await lab.run('switch', lab.siteArgs('r1'))).code).toBe(0);
+    const r = await lab.run('retire', [...lab.siteArgs('r1'), '--grace', '0', '--audit', `$(touch ${m(6)}) && touch ${m(7)}`]);
+    expect(r.code, show(r)).toBe(0);
+    expect(lab.state('audit.log')).toContain(`msg=$(touch ${m(6)}) && touch ${m(7)}`);
+    for (const f of markers) expect(fs.existsSync(f), f).toBe(false);
+  });
+
+  it('the same through a remote shell: every word single-quoted as the client sends it', async () => {
+    const marker = path.join(lab.root, 'pwned-sh');
+    const quote = (w: string) => `'${w.replace(/'/g, `'\\''`)}'`;
+    const argv = ['bash', '-c', scriptText('unlock'), 'unlock.sh', '--deploy-to', `${lab.deployTo}`, '--release', `x';touch ${marker};'`];
+    const r = await execa('sh', ['-c', argv.map(quote).join(' ')], { reject: false });
+    expect(r.exitCode).toBe(2); // a bad release id, refused as a value
+    expect(String(r.stdout)).toContain('::sy error code=2');
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+});
+
+describe('timeout', () => {
+  it('a prepare killed by `timeout` (as the client wraps it) stops its app and cleans up', async () => {
+    lab.unpack('r1');
+    const file = path.join(lab.releaseDir('r1'), '.switchyard', 'bin', 'prepare.sh');
+    const args = lab.prepareArgs('r1', { env: { HELLO_FAIL_HEALTH: '1' }, args: ['--health-timeout', '60'] });
+    const r = await runFile(file, args, { timeout: 2 });
+    expect(r.code, show(r)).toBe(124);
+    expect(find(r, 'error')?.fields).toEqual({ code: '1', step: 'health' });
+    expect(find(r, 'error')?.msg).toContain('SIGTERM');
+    expectCleanFailure('r1');
+  });
+});
