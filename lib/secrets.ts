@@ -10,11 +10,11 @@
  *
  * Secrets file format (dotenv-like, UTF-8, keep it outside the repository, mode 0600):
  *
- *   # comment lines and blank lines are ignored
- *   DB_PASSWORD=s3cr3t with spaces      ← unquoted: the rest of the line, surrounding blanks trimmed
- *   export API_KEY=abc                  ← an optional `export ` prefix is allowed
- *   QUOTED="line1\nline2 \"q\""         ← double quotes: JSON string escapes (\n \t \" \\ \uXXXX)
- *   RAW='#no $expansion\n here'         ← single quotes: taken literally
+ *   # comment lines and blank lines are ignored; there are no inline comments
+ *   DB_PASSWORD=s3cr3t with spaces #too     (unquoted: the rest of the line, blanks around trimmed)
+ *   export API_KEY=abc                      (an optional `export ` prefix)
+ *   QUOTED="line1\nline2 \"q\""             (double quotes: one JSON string literal)
+ *   RAW='#no $expansion\n here'             (single quotes: taken literally)
  *
  * Names are `[A-Za-z_][A-Za-z0-9_]*`; a name defined twice is an error; there is no variable
  * expansion and no inline comment (`#` is part of an unquoted value). Errors about the file name

@@ -347,6 +347,11 @@ export function applyXmlOverrides(text: string, overrides: XmlFileOverrides, ctx
   };
 
   // ---- appSettings / connectionStrings
+  // An old Web.config may put everything in a default namespace
+  // (<configuration xmlns="http://schemas.microsoft.com/.NetConfiguration/v2.0">): match by local name then.
+  const rootNs = src.doc.documentElement?.namespaceURI ?? null;
+  const step = (name: string) => (rootNs ? `*[local-name()='${name}' and namespace-uri()=${xpathLiteral(rootNs)}]` : name);
+  const sectionExpr = (section: Section) => `/${step('configuration')}/${step(section)}`;
   const pendingAdds = new Map<XNode, { section: Section; key: string; value: string; owner: string }[]>();
   for (const section of Object.keys(SECTIONS) as Section[]) {
     const { keyAttr, valueAttr } = SECTIONS[section];
@@ -355,7 +360,7 @@ export function applyXmlOverrides(text: string, overrides: XmlFileOverrides, ctx
       const o = unwrap<KeyOverride>(raw);
       const value = valueFor(where, o.value);
       if (value === undefined) continue;
-      const elExpr = `/configuration/${section}/add[@${keyAttr}=${xpathLiteral(key)}]`;
+      const elExpr = `${sectionExpr(section)}/${step('add')}[@${keyAttr}=${xpathLiteral(key)}]`;
       const shown = keyXpath(section, key);
       try {
         const found = run(where, elExpr);
@@ -378,7 +383,7 @@ export function applyXmlOverrides(text: string, overrides: XmlFileOverrides, ctx
           continue;
         }
         // not found
-        const all = run(where, `/configuration/${section}/add/@${keyAttr}`) ?? [];
+        const all = run(where, `${sectionExpr(section)}/${step('add')}/@${keyAttr}`) ?? [];
         const nearly = all.map((a) => a.value!).find((k) => k.toLowerCase() === key.toLowerCase());
         const caseHint = nearly !== undefined ? `; the file has ${JSON.stringify(nearly)}, which differs only in case (.NET reads keys case-insensitively) — use that spelling` : '';
         if (!o.add || nearly !== undefined) {
@@ -389,7 +394,7 @@ export function applyXmlOverrides(text: string, overrides: XmlFileOverrides, ctx
           );
           continue;
         }
-        const sections = run(where, `/configuration/${section}`) ?? [];
+        const sections = run(where, sectionExpr(section)) ?? [];
         if (sections.length !== 1) {
           report(where, sections.length === 0
             ? `cannot add the key: the file has no /configuration/${section} element (add one to the base file)`
