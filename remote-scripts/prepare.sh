@@ -59,7 +59,7 @@ fi
 SY_STEP=lock
 if ! sy_lock_take "$RELEASE" "$LOCK_OWNER"; then
   if [[ -z $REUSE ]]; then rm -rf -- "$REL_DIR"; fi # unpacked by this deploy's bootstrap
-  sy_die 4 "deploy lock held: $LOCK_TEXT"
+  sy_die 4 "locked by: $LOCK_TEXT"
 fi
 mkdir -p -- "$REL_DIR/.switchyard"
 sy_read_pidfile

@@ -3,9 +3,9 @@
 #
 # Usage: status.sh --deploy-to D --site S --socket-dir SD [--health-path /health] [--expect-status 200]
 #
-# Prints `::sy status release=R|none pid=P|none alive=yes|no uptime=SECONDS|none socket=yes|no
-# health=CODE|none healthy=yes|no lock=free|held releases=N`, and `::sy lock msg=<owner text>`
-# when the deploy lock is held. Changes nothing.
+# Prints `::sy status release=R|none pid=P|none alive=yes|no uptime=SECONDS socket=yes|no
+# health=CODE|none healthy=yes|no lock=free|held releases=N` (uptime 0 when not alive), and
+# `::sy lock msg=<owner text>` when the deploy lock is held. Changes nothing.
 #
 # Exit codes: 0 reported; 1 unexpected failure; 2 usage; 3 not set up.
 set -euo pipefail
@@ -21,7 +21,7 @@ sy_validate
 [[ -d $RELEASES ]] || sy_die 3 "$RELEASES is missing: run setup first"
 sy_read_state
 
-alive=no uptime=none
+alive=no uptime=0
 if sy_alive "$LIVE_PID" "$LIVE_ST"; then
   alive=yes
   read -r up _ </proc/uptime

@@ -57,7 +57,7 @@ describe('cold deploy of r1', () => {
     expect(r.code, show(r)).toBe(4);
     const err = find(r, 'error');
     expect(err?.fields).toEqual({ code: '4', step: 'lock' });
-    expect(err?.msg).toContain('release=r1 since=');
+    expect(err?.msg).toMatch(/^locked by: release=r1 since=/);
     expect(err?.msg).toContain('test r1');
     expect(fs.existsSync(lab.releaseDir('r1b'))).toBe(false);
     expect(fs.existsSync(lab.stageSock('r1b'))).toBe(false);
