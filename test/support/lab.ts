@@ -8,6 +8,19 @@
  *   finally { await lab.stop(); }
  *
  * Nothing global is registered: call stop() (safe twice) in afterAll/finally.
+ *
+ * What a user should know:
+ * - Layout: <dir>/<name>/{app (deployTo), s (socketDir), nginx/ (prefix, conf, logs), sshd_config,
+ *   sshd.log}; <dir>/{id_ed25519, known_hosts, ssh_config}. Host aliases h1…hN in ssh_config carry
+ *   HostName, Port, User, IdentityFile, IdentitiesOnly, UserKnownHostsFile, StrictHostKeyChecking yes
+ *   and BatchMode yes. The login user is the current user (root here and in CI).
+ * - stop() takes down each daemon's whole process tree (sshd sessions still open included), then
+ *   any process whose cwd is inside the lab dir (apps a test deployed with `nohup setsid`), by pid
+ *   and start time, TERM then KILL after 3 s.
+ * - If the test process dies without stop(), sshd and nginx get SIGTERM (PR_SET_PDEATHSIG through
+ *   setpriv); their open sessions, deployed apps and the dir are then left behind.
+ * - Ports are picked free at runtime; a port taken in between is retried with a new one.
+ * - nginx: false gives nginxPort 0; url() and fetchSite() then throw.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
