@@ -470,6 +470,9 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
             `PrintMotd no`,
             `X11Forwarding no`,
             `Subsystem sftp internal-sftp`,
+            // bash sources ~/.bashrc when run by sshd at shell level 1; the test user's bashrc is
+            // this machine's business, not the lab's (here it runs pyenv init: ~1 s per exec).
+            `SetEnv SHLVL=1`,
             ``,
           ].join('\n'),
         );
