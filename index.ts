@@ -7,6 +7,7 @@ import { nginxConfigTask } from './tasks/nginx-config';
 import { setupTask } from './tasks/setup';
 import { statusTask } from './tasks/status';
 import { unlockTask } from './tasks/unlock';
+import { restartTask, rollbackTask } from './tasks/rollback';
 
 export { defineEnvironment, loadEnvironment, type Environment, type EnvironmentInput, type HostConfig } from './lib/environment';
 export { secret } from './lib/secrets';
@@ -21,6 +22,7 @@ export { deploy, deployTask, coldDeployTask } from './tasks/deploy';
 export { setup, setupTask } from './tasks/setup';
 export { status, statusTask } from './tasks/status';
 export { unlock, unlockTask } from './tasks/unlock';
+export { rollback, restart, rollbackTask, restartTask } from './tasks/rollback';
 export { nginxConfigTask } from './tasks/nginx-config';
 export { remoteTask } from './tasks/remote';
 
@@ -30,6 +32,8 @@ export function createTasks(o: TaskOptions & DeployOptions) {
     setup: setupTask(o),
     'cold-deploy': coldDeployTask(o),
     deploy: deployTask(o),
+    rollback: rollbackTask(o),
+    restart: restartTask(o),
     status: statusTask(o),
     unlock: unlockTask(o),
     'nginx-config': nginxConfigTask(o),

@@ -46,8 +46,8 @@ export interface ReleaseEvent {
 export interface ReleaseOptions {
   session: Session;
   kind: ReleaseKind;
-  /** The release each host runs: one id for a deploy (the same everywhere). */
-  release: string;
+  /** The release each host runs: one id for a deploy (the same everywhere); per host for a rollback. */
+  release: string | ((h: HostConfig) => string);
   /** The package to stream into prepare (deploy and cold-deploy). */
   packageFor?: (host: HostConfig) => Package;
   hooks?: Hooks;
@@ -112,11 +112,14 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
   const { env, reporter } = session;
   const started = Date.now();
   const hosts = session.hosts;
+  const releaseOf = (h: HostConfig) => (typeof o.release === 'string' ? o.release : o.release(h));
+  const ids = [...new Set(hosts.map(releaseOf))];
+  const release = ids.length === 1 ? ids[0]! : ids.join(',');
   const state = new Map<string, HostReport>(
-    hosts.map((h) => [h.name, { host: h.name, roles: h.roles, release: o.release, phase: 'planned', seconds: 0, stats: session.transport(h.name).stats }]),
+    hosts.map((h) => [h.name, { host: h.name, roles: h.roles, release: releaseOf(h), phase: 'planned', seconds: 0, stats: session.transport(h.name).stats }]),
   );
   const switchOrder: string[] = [];
-  const ctx: HookContext = { session, release: o.release, kind: o.kind, hosts };
+  const ctx: HookContext = { session, release, kind: o.kind, hosts };
   const say = (msg: string, host?: string) => reporter.log('info', msg, host);
   const emit = (host: string, step: ReleaseEvent['step'], at: ReleaseEvent['at'], ok?: boolean) =>
     o.onEvent?.({ host, step, at, time: Date.now(), ...(ok === undefined ? {} : { ok }) });
@@ -135,7 +138,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
       kind: o.kind,
       env: env.name,
       site: env.site,
-      release: o.release,
+      release,
       ok,
       ...(error ? { error } : {}),
       seconds: (Date.now() - started) / 1000,
@@ -151,7 +154,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     if (!targets.length) return;
     reporter.log('warn', `rolling back ${targets.map((h) => h.name).join(', ')}: ${why.message}`);
     const results = await session.each(targets, async (h) => {
-      const r = await step(h, undoCommand(forHost(env, h), o.release), 'undo');
+      const r = await step(h, undoCommand(forHost(env, h), releaseOf(h)), 'undo');
       const s = state.get(h.name)!;
       if (r.ok) {
         s.phase = 'rolled-back';
@@ -184,13 +187,13 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     }
 
     // prepare
-    say(`${o.kind} ${o.release} to ${hosts.length} host(s): ${hosts.map((h) => h.name).join(', ')}`);
+    say(`${o.kind} ${release} to ${hosts.length} host(s): ${hosts.map((h) => h.name).join(', ')}`);
     const reuse = o.kind === 'restart' || o.kind === 'rollback';
     const prepared = await session.each(hosts, async (h) => {
       const pkg = reuse ? undefined : o.packageFor?.(h);
       if (!reuse && !pkg && !session.options.dryRun) throw new SwitchyardError('no package to deploy', { host: h.name });
       touched.add(h.name);
-      const r = await step(h, prepareCommand(forHost(env, h), { release: o.release, lockOwner: lockOwner(), reuse }), 'prepare', pkg?.file);
+      const r = await step(h, prepareCommand(forHost(env, h), { release: releaseOf(h), lockOwner: lockOwner(), reuse }), 'prepare', pkg?.file);
       if (!r.ok) {
         // 3: the release dir already existed; 4: someone else's lock. Neither is ours to undo.
         if (r.code === 3 || r.code === 4) touched.delete(h.name);
@@ -221,13 +224,13 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     for (let i = 0, batch = 1; i < hosts.length; i += size, batch++) {
       const group = hosts.slice(i, i + size);
       const switched = await session.each(group, async (h) => {
-        const r = await step(h, switchCommand(forHost(env, h), o.release), 'switch');
+        const r = await step(h, switchCommand(forHost(env, h), releaseOf(h)), 'switch');
         if (!r.ok) throw new SwitchyardError(`${h.name}: switch failed: ${r.error}`, { host: h.name });
         const s = state.get(h.name)!;
         s.phase = 'switched';
         s.batch = batch;
         switchOrder.push(h.name);
-        say(`switched: ${o.release} is live${s.previous ? ` (was ${s.previous})` : ''}`, h.name);
+        say(`switched: ${releaseOf(h)} is live${s.previous ? ` (was ${s.previous})` : ''}`, h.name);
         return r;
       });
       const failed = switched.filter((x) => x.error);
@@ -262,7 +265,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
 
   // retire: past the point of no return; every host serves the new release already
   const retired = await session.each(hosts, async (h) => {
-    const r = await step(h, retireCommand(forHost(env, h), o.release, `${o.kind} by ${lockOwner()}`), 'retire');
+    const r = await step(h, retireCommand(forHost(env, h), releaseOf(h), `${o.kind} by ${lockOwner()}`), 'retire');
     const s = state.get(h.name)!;
     if (!r.ok) {
       s.error = `retire failed: ${r.error}`;
@@ -275,7 +278,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
   });
   const failedRetire = retired.filter((r) => r.error);
   if (failedRetire.length) {
-    const msg = `${o.release} is live everywhere, but retiring the old release failed on ${failedRetire.map((r) => r.host.name).join(', ')}:\n${failedRetire.map((r) => r.error!.message).join('\n')}`;
+    const msg = `${release} is live everywhere, but retiring the old release failed on ${failedRetire.map((r) => r.host.name).join(', ')}:\n${failedRetire.map((r) => r.error!.message).join('\n')}`;
     await runHooks(o.hooks, 'failed', { ...ctx, error: new Error(msg) }).catch(() => undefined);
     throw Object.assign(new SwitchyardError(msg), { report: report(false, msg) });
   }
