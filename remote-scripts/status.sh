@@ -4,8 +4,8 @@
 # Usage: status.sh --deploy-to D --site S --socket-dir SD [--health-path /health] [--expect-status 200]
 #
 # Prints `::sy status release=R|none pid=P|none alive=yes|no uptime=SECONDS socket=yes|no
-# health=CODE|none healthy=yes|no lock=free|held releases=N` (uptime 0 when not alive), and
-# `::sy lock msg=<owner text>` when the deploy lock is held. Changes nothing.
+# health=CODE|none healthy=yes|no lock=free|held releases=N previous=R|none` (uptime 0 when not
+# alive), and `::sy lock release=R msg=<owner text>` when the deploy lock is held. Changes nothing.
 #
 # Exit codes: 0 reported; 1 unexpected failure; 2 usage; 3 not set up.
 set -euo pipefail
@@ -44,5 +44,5 @@ lock=free
 if [[ -n $LOCK_TEXT ]]; then lock=held; fi
 sy_emit status "release=${LIVE_R:-none}" "pid=${LIVE_PID:-none}" "alive=$alive" "uptime=$uptime" \
   "socket=$socket" "health=$health" "healthy=$healthy" "lock=$lock" \
-  "releases=${#dirs[@]}"
-if [[ -n $LOCK_TEXT ]]; then sy_emit lock "msg=$LOCK_TEXT"; fi
+  "releases=${#dirs[@]}" "previous=${PREV_R:-none}"
+if [[ -n $LOCK_TEXT ]]; then sy_emit lock "release=${LOCK_R:-unknown}" "msg=$LOCK_TEXT"; fi
