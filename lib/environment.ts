@@ -56,6 +56,11 @@ const hostSchema = z.strictObject({
   /** This host's own deployTo / socketDir, when it differs from the environment's. */
   deployTo: absolutePath.optional(),
   socketDir: absolutePath.optional(),
+  /**
+   * Where this host's nginx is reached, for load tests (`gulp loadtest`, `gulp verify`), e.g.
+   * http://10.0.0.5:8080; default http://<nginx.listen address, or address ?? name>:<listen port>.
+   */
+  url: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).optional(),
   /** Config overrides for this host only; they win over the environment-level ones. */
   config: configOverridesSchema.optional(),
 });

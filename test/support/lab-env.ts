@@ -32,6 +32,8 @@ export function labEnvInput(lab: Lab, o: LabEnvOptions = {}): EnvironmentInput {
         roles: o.roles?.(i) ?? ['web', 'app'],
         deployTo: h.deployTo,
         socketDir: h.socketDir,
+        // each lab host has its own nginx port: load tests reach it here
+        ...(h.nginxPort ? { url: lab.url(h) } : {}),
         ...(primary === undefined ? {} : { primary }),
       };
     }),
