@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alive, all, find, get, procStat, ScriptLab, show, SITE } from '../support/scripts';
+import { alive, all, find, get, procStat, ScriptLab, show } from '../support/scripts';
 
 let lab: ScriptLab;
 const pids: Record<string, { pid: number; starttime: string }> = {};
