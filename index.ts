@@ -4,6 +4,7 @@
 import type { TaskOptions } from './lib/context';
 import { coldDeployTask, deployTask, type DeployOptions } from './tasks/deploy';
 import { nginxConfigTask } from './tasks/nginx-config';
+import { configCheckTask, configTask } from './tasks/config';
 import { setupTask } from './tasks/setup';
 import { statusTask } from './tasks/status';
 import { unlockTask } from './tasks/unlock';
@@ -24,6 +25,8 @@ export { status, statusTask } from './tasks/status';
 export { unlock, unlockTask } from './tasks/unlock';
 export { rollback, restart, rollbackTask, restartTask } from './tasks/rollback';
 export { nginxConfigTask } from './tasks/nginx-config';
+export { showConfig, checkConfig, configTask, configCheckTask, type ConfigTaskOptions, type ConfigVariantDiff, type ConfigCheckResult } from './tasks/config';
+export { renderForHosts, configDiff, ConfigError, MissingSecretsError, type RenderedVariants } from './lib/config';
 export { remoteTask } from './tasks/remote';
 
 /** Every built-in task for one set of options, keyed by its gulp name. */
@@ -37,5 +40,7 @@ export function createTasks(o: TaskOptions & DeployOptions) {
     status: statusTask(o),
     unlock: unlockTask(o),
     'nginx-config': nginxConfigTask(o),
+    config: configTask(o),
+    'config-check': configCheckTask(o),
   };
 }
