@@ -9,6 +9,9 @@ import { setupTask } from './tasks/setup';
 import { statusTask } from './tasks/status';
 import { unlockTask } from './tasks/unlock';
 import { restartTask, rollbackTask } from './tasks/rollback';
+import { loadtestTask } from './tasks/loadtest';
+import { verifyTask, type VerifyOptions } from './tasks/verify';
+import { demoTask } from './tasks/demo';
 
 export { defineEnvironment, loadEnvironment, type Environment, type EnvironmentInput, type HostConfig } from './lib/environment';
 export { secret } from './lib/secrets';
@@ -28,9 +31,13 @@ export { nginxConfigTask } from './tasks/nginx-config';
 export { showConfig, checkConfig, configTask, configCheckTask, type ConfigTaskOptions, type ConfigVariantDiff, type ConfigCheckResult } from './tasks/config';
 export { renderForHosts, configDiff, ConfigError, MissingSecretsError, type RenderedVariants } from './lib/config';
 export { remoteTask } from './tasks/remote';
+export { loadtest, loadtestTask, withLoad, underLoadIf, LoadCheckFailedError, type LoadTaskOptions, type LoadOutcome } from './tasks/loadtest';
+export { verify, verifyTask, type VerifyOptions, type VerifyOutcome } from './tasks/verify';
+export { demo, demoTask } from './tasks/demo';
+export { loadTargets } from './lib/targets';
 
 /** Every built-in task for one set of options, keyed by its gulp name. */
-export function createTasks(o: TaskOptions & DeployOptions) {
+export function createTasks(o: TaskOptions & DeployOptions & VerifyOptions) {
   return {
     setup: setupTask(o),
     'cold-deploy': coldDeployTask(o),
@@ -42,5 +49,8 @@ export function createTasks(o: TaskOptions & DeployOptions) {
     'nginx-config': nginxConfigTask(o),
     config: configTask(o),
     'config-check': configCheckTask(o),
+    loadtest: loadtestTask(o),
+    verify: verifyTask(o),
+    demo: demoTask(o),
   };
 }

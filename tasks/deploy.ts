@@ -6,6 +6,7 @@ import { buildPackage } from '../lib/package';
 import { reportOf, runRelease, type ReleaseEvent, type ReleaseKind, type ReleaseReport } from '../lib/release';
 import { formatBytes, formatReleaseSummary } from '../lib/summary';
 import { renderForHosts } from '../lib/config/deploy';
+import { underLoadIf, UNDER_LOAD_FLAG, type LoadTaskOptions } from './loadtest';
 
 export interface DeployOptions extends TaskOptions {
   /** Called at each host's prepare / switch / retire (load-test markers). */
@@ -87,9 +88,9 @@ const FLAGS = {
   '--report': 'write a JSON report to this file',
 };
 
-export function deployTask(o: DeployOptions): Task {
-  return task('deploy', 'Package, upload and release atomically on every host (one transaction)', FLAGS, async () => {
-    await deploy(o, 'deploy');
+export function deployTask(o: DeployOptions & LoadTaskOptions): Task {
+  return task('deploy', 'Package, upload and release atomically on every host (one transaction)', { ...FLAGS, ...UNDER_LOAD_FLAG }, async () => {
+    await underLoadIf(o, 'deploy', (extra) => deploy({ ...o, ...extra }, 'deploy'));
   });
 }
 
