@@ -157,7 +157,8 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
       const r = await step(h, undoCommand(forHost(env, h), releaseOf(h)), 'undo');
       const s = state.get(h.name)!;
       if (r.ok) {
-        s.phase = 'rolled-back';
+        // the host whose own failure stopped the release stays 'failed'; the others were put back
+        if (!s.error) s.phase = 'rolled-back';
         say(`rolled back (${field(r, 'undone', 'restored') ?? 'done'})`, h.name);
       } else {
         s.error = `undo failed: ${r.error}`;
@@ -255,10 +256,10 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     await runHooks(o.hooks, 'switched', ctx);
   } catch (e) {
     const err = e instanceof Aborted ? new SwitchyardError(`${o.kind} interrupted: every host is put back`) : (e as Error);
-    for (const s of state.values()) if (s.phase !== 'failed') s.phase = 'failed';
     reporter.log('error', err.message);
     await undoAll(err);
     await runHooks(o.hooks, 'failed', { ...ctx, error: err }).catch(() => undefined);
+    for (const s of state.values()) if (s.phase === 'prepared' || s.phase === 'switched') s.phase = 'failed'; // not put back
     const r = report(false, err.message);
     throw Object.assign(err instanceof SwitchyardError ? err : new SwitchyardError(err.message, { cause: err }), { report: r });
   }

@@ -35,7 +35,8 @@ export abstract class BaseReporter implements Reporter {
 /** Through gulplog, so gulp-cli prints it with its timestamps (and --silent works). */
 export class GulpReporter extends BaseReporter {
   protected write(level: Level, line: string): void {
-    log[level](line);
+    // gulp-cli shows debug only at -LLLL; --verbose already chose to show these lines.
+    log[level === 'debug' ? 'info' : level](line);
   }
 }
 
