@@ -6,6 +6,7 @@ import { buildPackage } from '../lib/package';
 import { reportOf, runRelease, type ReleaseEvent, type ReleaseKind, type ReleaseReport } from '../lib/release';
 import { formatBytes, formatReleaseSummary } from '../lib/summary';
 import { renderForHosts } from '../lib/config/deploy';
+import { ProgressReporter, ProgressView } from '../lib/progress';
 import { underLoadIf, UNDER_LOAD_FLAG, type LoadTaskOptions } from './loadtest';
 
 export interface DeployOptions extends TaskOptions {
@@ -33,6 +34,22 @@ function interruptible(): { signal: AbortSignal; dispose(): void } {
 }
 
 export async function deploy(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' | 'cold-deploy'> = 'deploy'): Promise<ReleaseReport> {
+  // On a terminal, with the default output: a live line per host under the log.
+  let view: ProgressView | undefined;
+  if (!o.reporter && !o.dryRun && process.stdout.isTTY && !process.env.CI) {
+    const probe = contextFor(o);
+    view = new ProgressView(appHosts(probe).map((h) => h.name));
+    const onEvent = o.onEvent;
+    o = { ...o, environment: probe.env, reporter: new ProgressReporter(view, o.verbose), onEvent: (e) => (view!.event(e), onEvent?.(e)) };
+  }
+  try {
+    return await deployWith(o, kind);
+  } finally {
+    view?.stop();
+  }
+}
+
+async function deployWith(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' | 'cold-deploy'>): Promise<ReleaseReport> {
   const ctx = contextFor(o);
   const { env, reporter } = ctx;
   const hosts = appHosts(ctx);
