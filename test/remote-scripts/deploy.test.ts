@@ -207,6 +207,7 @@ describe('status', () => {
       healthy: 'yes',
       lock: 'free',
       releases: '2',
+      previous: 'r2', // the restart's first process
     });
     expect(Number(s.fields.uptime)).toBeGreaterThanOrEqual(0);
     expect(Number(s.fields.uptime)).toBeLessThan(120);
@@ -220,6 +221,7 @@ describe('status', () => {
     const r = await lab.run('status', [...lab.siteArgs(), '--expect-status', '204']);
     expect(r.code, show(r)).toBe(0);
     expect(find(r, 'status')?.fields).toMatchObject({ release: 'r2', lock: 'held', health: '200', healthy: 'no', releases: '3' });
+    expect(find(r, 'lock')?.fields).toEqual({ release: 'r3' });
     expect(find(r, 'lock')?.msg).toMatch(/^release=r3 since=\S+ test r3$/);
     const u = await lab.run('undo', [...lab.siteArgs('r3'), '--grace', '0']);
     expect(u.code, show(u)).toBe(0);

@@ -87,6 +87,7 @@ describe('status', () => {
       healthy: 'no',
       lock: 'free',
       releases: '0',
+      previous: 'none',
     });
   });
 
