@@ -10,6 +10,7 @@ import { MemoryReporter } from '../../lib/reporter';
 import { deploy } from '../../tasks/deploy';
 import { setup } from '../../tasks/setup';
 import { status } from '../../tasks/status';
+import { restart, rollback } from '../../tasks/rollback';
 import { startLab, type Lab, type LabHost } from '../support/lab';
 import { labEnv, labEnvInput, REPO } from '../support/lab-env';
 
@@ -136,6 +137,53 @@ describe.sequential('one host: setup, cold-deploy, deploy', () => {
     const { execFileSync } = await import('node:child_process');
     const procs = execFileSync('ps', ['-eo', 'pid,args']).toString();
     expect(procs).not.toContain(failed.release);
+  });
+});
+
+describe.sequential('rollback and restart', () => {
+  it('rollback goes back to the previous release (started again, switched, the newer one retired); twice flips back', async () => {
+    const a = await deploy({ environment: env, reporter: new MemoryReporter() });
+    const b = await deploy({ environment: env, reporter: new MemoryReporter() });
+    const bPid = pidOf(h, b.release);
+    const r = await rollback({ environment: env, reporter: new MemoryReporter() });
+    expect(r).toMatchObject({ kind: 'rollback', release: a.release, ok: true });
+    expect(await lab.fetchSite(h)).toEqual({ status: 200, body: `hello from release ${a.release}\n` });
+    expect(fs.readlinkSync(path.join(h.deployTo, 'current'))).toBe(`releases/${a.release}`);
+    expect(alive(bPid)).toBe(false);
+    expect(releasesOn(h)).toContain(b.release); // kept: it is the previous one now
+    const again = await rollback({ environment: env, reporter: new MemoryReporter() });
+    expect(again.release).toBe(b.release);
+    expect(await lab.fetchSite(h)).toMatchObject({ body: `hello from release ${b.release}\n` });
+  });
+
+  it('restart replaces the running process of the same release without a failed request', async () => {
+    const before = (await lab.fetchSite(h)).body;
+    const current = fs.readlinkSync(path.join(h.deployTo, 'current')).replace('releases/', '');
+    const oldPid = pidOf(h, current);
+    const load = startLoad({ targets: [{ url: lab.url(h), host: lab.site }], concurrency: 100, keepalive: true });
+    while (load.progress().requests < 200) await new Promise((r) => setTimeout(r, 50));
+    const r = await restart({ environment: env, reporter: new MemoryReporter() });
+    await new Promise((r) => setTimeout(r, 300));
+    const result = await load.stop();
+    expect(r).toMatchObject({ kind: 'restart', release: current, ok: true });
+    expect(result.failed).toBe(0);
+    expect(result.requests).toBeGreaterThan(500);
+    expect((await lab.fetchSite(h)).body).toBe(before);
+    expect(pidOf(h, current)).not.toBe(oldPid);
+    expect(alive(oldPid)).toBe(false);
+    expect(alive(pidOf(h, current))).toBe(true);
+  });
+
+  it('rollback with nothing to go back to changes nothing and says why', async () => {
+    const fresh = await startLab({ hosts: 1 });
+    try {
+      const e = labEnv(fresh);
+      await setup({ environment: e, reporter: new MemoryReporter() });
+      await deploy({ environment: e, reporter: new MemoryReporter() }, 'cold-deploy');
+      await expect(rollback({ environment: e, reporter: new MemoryReporter() })).rejects.toThrow(/rollback: nothing changed\nh1: no previous release to roll back to/);
+    } finally {
+      await fresh.stop();
+    }
   });
 });
 
