@@ -1,5 +1,6 @@
 // What the scripts do when things go wrong: failed starts and health checks, refused switches, a
 // prepare killed by timeout. Real scripts, real example app.
+import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -111,6 +112,25 @@ describe('prepare failures', () => {
     const badId = await runScript('switch', lab.siteArgs('../r1'));
     expect(badId.code, show(badId)).toBe(2);
     expect(find(badId, 'error')?.msg).toContain('bad release id');
+  });
+});
+
+describe('socket permissions', () => {
+  it('--socket-mode and --socket-group are applied to the staged socket (and survive the switch)', async () => {
+    // A group other than our own primary one, that this user may use (root: any).
+    const group = process.getuid?.() === 0 ? 'daemon' : (await execa('id', ['-Gn'])).stdout.split(' ').pop()!;
+    const gid = Number((await execa('getent', ['group', group])).stdout.split(':')[2]);
+    const setup = await runScript('setup', ['--deploy-to', lab.deployTo, '--socket-dir', lab.socketDir, '--socket-group', group]);
+    expect(setup.code, show(setup)).toBe(0);
+    lab.unpack('r1');
+    const p = await lab.prepare('r1', { args: ['--socket-mode', '0606', '--socket-group', group] });
+    expect(p.code, show(p)).toBe(0);
+    const st = fs.statSync(lab.stageSock('r1'));
+    expect((st.mode & 0o777).toString(8)).toBe('606');
+    expect(st.gid).toBe(gid);
+    expect((await lab.run('switch', lab.siteArgs('r1'))).code).toBe(0);
+    expect(fs.statSync(lab.liveSock).gid).toBe(gid);
+    expect((fs.statSync(lab.liveSock).mode & 0o777).toString(8)).toBe('606');
   });
 });
 
