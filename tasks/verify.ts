@@ -39,7 +39,7 @@ export async function verify(o: VerifyOptions): Promise<VerifyOutcome> {
           const opts = l.options(prefix);
           opts.reporter.log('info', `verify: ${kind}${numbered ? ` ${i} of ${cycles}` : ''} under load`);
           const r = kind === 'deploy' ? await deploy({ ...o, ...opts }, 'deploy') : await rollback({ ...o, ...opts });
-          l.note(`${prefix}${r.kind} ${r.release} on ${r.hosts.map((h) => h.host).join(', ')}: ${r.ok ? 'OK' : 'FAILED'} in ${r.seconds.toFixed(1)} s`);
+          l.note(`${prefix || `${r.kind} `}${r.release} on ${r.hosts.map((h) => h.host).join(', ')}: ${r.ok ? 'OK' : 'FAILED'} in ${r.seconds.toFixed(1)} s`);
           done.push(r);
         };
         await step('deploy');
