@@ -19,6 +19,8 @@ export interface StepResult {
   events: ResultLine[];
   /** The script's own explanation (its `::sy error` line), or the last output lines. */
   error?: string;
+  /** Everything the command printed on stdout (for your own commands' output). */
+  stdout: string;
   seconds: number;
 }
 
@@ -110,7 +112,7 @@ export class Session {
     const started = Date.now();
     if (this.options.dryRun) {
       this.reporter.log('info', `would run: ${cmd.display}`, host);
-      return { host, step: cmd.step, ok: true, code: 0, events: [], seconds: 0 };
+      return { host, step: cmd.step, ok: true, code: 0, events: [], stdout: '', seconds: 0 };
     }
     this.reporter.log('debug', `${cmd.step}: ${cmd.display}`, host);
     const tail: string[] = [];
@@ -129,7 +131,7 @@ export class Session {
     });
     const events = parseResultLines(r.stdout);
     const err = events.find((e) => e.event === 'error');
-    const result: StepResult = { host, step: cmd.step, ok: r.code === 0, code: r.code, events, seconds: (Date.now() - started) / 1000 };
+    const result: StepResult = { host, step: cmd.step, ok: r.code === 0, code: r.code, events, stdout: r.stdout, seconds: (Date.now() - started) / 1000 };
     if (!result.ok) {
       result.error =
         err?.msg ??
