@@ -21,10 +21,11 @@ while [ $# -gt 0 ]; do
     *) sy_fail 2 usage "unknown option $1 (usage: nginx.sh --prefix DIR --conf TEXT)" ;;
   esac
 done
-[ -n "$prefix" ] && [ -n "$conf" ] || sy_fail 2 usage "usage: nginx.sh --prefix DIR --conf TEXT"
+if [ -z "$prefix" ] || [ -z "$conf" ]; then sy_fail 2 usage "usage: nginx.sh --prefix DIR --conf TEXT"; fi
 
 bin="$(command -v nginx || true)"
-[ -n "$bin" ] || { [ -x /usr/sbin/nginx ] && bin=/usr/sbin/nginx; } || sy_fail 3 nginx "nginx is not installed"
+if [ -z "$bin" ] && [ -x /usr/sbin/nginx ]; then bin=/usr/sbin/nginx; fi
+if [ -z "$bin" ]; then sy_fail 3 nginx "nginx is not installed"; fi
 
 mkdir -p "$prefix"
 if [ "$(id -u)" = 0 ]; then conf="user root;"$'\n'"$conf"; fi
