@@ -70,9 +70,9 @@ describe('undo', () => {
     expect((await lab.prepare('r2')).code).toBe(0);
     const r2 = lab.pidFile('r2')!;
     const started = Date.now();
-    const u = await undo('r2', '3');
+    const u = await undo('r2', '10');
     expect(u.code, show(u)).toBe(0);
-    expect(Date.now() - started).toBeLessThan(2500); // no grace: nothing was switched
+    expect(Date.now() - started).toBeLessThan(8000); // no grace: nothing was switched
     expect(find(u, 'undone')?.fields).toEqual({ release: 'r2', restored: 'not-switched' });
     expect(alive(r2.pid, r2.starttime)).toBe(false);
     expect(fs.existsSync(lab.stageSock('r2'))).toBe(false);
