@@ -77,6 +77,10 @@ async function writeReport(env: Environment, o: LoadTaskOptions, kind: string, t
 
 function logResult(reporter: Reporter, result: LoadResult, report: LoadReportPaths): void {
   reporter.log(result.failed ? 'warn' : 'info', summarize(result));
+  const codes = Object.keys(result.failuresByCode);
+  if (result.requests > 0 && result.failed === result.requests && codes.every((c) => c === 'ECONNREFUSED')) {
+    reporter.log('warn', `nothing listens at ${result.targets.map((t) => t.url).join(', ')}: is nginx running there (gulp setup), and is that where it listens (nginx.listen, hosts[].url)?`);
+  }
   reporter.log('info', `report: ${where(report.html)} (JSON: ${where(report.json)})`);
 }
 
@@ -266,7 +270,7 @@ export async function underLoadIf<T>(
   kind: string,
   fn: (extra: Partial<ReturnType<UnderLoad['options']>>) => Promise<T>,
 ): Promise<T> {
-  if (!o.underLoad) return fn({});
+  if (!o.underLoad || o.dryRun) return fn({}); // a dry run changes nothing: nothing to measure
   const { value } = await withLoad({ ...o, kind, title: (env) => `${kind} of ${env.site} (${env.name}) under load` }, (l) => fn(l.options()));
   return value;
 }
