@@ -89,15 +89,25 @@ afterAll(async () => {
 describe.sequential('many hosts, one transaction', () => {
   it('deploys to every app host with one release id; a hook runs once on the db primary only', async () => {
     const marker = path.join(lab.dir, 'migrations.log');
+    const hooks: string[] = [];
     const r = await deploy({
       environment: envOf(input()),
       reporter: quiet(),
       hooks: {
+        started: () => void hooks.push('started'),
         // argv, quoted word by word; $SSH_CONNECTION names the sshd port it ran through
-        prepared: (ctx) => ctx.session.run({ role: 'db', primary: true }, ['/bin/sh', '-c', 'echo "migrate $1 via $SSH_CONNECTION" >> "$2"', '_', ctx.release, marker]),
+        prepared: async (ctx) => {
+          hooks.push('prepared');
+          await ctx.session.run({ role: 'db', primary: true }, ['/bin/sh', '-c', 'echo "migrate $1 via $SSH_CONNECTION" >> "$2"', '_', ctx.release, marker]);
+        },
+        switched: () => void hooks.push('switched'),
+        finished: () => void hooks.push('finished'),
+        failed: () => void hooks.push('failed'),
+        rolledBack: () => void hooks.push('rolledBack'),
       },
     });
     expect(r.ok).toBe(true);
+    expect(hooks).toEqual(['started', 'prepared', 'switched', 'finished']);
     expect(r.hosts.map((h) => [h.host, h.phase, h.release])).toEqual(appHosts.map((h) => [h.name, 'finished', r.release]));
     await expectConsistentOn(r.release);
     const lines = fs.readFileSync(marker, 'utf8').trim().split('\n');
@@ -111,7 +121,14 @@ describe.sequential('many hosts, one transaction', () => {
   it('a health check failing on one host: no host switches, staged releases and processes are gone, the host is named', async () => {
     flag(appHosts[1]!, 'fail', true);
     try {
-      const err = (await deploy({ environment: envOf(input()), reporter: quiet() }).catch((e: Error) => e)) as Error;
+      const hooks: string[] = [];
+      const record = (name: string) => () => void hooks.push(name);
+      const err = (await deploy({
+        environment: envOf(input()),
+        reporter: quiet(),
+        hooks: { started: record('started'), prepared: record('prepared'), switched: record('switched'), rolledBack: record('rolledBack'), failed: record('failed') },
+      }).catch((e: Error) => e)) as Error;
+      expect(hooks).toEqual(['started', 'rolledBack', 'failed']);
       expect(err.message).toMatch(/^no host switched: 1 of 3 failed to prepare\nh2: prepare failed: .*health/);
       expect(reportOf(err)!.hosts.map((h) => h.phase)).toEqual(['rolled-back', 'failed', 'rolled-back']);
       expect(reportOf(err)!.switchOrder).toEqual([]);
@@ -150,6 +167,26 @@ describe.sequential('many hosts, one transaction', () => {
     expect(r.hosts.map((h) => h.batch)).toEqual([1, 2, 3]);
     await expectConsistentOn(r.release);
     live = r.release;
+  });
+
+  it('--parallel=1 works on one host at a time', async () => {
+    const spans = new Map<string, { start: number; end: number }>();
+    const r = await deploy({
+      environment: envOf(input()),
+      reporter: quiet(),
+      parallel: 1,
+      onEvent: (e) => {
+        if (e.step !== 'prepare') return;
+        const s = spans.get(e.host) ?? { start: 0, end: 0 };
+        s[e.at === 'start' ? 'start' : 'end'] = e.time;
+        spans.set(e.host, s);
+      },
+    });
+    const sorted = [...spans.values()].sort((a, b) => a.start - b.start);
+    expect(sorted).toHaveLength(3);
+    for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.start).toBeGreaterThanOrEqual(sorted[i - 1]!.end);
+    live = r.release;
+    await expectConsistentOn(live);
   });
 
   it('--roles and --hosts select exactly what they say', async () => {
