@@ -167,7 +167,11 @@ const SOCKET_PATH_MAX = 107; // sun_path is 108 bytes including the NUL
 
 function formatPath(p: readonly PropertyKey[]): string {
   let out = '';
-  for (const k of p) out += typeof k === 'number' ? `[${k}]` : out ? `.${String(k)}` : String(k);
+  for (const k of p) {
+    if (typeof k === 'number') out += `[${k}]`;
+    else if (!/^[A-Za-z_$][\w$]*$/.test(String(k))) out += `[${JSON.stringify(String(k))}]`; // 'Web.config', XPath keys
+    else out += out ? `.${String(k)}` : String(k);
+  }
   return out || '(top level)';
 }
 
@@ -179,7 +183,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
     return `${where}: missing (expected ${issue.expected})`;
   }
-  return `${where}: ${issue.message.replace(/^Invalid input: /, '')}`;
+  return `${where}: ${issue.message.replace(/^Invalid input: /, '').replace(/^Unrecognized keys?: ("[^"]*"(, "[^"]*")*)/, 'unknown key $1')}`;
 }
 
 /** Checks a plain object against the schema and the rules that span fields. Throws one error listing every problem. */

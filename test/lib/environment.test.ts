@@ -77,3 +77,14 @@ describe('rules across fields', () => {
     expect(() => makeEnv({ app: { start: [] } })).toThrow(/app\.start/);
   });
 });
+
+describe('config overrides in the environment', () => {
+  it('name the config file and the unknown key plainly', () => {
+    expect(() => makeEnv({ config: { 'Web.config': { appSetings: { a: 'b' } } } as never })).toThrow(
+      /config\["Web\.config"\]: unknown key "appSetings" \(an XML config file takes \{ appSettings, connectionStrings, xpath, namespaces \}\)/,
+    );
+    expect(() => makeEnv({ hosts: [{ name: 'h1', roles: ['app'], config: { 'a.json': { json: { x: 1 }, jsn: {} } } as never }] })).toThrow(
+      /hosts\[0\]\.config\["a\.json"\]: unknown key "jsn"/,
+    );
+  });
+});
