@@ -214,7 +214,7 @@ describe('gulp config-check', () => {
       expect(msg).toMatch(/env\/broken\.ts: Web\.config: xpath "\/configuration\/log4net\/root\/levle\/@value": .*\(host b2\)|env\/broken\.ts: Web\.config: xpath "\/configuration\/log4net\/root\/levle\/@value" \(host b2\)/);
       // typo: a key the schema does not know, named with its path
       expect(msg).toMatch(/^typo \(env\/typo\.ts\):$/m);
-      expect(msg).toMatch(/env\/typo\.ts: invalid environment\n\s+config\.Web\.config: .*"appSetings"/);
+      expect(msg).toMatch(/env\/typo\.ts: invalid environment\n\s+config\["Web\.config"\]: unknown key "appSetings"/);
       // the good ones are still checked and said to be good
       expect(reporter.text().split('\n')).toEqual([
         'FAILED broken (env/broken.ts)',
