@@ -19,5 +19,6 @@ export default defineEnvironment({
   shared: ['logs'],
   keepReleases: 3,
   retire: { graceSeconds: 2, drainSeconds: 10 },
-  nginx: { listen: '127.0.0.1:8080', private: true },
+  // SWITCHYARD_LOCAL_LISTEN moves it (the test suite runs a second demo beside yours).
+  nginx: { listen: process.env.SWITCHYARD_LOCAL_LISTEN ?? '127.0.0.1:8080', private: true },
 });

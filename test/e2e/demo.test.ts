@@ -1,7 +1,8 @@
 // Issue 5: `npx gulp demo` works on a fresh clone, as the README's quick start says
 // (`sudo scripts/install-deps.sh && npm ci && npx gulp demo`): the repository's HEAD is cloned
 // into a temp dir, node_modules linked in instead of `npm ci` (no network), and the demo run as a
-// child process. It uses 127.0.0.1:8080 and .switchyard/local/ inside the clone; afterwards the
+// child process. It uses a free port (SWITCHYARD_LOCAL_LISTEN, so a demo you left running on
+// 8080 after the quick start does not get in the way) and .switchyard/local/ inside the clone; afterwards the
 // private nginx and the apps it started are stopped by their pid files, and the clone removed.
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTasks } from '../../index';
 import { REPO } from '../support/lab-env';
 
-const PORT = 8080;
+let PORT = 0; // picked free in beforeAll
 let dir: string; // the temp dir
 let clone: string;
 
@@ -76,6 +77,7 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: nu
   return new Promise((resolve) => {
     const env = { ...process.env };
     delete env.SWITCHYARD_ENV_DIR; // the clone's own env/ dir, as on a fresh machine
+    env.SWITCHYARD_LOCAL_LISTEN = `127.0.0.1:${PORT}`;
     execFile(cmd, args, { cwd: clone, env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code as number) : null) : 0;
       resolve({ code, out: `${stdout}${stderr}` });
@@ -105,7 +107,13 @@ const portTaken = (port: number) =>
     s.on('error', () => resolve(false));
   });
 
-beforeAll(() => {
+beforeAll(async () => {
+  PORT = await new Promise<number>((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'syd-'));
   clone = path.join(dir, 'c');
   execFileSync('git', ['clone', '--quiet', REPO, clone], { stdio: ['ignore', 'ignore', 'pipe'] });
