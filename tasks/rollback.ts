@@ -6,6 +6,7 @@ import { forHost } from '../lib/environment';
 import { SwitchyardError } from '../lib/errors';
 import { reportOf, runRelease, type ReleaseEvent, type ReleaseReport } from '../lib/release';
 import { formatReleaseSummary } from '../lib/summary';
+import { underLoadIf, UNDER_LOAD_FLAG, type LoadTaskOptions } from './loadtest';
 
 export interface ReuseOptions extends TaskOptions {
   onEvent?: (e: ReleaseEvent) => void;
@@ -60,14 +61,14 @@ export const restart = (o: ReuseOptions) => releaseExisting(o, 'restart');
 
 const FLAGS = { ...COMMON_FLAGS, '--report': 'write a JSON report to this file' };
 
-export function rollbackTask(o: ReuseOptions): Task {
-  return task('rollback', 'Go back to the previous release on every host (started again, health-checked, switched atomically)', FLAGS, async () => {
-    await rollback(o);
+export function rollbackTask(o: ReuseOptions & LoadTaskOptions): Task {
+  return task('rollback', 'Go back to the previous release on every host (started again, health-checked, switched atomically)', { ...FLAGS, ...UNDER_LOAD_FLAG }, async () => {
+    await underLoadIf(o, 'rollback', (extra) => rollback({ ...o, ...extra }));
   });
 }
 
-export function restartTask(o: ReuseOptions): Task {
-  return task('restart', 'Graceful restart of the running release: a new process on its own socket, switched in, the old one drained', FLAGS, async () => {
-    await restart(o);
+export function restartTask(o: ReuseOptions & LoadTaskOptions): Task {
+  return task('restart', 'Graceful restart of the running release: a new process on its own socket, switched in, the old one drained', { ...FLAGS, ...UNDER_LOAD_FLAG }, async () => {
+    await underLoadIf(o, 'restart', (extra) => restart({ ...o, ...extra }));
   });
 }
