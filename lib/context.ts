@@ -9,6 +9,7 @@ import { hasRole, selectHosts } from './hosts';
 import type { Hooks, ReleaseReport } from './release';
 import { GulpReporter, type Reporter } from './reporter';
 import { Session } from './session';
+import { formatReleaseSummary } from './summary';
 
 export interface TaskOptions {
   /** Environment name: env/<name>.ts. Default 'local'. */
@@ -91,6 +92,13 @@ export function writeReport(file: string | undefined, report: ReleaseReport | ob
   if (!file) return;
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+}
+
+/** The end of a release task, success or failure: the summary table, the JSON report, the callback. */
+export function publishReport(reporter: Reporter, o: { report?: string; onReport?: (r: ReleaseReport) => void }, r: ReleaseReport): void {
+  reporter.log('info', formatReleaseSummary(r));
+  writeReport(o.report, r);
+  o.onReport?.(r);
 }
 
 /** A gulp task with the metadata `gulp --tasks` prints. */

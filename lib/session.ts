@@ -77,15 +77,12 @@ export class Session {
    */
   async run(sel: RunTarget, argv: readonly string[], o: RunOptions = {}): Promise<StepResult[]> {
     const hosts = this.pick(sel);
-    const results = await this.each(hosts, async (h) => {
+    return this.eachOrThrow(hosts, async (h) => {
       const cwd = typeof o.cwd === 'function' ? o.cwd(h) : o.cwd;
       const r = await this.exec(h.name, runCommand(argv, { ...o, cwd }));
       if (!r.ok) throw new SwitchyardError(`${h.name}: \`${argv.join(' ')}\` failed (exit ${r.code}): ${r.error}`, { host: h.name });
       return r;
     });
-    const failed = results.filter((r) => r.error);
-    if (failed.length) throw new SwitchyardError(failed.map((f) => f.error!.message).join('\n'), { host: failed[0]!.host.name });
-    return results.map((r) => r.value!);
   }
 
   /** Hosts for a selector: the primary of a role, its other hosts, or named hosts. */
@@ -155,14 +152,18 @@ export class Session {
     );
   }
 
+  /** Like each(), but throws one error naming every host that failed; else the values in host order. */
+  async eachOrThrow<T>(hosts: readonly HostConfig[], fn: (h: HostConfig) => Promise<T>): Promise<T[]> {
+    const results = await this.each(hosts, fn);
+    const failed = results.filter((r) => r.error);
+    if (failed.length) throw new SwitchyardError(failed.map((f) => f.error!.message).join('\n'), { host: failed[0]!.host.name });
+    return results.map((r) => r.value as T);
+  }
+
   /** Opens every connection up front: an unreachable host or a bad host key fails the task before anything changes. */
   async connectAll(hosts: readonly HostConfig[] = this.hosts): Promise<void> {
     if (this.options.dryRun) return;
-    const results = await this.each(hosts, (h) => this.transport(h.name).connect());
-    const failed = results.filter((r) => r.error);
-    if (failed.length) {
-      throw new SwitchyardError(failed.map((f) => f.error!.message).join('\n'), { host: failed[0]!.host.name });
-    }
+    await this.eachOrThrow(hosts, (h) => this.transport(h.name).connect());
   }
 
   async close(): Promise<void> {

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { newReleaseId } from '../lib/commands';
-import { appHosts, batchSize, COMMON_FLAGS, contextFor, gitSha, task, withSession, writeReport, type Task, type TaskOptions } from '../lib/context';
+import { appHosts, batchSize, COMMON_FLAGS, contextFor, gitSha, publishReport, task, withSession, type Task, type TaskOptions } from '../lib/context';
 import { buildPackage } from '../lib/package';
 import { reportOf, runRelease, type ReleaseEvent, type ReleaseKind, type ReleaseReport } from '../lib/release';
-import { formatBytes, formatReleaseSummary } from '../lib/summary';
+import { formatBytes } from '../lib/summary';
 import { renderForHosts } from '../lib/config/deploy';
 import { ProgressReporter, ProgressView } from '../lib/progress';
 import { underLoadIf, UNDER_LOAD_FLAG, type LoadTaskOptions } from './loadtest';
@@ -78,17 +78,11 @@ async function deployWith(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' 
         ...(batchSize(o.batch, hosts.length) ? { batchSize: batchSize(o.batch, hosts.length)! } : {}),
       }),
     );
-    reporter.log('info', formatReleaseSummary(report));
-    writeReport(o.report, report);
-    o.onReport?.(report);
+    publishReport(reporter, o, report);
     return report;
   } catch (e) {
     const r = reportOf(e);
-    if (r) {
-      reporter.log('info', formatReleaseSummary(r));
-      writeReport(o.report, r);
-      o.onReport?.(r);
-    }
+    if (r) publishReport(reporter, o, r);
     throw e;
   } finally {
     stop.dispose();

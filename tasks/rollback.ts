@@ -1,11 +1,10 @@
 // Rollback and restart start an existing release again: on its own new socket, health-checked,
 // switched in with the same transaction as a deploy, then the release it replaces is retired.
 import { statusCommand } from '../lib/commands';
-import { appHosts, COMMON_FLAGS, contextFor, task, withSession, writeReport, type Task, type TaskOptions } from '../lib/context';
+import { appHosts, COMMON_FLAGS, contextFor, publishReport, task, withSession, type Task, type TaskOptions } from '../lib/context';
 import { forHost } from '../lib/environment';
 import { SwitchyardError } from '../lib/errors';
 import { reportOf, runRelease, type ReleaseEvent, type ReleaseReport } from '../lib/release';
-import { formatReleaseSummary } from '../lib/summary';
 import { underLoadIf, UNDER_LOAD_FLAG, type LoadTaskOptions } from './loadtest';
 
 export interface ReuseOptions extends TaskOptions {
@@ -41,16 +40,11 @@ async function releaseExisting(o: ReuseOptions, kind: 'rollback' | 'restart'): P
         ...(o.hooks ? { hooks: o.hooks } : {}),
         ...(o.onEvent ? { onEvent: o.onEvent } : {}),
       });
-      ctx.reporter.log('info', formatReleaseSummary(report));
-      writeReport(o.report, report);
-      o.onReport?.(report);
+      publishReport(ctx.reporter, o, report);
       return report;
     } catch (e) {
       const r = reportOf(e);
-      if (r) {
-        writeReport(o.report, r);
-        o.onReport?.(r);
-      }
+      if (r) publishReport(ctx.reporter, o, r);
       throw e;
     }
   });

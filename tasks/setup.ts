@@ -38,7 +38,7 @@ export async function setup(o: TaskOptions): Promise<void> {
   const hosts = selectHosts(env, { ...(o.roles ? { roles: o.roles } : {}), ...(o.hosts ? { hosts: o.hosts } : {}) });
   await withSession(ctx, hosts, async (session) => {
     await session.connectAll();
-    const results = await session.each(hosts, async (h) => {
+    return session.eachOrThrow(hosts, async (h) => {
       const r = await session.exec(h.name, setupCommand(forHost(env, h)));
       if (!r.ok) throw new SwitchyardError(`${h.name}: setup failed: ${r.error}`, { host: h.name });
       const missing = r.events.filter((e) => e.event === 'check' && e.fields.ok !== 'yes').map((e) => e.fields.tool);
@@ -49,8 +49,6 @@ export async function setup(o: TaskOptions): Promise<void> {
         reporter.log('info', `private nginx ${field(n, 'nginx', 'action') ?? 'ready'} on ${env.nginx.listen} for ${env.site}`, h.name);
       }
     });
-    const failed = results.filter((r) => r.error);
-    if (failed.length) throw new SwitchyardError(failed.map((f) => f.error!.message).join('\n'), { host: failed[0]!.host.name });
   });
 }
 

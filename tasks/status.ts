@@ -21,7 +21,7 @@ export async function status(o: TaskOptions): Promise<HostStatus[]> {
   const hosts = appHosts(ctx);
   return withSession(ctx, hosts, async (session) => {
     await session.connectAll();
-    const results = await session.each(hosts, async (h) => {
+    return session.eachOrThrow(hosts, async (h) => {
       const r = await session.exec(h.name, statusCommand(forHost(ctx.env, h)));
       if (!r.ok) throw new SwitchyardError(`${h.name}: status failed: ${r.error}`, { host: h.name });
       const f = r.events.find((e) => e.event === 'status')?.fields ?? {};
@@ -44,9 +44,6 @@ export async function status(o: TaskOptions): Promise<HostStatus[]> {
       );
       return s;
     });
-    const failed = results.filter((r) => r.error);
-    if (failed.length) throw new SwitchyardError(failed.map((f) => f.error!.message).join('\n'));
-    return results.map((r) => r.value!);
   });
 }
 

@@ -22,7 +22,7 @@ export async function unlock(o: TaskOptions): Promise<UnlockResult[]> {
   const hosts = appHosts(ctx);
   return withSession(ctx, hosts, async (session) => {
     await session.connectAll();
-    const results = await session.each(hosts, async (h): Promise<UnlockResult> => {
+    return session.eachOrThrow(hosts, async (h): Promise<UnlockResult> => {
       const env = forHost(ctx.env, h);
       const st = await session.exec(h.name, statusCommand(env));
       if (!st.ok) throw new SwitchyardError(`${h.name}: status failed: ${st.error}`, { host: h.name });
@@ -45,9 +45,6 @@ export async function unlock(o: TaskOptions): Promise<UnlockResult[]> {
       ctx.reporter.log('info', `removed the lock of ${describeLock(holder)}${held === live ? ` (${held} is live here and stays)` : ''}`, h.name);
       return { host: h.name, holder };
     });
-    const failed = results.filter((r) => r.error);
-    if (failed.length) throw new SwitchyardError(failed.map((f) => f.error!.message).join('\n'));
-    return results.map((r) => r.value!);
   });
 }
 
