@@ -13,6 +13,7 @@
  *   `[n]` with n = the array's length appends to an array.
  * Key path syntax: see ./jsonpath.ts.
  */
+import { splice, type Edit } from './splice';
 import { isDeepStrictEqual } from 'node:util';
 import { toJson } from './escape';
 import { ConfigError, type ConfigProblem } from './errors';
@@ -188,12 +189,6 @@ function resolveValue(v: JsonOverrideValue, ctx: JsonRenderContext): Plain {
   return v;
 }
 
-interface Edit {
-  start: number;
-  end: number;
-  text: string;
-  owner: string;
-}
 
 /** New members for an existing object, or new items for an existing array, in the order given. */
 interface Additions {
@@ -262,20 +257,7 @@ export function applyJsonOverrides(text: string, overrides: JsonFileOverrides, c
   }
   if (problems.length) throw new ConfigError(problems);
 
-  edits.sort((a, b) => a.start - b.start || a.end - b.end);
-  let out = '';
-  let cur = 0;
-  let prev: Edit | undefined;
-  for (const e of edits) {
-    if (prev && (e.start < cur || (e.start === prev.start && e.end === prev.end))) {
-      report(`${prev.owner} and ${e.owner}`, 'change overlapping parts of the file (one sets a value inside the other); keep one');
-      continue;
-    }
-    out += s.slice(cur, e.start) + e.text;
-    cur = e.end;
-    prev = e;
-  }
-  out += s.slice(cur);
+  const out = splice(s, edits, (prev, e) => report(`${prev.owner} and ${e.owner}`, 'change overlapping parts of the file (one sets a value inside the other); keep one'));
   if (problems.length) throw new ConfigError(problems);
 
   // verify: the output parses, and equals the input with exactly these changes

@@ -9,6 +9,7 @@
  * byte-for-byte as it was. After splicing, the output is parsed again and compared node by node
  * with the input: only the targeted nodes may differ, and each must read back as the value set.
  */
+import { splice, type Edit } from './splice';
 import { DOMParser } from '@xmldom/xmldom';
 import { XMLValidator } from 'fast-xml-parser';
 import * as xpath from 'xpath';
@@ -263,12 +264,6 @@ export function keyXpath(section: Section, key: string): string {
   return `/configuration/${section}/add[@${keyAttr}=${xpathLiteral(key)}]/@${valueAttr}`;
 }
 
-interface Edit {
-  start: number;
-  end: number;
-  text: string;
-  owner: string;
-}
 
 /** What the output must contain, checked after splicing. */
 interface Expectations {
@@ -453,20 +448,9 @@ export function applyXmlOverrides(text: string, overrides: XmlFileOverrides, ctx
   if (problems.length) throw new ConfigError(problems);
 
   // ---- splice
-  edits.sort((a, b) => a.start - b.start || a.end - b.end);
-  let out = '';
-  let cur = 0;
-  let prev: Edit | undefined;
-  for (const e of edits) {
-    if (prev && (e.start < cur || (e.start === prev.start && e.end === prev.end))) {
-      report(e.owner === prev.owner ? e.owner : `${prev.owner} and ${e.owner}`, 'set the same node twice (or overlapping nodes); keep one');
-      continue;
-    }
-    out += body.slice(cur, e.start) + e.text;
-    cur = e.end;
-    prev = e;
-  }
-  out += body.slice(cur);
+  const out = splice(body, edits, (prev, e) =>
+    report(e.owner === prev.owner ? e.owner : `${prev.owner} and ${e.owner}`, 'set the same node twice (or overlapping nodes); keep one'),
+  );
   if (problems.length) throw new ConfigError(problems);
 
   // ---- verify: the output parses, and differs from the input only where intended
