@@ -105,9 +105,9 @@ export class Session {
   }
 
   /** Runs one remote command on one host; never throws for a non-zero exit, only for a lost host. */
-  async exec(host: string, cmd: RemoteCommand, o: { packageFile?: string } = {}): Promise<StepResult> {
+  async exec(host: string, cmd: RemoteCommand, o: { packageFile?: string; readOnly?: boolean } = {}): Promise<StepResult> {
     const started = Date.now();
-    if (this.options.dryRun) {
+    if (this.options.dryRun && !o.readOnly) {
       this.reporter.log('info', `would run: ${cmd.display}`, host);
       return { host, step: cmd.step, ok: true, code: 0, events: [], stdout: '', seconds: 0 };
     }

@@ -7,6 +7,7 @@ import { reportOf, runRelease, type ReleaseEvent, type ReleaseKind, type Release
 import { formatBytes } from '../lib/summary';
 import { renderForHosts } from '../lib/config/deploy';
 import { ProgressReporter, ProgressView } from '../lib/progress';
+import { interruptible } from '../lib/interrupt';
 import { underLoadIf, UNDER_LOAD_FLAG, type LoadTaskOptions } from './loadtest';
 
 export interface DeployOptions extends TaskOptions {
@@ -14,23 +15,6 @@ export interface DeployOptions extends TaskOptions {
   onEvent?: (e: ReleaseEvent) => void;
   /** Receives the report (also on failure, when there is one). */
   onReport?: (r: ReleaseReport) => void;
-}
-
-/** Ctrl-C and SIGTERM become an abort at the next safe point, so no host is left half-switched. */
-function interruptible(): { signal: AbortSignal; dispose(): void } {
-  const ac = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => {
-    process.stderr.write(`\nswitchyard: ${sig}: stopping at the next safe point and putting every host back (again to quit at once)\n`);
-    dispose();
-    ac.abort();
-  };
-  const dispose = () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return { signal: ac.signal, dispose };
 }
 
 export async function deploy(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' | 'cold-deploy'> = 'deploy'): Promise<ReleaseReport> {

@@ -5,6 +5,7 @@ import { appHosts, COMMON_FLAGS, contextFor, publishReport, task, withSession, t
 import { forHost } from '../lib/environment';
 import { SwitchyardError } from '../lib/errors';
 import { reportOf, runRelease, type ReleaseEvent, type ReleaseReport } from '../lib/release';
+import { interruptible } from '../lib/interrupt';
 import { underLoadIf, UNDER_LOAD_FLAG, type LoadTaskOptions } from './loadtest';
 
 export interface ReuseOptions extends TaskOptions {
@@ -20,7 +21,8 @@ async function releaseExisting(o: ReuseOptions, kind: 'rollback' | 'restart'): P
     // Which release each host goes to: what it runs now (restart) or what ran before (rollback).
     const target = new Map<string, string>();
     const problems: string[] = [];
-    const st = await session.each(hosts, (h) => session.exec(h.name, statusCommand(forHost(ctx.env, h))));
+    // read-only, so it runs in a dry run too: the dry run shows what would really happen
+    const st = await session.each(hosts, (h) => session.exec(h.name, statusCommand(forHost(ctx.env, h)), { readOnly: true }));
     for (const r of st) {
       if (r.error || !r.value?.ok) {
         problems.push(`${r.host.name}: status failed: ${r.error?.message ?? r.value?.error}`);
@@ -32,6 +34,7 @@ async function releaseExisting(o: ReuseOptions, kind: 'rollback' | 'restart'): P
       else target.set(r.host.name, id);
     }
     if (problems.length) throw new SwitchyardError(`${kind}: nothing changed\n${problems.join('\n')}`);
+    const stop = interruptible();
     try {
       const report = await runRelease({
         session,
@@ -39,6 +42,7 @@ async function releaseExisting(o: ReuseOptions, kind: 'rollback' | 'restart'): P
         release: (h) => target.get(h.name)!,
         ...(o.hooks ? { hooks: o.hooks } : {}),
         ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+        signal: stop.signal,
       });
       publishReport(ctx.reporter, o, report);
       return report;
@@ -46,6 +50,8 @@ async function releaseExisting(o: ReuseOptions, kind: 'rollback' | 'restart'): P
       const r = reportOf(e);
       if (r) publishReport(ctx.reporter, o, r);
       throw e;
+    } finally {
+      stop.dispose();
     }
   });
 }

@@ -145,6 +145,12 @@ describe.sequential('rollback and restart', () => {
     const a = await deploy({ environment: env, reporter: new MemoryReporter() });
     const b = await deploy({ environment: env, reporter: new MemoryReporter() });
     const bPid = pidOf(h, b.release);
+    // a dry run reads the real state and says what it would do, changing nothing
+    const before = snapshot(h);
+    const dry = new MemoryReporter();
+    await rollback({ environment: env, reporter: dry, dryRun: true });
+    expect(dry.text()).toMatch(new RegExp(`\\[h1\\] would run: prepare\\.sh .*--release ${a.release.replace('.', '\\.')} .*--reuse`));
+    expect(snapshot(h)).toBe(before);
     const r = await rollback({ environment: env, reporter: new MemoryReporter() });
     expect(r).toMatchObject({ kind: 'rollback', release: a.release, ok: true });
     expect(await lab.fetchSite(h)).toEqual({ status: 200, body: `hello from release ${a.release}\n` });
