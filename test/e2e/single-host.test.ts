@@ -109,6 +109,7 @@ describe.sequential('one host: setup, cold-deploy, deploy', () => {
     const r = await deploy({ environment: env, reporter: new MemoryReporter() });
     await new Promise((r) => setTimeout(r, 500));
     const result = await load.stop();
+    console.log(`deploy under load (1 host, 100 concurrent, no keep-alive): ${result.requests} requests, ${result.failed} failed, p99 ${result.latencyMs.p99} ms`);
     expect(r.ok).toBe(true);
     expect(result.requests).toBeGreaterThan(500);
     expect(result.failuresByCode).toEqual({});
@@ -171,6 +172,7 @@ describe.sequential('rollback and restart', () => {
     const r = await restart({ environment: env, reporter: new MemoryReporter() });
     await new Promise((r) => setTimeout(r, 300));
     const result = await load.stop();
+    console.log(`restart under load (100 concurrent, keep-alive): ${result.requests} requests, ${result.failed} failed`);
     expect(r).toMatchObject({ kind: 'restart', release: current, ok: true });
     expect(result.failed).toBe(0);
     expect(result.requests).toBeGreaterThan(500);

@@ -153,6 +153,7 @@ describe.sequential('many hosts, one transaction', () => {
     }).catch((e: Error) => e)) as Error;
     await new Promise((r) => setTimeout(r, 300));
     const result = await load.stop();
+    console.log(`switch failure on h3 under load (h1+h2, 100 concurrent): ${result.requests} requests, ${result.failed} failed`);
     expect(err.message).toMatch(/^switch failed on h3: every host goes back\nh3: switch failed: .*staged socket/);
     const report = reportOf(err)!;
     expect(report.hosts.map((h) => h.phase)).toEqual(['rolled-back', 'rolled-back', 'failed']);
