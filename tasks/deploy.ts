@@ -37,12 +37,13 @@ async function deployWith(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' 
   const ctx = contextFor(o);
   const { env, reporter } = ctx;
   const hosts = appHosts(ctx);
-  const release = newReleaseId(new Date(), gitSha(env.root));
+  const sha = gitSha(env.root);
+  const release = newReleaseId(new Date(), sha);
   const buildDir = path.resolve(env.root, env.build.dir);
   // Config is rendered (and secrets resolved) before anything is uploaded: a missing secret stops here.
   const rendered = renderForHosts(env, hosts, reporter);
   const packages = new Map<string, Awaited<ReturnType<typeof buildPackage>>>();
-  const meta = { release, site: env.site, env: env.name, git: gitSha(env.root) ?? null, builtAt: new Date().toISOString() };
+  const meta = { release, site: env.site, env: env.name, git: sha ?? null, builtAt: new Date().toISOString() };
   for (const [key, files] of rendered.variants) {
     packages.set(key, await buildPackage({ buildDir, files, meta }));
   }

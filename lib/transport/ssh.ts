@@ -109,6 +109,8 @@ export class SshTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    // A reset arriving after we are done must not crash the process as an unhandled 'error'.
+    this.ssh.connection?.on('error', () => undefined);
     this.ssh.dispose();
     this.connecting = undefined;
   }
