@@ -64,6 +64,20 @@ export function renderForHosts(
   const seenProblems = new Set<string>();
   // hosts without host-level config first, so that their variant is called "default"
   const ordered = [...hosts].sort((a, b) => Number(!!a.config) - Number(!!b.config));
+  // Problems the environment-level config has on its own: not to be blamed on a host.
+  let envLevel: Set<string> | undefined;
+  const envLevelProblems = (): Set<string> => {
+    if (!envLevel) {
+      envLevel = new Set();
+      try {
+        renderConfigFilesSync({ buildDir, overrides: env.config ?? {}, envFile: env.file, secrets });
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        for (const p of e.problems) envLevel.add(JSON.stringify(p));
+      }
+    }
+    return envLevel;
+  };
   for (const h of ordered) {
     let files: RenderedFile[];
     try {
@@ -71,8 +85,9 @@ export function renderForHosts(
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       for (const p of e.problems) {
-        const withHost = h.config ? { ...p, where: `${p.where ? `${p.where} ` : ''}(host ${h.name})` } : p;
         const k = JSON.stringify(p); // the same problem from env-level config: report it once
+        const hosts = h.config && !envLevelProblems().has(k);
+        const withHost = hosts ? { ...p, where: `${p.where ? `${p.where} ` : ''}(host ${h.name})` } : p;
         if (!seenProblems.has(k)) problems.push(withHost);
         seenProblems.add(k);
       }

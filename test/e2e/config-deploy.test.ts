@@ -242,8 +242,8 @@ describe.sequential('config from a separate environment repository', () => {
     const staging = path.join(envDir, 'staging.ts');
     expect(broken.out).toContain('config-check: 1 of 2 environments failed');
     // (every host has host-level overrides here, so the problem is found while rendering the first host's files)
-    expect(broken.out).toMatch(new RegExp(`${esc(staging)}: Web\\.config: xpath "/configuration/log4net/root/levle/@value"( \\(host h1\\))?: matches nothing`));
-    expect(broken.out).toMatch(new RegExp(`${esc(staging)}: Web\\.config: appSettings "CacheSeconds"( \\(host h1\\))?: matches nothing.*add: true`));
+    expect(broken.out).toMatch(new RegExp(`${esc(staging)}: Web\\.config: xpath "/configuration/log4net/root/levle/@value": matches nothing`));
+    expect(broken.out).toMatch(new RegExp(`${esc(staging)}: Web\\.config: appSettings "CacheSeconds": matches nothing.*add: true`));
     expect(broken.out).toContain(`OK uat (${path.join(envDir, 'uat.ts')})`);
 
     // fixed: passes again

@@ -97,6 +97,26 @@ describe('renderForHosts', () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     expect(err!.problems.map((p) => p.where)).toEqual(['appSettings "Envrionment"', 'appSettings "Typo" (host c)']);
+
+    // every host has config of its own: an environment-level problem is still nobody's host's
+    const allHosts = makeEnv(
+      {
+        build: { dir: 'dist' },
+        hosts: [
+          { name: 'a', address: '10.0.0.1', roles: ['web', 'app'], config: { 'Web.config': { appSettings: { Environment: 'a' } } } },
+          { name: 'c', address: '10.0.0.3', roles: ['web', 'app'], config: { 'Web.config': { appSettings: { Typo: 'x' } } } },
+        ],
+        config: { 'Web.config': { appSettings: { Envrionment: 'uat' } } },
+      },
+      root,
+    );
+    let err2: ConfigError | undefined;
+    try {
+      renderForHosts(allHosts, allHosts.hosts);
+    } catch (e) {
+      err2 = e as ConfigError;
+    }
+    expect(err2!.problems.map((p) => p.where)).toEqual(['appSettings "Envrionment"', 'appSettings "Typo" (host c)']);
   });
 
   it('gives one empty variant when there is no config at all', () => {
