@@ -33,6 +33,26 @@ export interface TaskOptions {
   environment?: Environment;
 }
 
+/** What the load-driving tasks (loadtest, verify, --under-load) take besides the common options. */
+export interface LoadTaskOptions extends TaskOptions {
+  /** Requests in flight at any time, in total over the targets (default 100). */
+  concurrency?: number;
+  /** loadtest only: seconds to run (default 10 unless `requests` is given). */
+  duration?: number;
+  /** loadtest only: stop after this many requests. */
+  requests?: number;
+  /** Reuse connections (default on). */
+  keepalive?: boolean;
+  /** Path (and query) to request, default `/`. */
+  path?: string;
+  /** HTTP method, default GET. */
+  method?: string;
+  /** Run the change (deploy, …) under load: `--under-load`. */
+  underLoad?: boolean;
+  /** Where the JSON and HTML reports go; default <project root>/reports. */
+  reportDir?: string;
+}
+
 export interface TaskContext {
   env: Environment;
   reporter: Reporter;

@@ -1,18 +1,13 @@
 // The command line, read once by gulpfile.ts: `gulp deploy --env=uat --hosts=app1`.
 import { parseArgs } from 'node:util';
 import { SwitchyardError } from './errors';
-import type { TaskOptions } from './context';
+import type { LoadTaskOptions } from './context';
 
-export interface Flags extends TaskOptions {
-  concurrency?: number;
-  duration?: number;
-  requests?: number;
-  keepalive?: boolean;
-  path?: string;
-  method?: string;
+export interface Flags extends LoadTaskOptions {
+  /** verify: deploys in a row under the same load. */
   cycles?: number;
+  /** verify: a rollback after each deploy. */
   rollback?: boolean;
-  underLoad?: boolean;
 }
 
 function list(v: string | boolean | undefined): string[] | undefined {

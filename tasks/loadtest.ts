@@ -5,7 +5,7 @@
 // Targets: lib/targets.ts (every web host's nginx with Host: <site>, or loadtest.url).
 // Reports: <project root>/reports/<kind>-<env>-<time>.{json,html} (git-ignored), paths printed.
 import path from 'node:path';
-import { COMMON_FLAGS, contextFor, task, type Task, type TaskOptions } from '../lib/context';
+import { COMMON_FLAGS, contextFor, task, type LoadTaskOptions, type Task } from '../lib/context';
 import { displayPath, type Environment } from '../lib/environment';
 import { SwitchyardError } from '../lib/errors';
 import { assertZeroFailures, formatFailure, LoadFailuresError, startLoad, summarize, type LoadResult, type LoadRun } from '../lib/load';
@@ -14,24 +14,7 @@ import { writeLoadReport } from '../lib/report';
 import type { Reporter } from '../lib/reporter';
 import { loadTargets } from '../lib/targets';
 
-export interface LoadTaskOptions extends TaskOptions {
-  /** Requests in flight at any time, in total over the targets (default 100). */
-  concurrency?: number;
-  /** loadtest only: seconds to run (default 10 unless `requests` is given). */
-  duration?: number;
-  /** loadtest only: stop after this many requests. */
-  requests?: number;
-  /** Reuse connections (default on). */
-  keepalive?: boolean;
-  /** Path (and query) to request, default `/`. */
-  path?: string;
-  /** HTTP method, default GET. */
-  method?: string;
-  /** Run the change (deploy, …) under load: `--under-load`. */
-  underLoad?: boolean;
-  /** Where the JSON and HTML reports go; default <project root>/reports. */
-  reportDir?: string;
-}
+export type { LoadTaskOptions } from '../lib/context';
 
 export interface LoadReportPaths {
   json: string;

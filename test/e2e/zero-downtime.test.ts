@@ -9,7 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium, openOffline } from '../support/browser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Environment } from '../../lib/environment';
 import type { LoadResult } from '../../lib/load';
@@ -128,25 +129,8 @@ describe.sequential('zero downtime through the SSH lab', () => {
     expect(siegeVerify).toBeDefined();
     const { result, report } = siegeVerify!;
     expect(switchMarkers(result).map((m) => m.host).sort()).toEqual(HOSTS);
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const blocked: string[] = [];
-    const errors: string[] = [];
-    await context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (url.startsWith('file:') || url.startsWith('data:')) return route.continue();
-      blocked.push(url);
-      return route.abort();
-    });
-    const page = await context.newPage();
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    await page.goto(`file://${report.html}`);
+    browser = await launchChromium();
+    const { page, blocked, errors, close } = await openOffline(browser, report.html);
     await page.waitForSelector('html[data-chart="ready"]', { timeout: 15_000 });
     expect(await page.locator('#chart canvas').count()).toBe(1);
     const size = await page.locator('#chart canvas').evaluate((c: HTMLCanvasElement) => [c.width, c.height]);
@@ -158,7 +142,7 @@ describe.sequential('zero downtime through the SSH lab', () => {
     expect(await page.locator('.verdict').textContent()).toBe(`0 failed requests of ${result.requests}`);
     expect(blocked).toEqual([]);
     expect(errors).toEqual([]);
-    await context.close();
+    await close();
   }, 60_000);
 
   it('negative control: an app that dies at once on SIGTERM, retire grace 0: verify fails and names the failed requests', async () => {

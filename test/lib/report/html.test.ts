@@ -6,7 +6,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium, openOffline } from '../../support/browser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLoad, summarize, type LoadResult } from '../../../lib/load';
 import { HTML_MAX_FAILURE_ROWS, LOAD_REPORT_SCHEMA, escapeHtml, jsonForScript, writeLoadReport } from '../../../lib/report';
@@ -40,10 +41,7 @@ beforeAll(async () => {
   } finally {
     await s.close();
   }
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -51,29 +49,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** Open a report file with every non-file:/data: request aborted and recorded, and every console error kept. */
-async function open(file: string): Promise<{ page: Page; blocked: string[]; errors: string[]; close: () => Promise<void> }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const blocked: string[] = [];
-  const errors: string[] = [];
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (url.startsWith('file:') || url.startsWith('data:')) return route.continue();
-    blocked.push(url);
-    return route.abort();
-  });
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') errors.push(`${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  page.on('dialog', (d) => {
-    errors.push(`dialog: ${d.message()}`);
-    void d.dismiss();
-  });
-  await page.goto(`file://${file}`);
-  return { page, blocked, errors, close: () => context.close() };
-}
+const open = (file: string) => openOffline(browser, file);
 
 describe('the run behind the report', () => {
   it('has markers for every host and phase, and failures in the switch window', () => {
