@@ -42,5 +42,5 @@ if [[ -n $SOCKET_GROUP ]]; then
 fi
 
 SY_STEP=setup
-mkdir -p -- "$RELEASES" "$DEPLOY_TO/shared" "$STATE" "$SOCKET_DIR"
+mkdir -p -- "$RELEASES" "$DEPLOY_TO/shared" "$STATE/tmp" "$SOCKET_DIR" # tmp: see switch.sh
 sy_emit setup "deploy_to=$DEPLOY_TO" "socket_dir=$SOCKET_DIR"
