@@ -346,32 +346,30 @@ sy_alive() {
   [[ $PROC_STATE != [ZX] && $PROC_START == "$2" ]]
 }
 
-# sy_group_scan PGID: the live (non-zombie) processes of process group PGID in SY_MEMBERS. Plain
-# reads and parameter expansion: it reads every /proc/N/stat, so no per-process here-string.
+# sy_group_scan PGID: the live (non-zombie) processes of process group PGID in SY_MEMBERS; returns
+# 2 if they cannot be listed. ONE grep reads every /proc/N/stat: at ~400 processes that costs
+# ~13 ms of CPU against ~58 ms for a bash loop. The line is matched whole: after the last `) ` of
+# the comm come STATE PPID PGRP and numbers only, so a comm holding ") S 1 PGID " cannot fake it.
 sy_group_scan() {
-  local f line rest state
+  local out='' rc=0 f
   SY_MEMBERS=()
-  for f in /proc/[0-9]*/stat; do
-    { IFS= read -r line <"$f"; } 2>/dev/null || continue
-    rest=${line##*") "}      # STATE PPID PGRP …: the comm before ") " may hold spaces
-    state=${rest%% *}
-    rest=${rest#* }
-    rest=${rest#* }
-    if [[ ${rest%% *} == "$1" && $state != [ZX] ]]; then
-      f=${f#/proc/}
-      SY_MEMBERS+=("${f%/stat}")
-    fi
+  out=$(grep -lsE "^[0-9]+ \(.*\) [^ZX] [0-9]+ $1( -?[0-9]+)*\$" /proc/[0-9]*/stat) || rc=$?
+  # 1: no match; 2: an error, i.e. a process that exited while grep ran (the rest is listed).
+  ((rc <= 2)) || return 2
+  for f in $out; do
+    f=${f#/proc/}
+    SY_MEMBERS+=("${f%/stat}")
   done
 }
 
-# sy_group_alive PGID: a live (non-zombie) process is still in process group PGID. Reading every
-# /proc/N/stat costs ~0.1 ms of kernel CPU per process on the server, so first ask the kernel:
+# sy_group_alive PGID: a live (non-zombie) process is still in process group PGID. Listing it reads
+# every /proc/N/stat on the server, so first ask the kernel:
 # `kill -0` on the group failing with "No such process" means it is empty (any other failure,
 # e.g. a member of another user, and any success, which zombies also give, go on to the scan).
 sy_group_alive() {
   local err
   err=$(LC_ALL=C; kill -0 -- "-$1" 2>&1) || [[ $err != *'No such process'* ]] || return 1
-  sy_group_scan "$1"
+  sy_group_scan "$1" || return 0 # cannot tell: sy_stop ends in its "still running" error
   ((${#SY_MEMBERS[@]} > 0))
 }
 
@@ -394,7 +392,7 @@ sy_owns_socket() {
   ((${#socks[@]} > 0)) || return 1 # nothing listens on that file any more
   dirs=("/proc/$pid/fd")
   if sy_proc "$pid" && [[ $PROC_PGRP == "$pid" ]]; then
-    sy_group_scan "$pid"
+    sy_group_scan "$pid" || sy_die 8 "cannot list the process group of pid $pid to check the live socket"
     for p in ${SY_MEMBERS[@]+"${SY_MEMBERS[@]}"}; do
       [[ $p == "$pid" ]] || dirs+=("/proc/$p/fd")
     done
