@@ -375,39 +375,45 @@ sy_group_alive() {
 
 # sy_owns_socket PID PATH: PID (or a process of the group PID leads) listens on the socket file
 # PATH, by inode. `ss -xlpe` would say so directly but reads the fds of every process on the
-# server; instead `ss -xle` (no -p: cheap) maps the file's inode (`ino:`) to the socket's inode
-# (the Port column), and ONE `find` looks for `socket:[N]` among the candidates' fd links. Only a
-# group leader can have members (a pgid keeps its pid from being reused), as before.
+# server; instead ONE `find` prints PATH's inode and the candidates' `socket:[N]` fd links, and
+# `ss -xle` (no -p: cheap) says which socket inode N listens on that file inode (`ino:`; the Port
+# column is N). Only a group leader can have members (a pgid keeps its pid from being reused).
 sy_owns_socket() {
-  local pid=$1 ino out line p rc
-  local -a socks=() dirs=() match=()
-  ino=$(stat -c %i -- "$2" 2>/dev/null) || return 1
-  out=$(ss -xle) || sy_die 8 "cannot list listening sockets with ss -xle"
-  while IFS= read -r line; do
-    # … LISTEN RECVQ SENDQ BINDNAME SOCKINO * 0 <-> ino:FILEINO dev:…
-    if [[ $line =~ [[:space:]]([0-9]+)[[:space:]]+[*][[:space:]]+[0-9]+[[:space:]].*[[:space:]]ino:${ino}([[:space:]]|$) ]]; then
-      socks+=("${BASH_REMATCH[1]}")
-    fi
-  done <<<"$out"
-  ((${#socks[@]} > 0)) || return 1 # nothing listens on that file any more
-  dirs=("/proc/$pid/fd")
+  local pid=$1 ino='' out line p rc=0
+  local -a dirs=("/proc/$pid/fd") links=()
   if sy_proc "$pid" && [[ $PROC_PGRP == "$pid" ]]; then
     sy_group_scan "$pid" || sy_die 8 "cannot list the process group of pid $pid to check the live socket"
     for p in ${SY_MEMBERS[@]+"${SY_MEMBERS[@]}"}; do
       [[ $p == "$pid" ]] || dirs+=("/proc/$p/fd")
     done
   fi
-  for p in "${socks[@]}"; do match+=(-o -lname "socket:\\[$p\\]"); done
-  rc=0
-  out=$(find "${dirs[@]}" -mindepth 1 -maxdepth 1 \( "${match[@]:1}" \) -print -quit 2>/dev/null) || rc=$?
-  [[ -z $out ]] || return 0
-  ((rc == 0)) && return 1
-  # find failed: fine for a process that exited meanwhile (its fds are closed), but an fd table
-  # that still exists and we could not read, or no find at all, would hide the answer: refuse.
-  ((rc == 1)) || sy_die 8 "cannot check who serves the live socket (find exited $rc)"
-  for p in "${dirs[@]}"; do
-    if [[ -e $p ]] && ! [[ -r $p && -x $p ]]; then sy_die 8 "cannot read $p to check who serves the live socket"; fi
-  done
+  # PATH is the only socket-type start point (-H: followed like stat would); fd entries are
+  # symlinks, not followed.
+  out=$(find -H "$2" "${dirs[@]}" -maxdepth 1 \( -type s -printf 'ino:%i\n' \) -o \
+    \( -lname 'socket:\[*' -printf '%l\n' \) 2>/dev/null) || rc=$?
+  while IFS= read -r line; do
+    case $line in
+      ino:*) ino=${line#ino:} ;;
+      socket:*) links+=("$line") ;;
+    esac
+  done <<<"$out"
+  # find failed: fine for PATH gone (nothing to own) or a process that exited meanwhile (its fds
+  # are closed), but an fd table that still exists and we could not read would hide the answer.
+  ((rc <= 1)) || sy_die 8 "cannot check who serves the live socket (find exited $rc)"
+  if ((rc == 1)); then
+    for p in "${dirs[@]}"; do
+      if [[ -e $p ]] && ! [[ -r $p && -x $p ]]; then sy_die 8 "cannot read $p to check who serves the live socket"; fi
+    done
+  fi
+  [[ -n $ino && ${#links[@]} -gt 0 ]] || return 1
+  out=$(ss -xle) || sy_die 8 "cannot list listening sockets with ss -xle"
+  while IFS= read -r line; do
+    # … LISTEN RECVQ SENDQ BINDNAME SOCKINO * 0 <-> ino:FILEINO dev:…
+    [[ $line =~ [[:space:]]([0-9]+)[[:space:]]+[*][[:space:]]+[0-9]+[[:space:]].*[[:space:]]ino:${ino}([[:space:]]|$) ]] || continue
+    for p in "${links[@]}"; do
+      [[ $p != "socket:[${BASH_REMATCH[1]}]" ]] || return 0
+    done
+  done <<<"$out"
   return 1
 }
 
