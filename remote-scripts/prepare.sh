@@ -18,8 +18,11 @@
 # 6 health check failed.
 set -euo pipefail
 if ! declare -F sy_emit >/dev/null; then
+  # ${…%/*}, not $(dirname …): one program less; a bare name means the current directory.
+  sy_dir=.
+  if [[ ${BASH_SOURCE[0]} == */* ]]; then sy_dir=${BASH_SOURCE[0]%/*}; fi
   # shellcheck source=SCRIPTDIR/lib.sh
-  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+  . "$sy_dir/lib.sh"
 fi
 
 # On any failure once the lock is ours: stop what we started and leave the host as it was.
@@ -61,7 +64,7 @@ if ! sy_lock_take "$RELEASE" "$LOCK_OWNER"; then
   if [[ -z $REUSE ]]; then rm -rf -- "$REL_DIR"; fi # unpacked by this deploy's bootstrap
   sy_die 4 "locked by: $LOCK_TEXT"
 fi
-mkdir -p -- "$REL_DIR/.switchyard"
+[[ -d $REL_DIR/.switchyard ]] || mkdir -p -- "$REL_DIR/.switchyard" # the package brings it
 sy_read_pidfile
 old_pidfile="${PID_PID:+$PID_PID $PID_ST}"
 SY_ON_FAIL=prepare_cleanup
@@ -72,7 +75,7 @@ for p in ${SHARED[@]+"${SHARED[@]}"}; do
   p=${p%/}
   [[ -e $DEPLOY_TO/shared/$p ]] || mkdir -p -- "$DEPLOY_TO/shared/$p"
   rm -rf -- "${REL_DIR:?}/$p"
-  mkdir -p -- "$(dirname -- "$REL_DIR/$p")"
+  if [[ $p == */* ]]; then mkdir -p -- "$REL_DIR/${p%/*}"; fi # no $(dirname): one program less
   ln -s -- "$DEPLOY_TO/shared/$p" "$REL_DIR/$p"
 done
 
@@ -82,7 +85,7 @@ for a in "${SY_CMD[@]}"; do
   a=${a//"{socket}"/"$STAGE_SOCK"}
   argv+=("${a//"{release}"/"$RELEASE"}")
 done
-rm -f -- "$STAGE_SOCK"
+if [[ -e $STAGE_SOCK || -L $STAGE_SOCK ]]; then rm -f -- "$STAGE_SOCK"; fi
 cd -- "$REL_DIR"
 # setsid: the app leaves our process group, so `timeout` killing this script never reaches it;
 # the redirections let the SSH exec end while the app runs on.
@@ -100,7 +103,7 @@ until [[ -S $STAGE_SOCK ]]; do
   sy_alive "$pid" "$st" || prepare_fail 5 "the app exited before its socket $STAGE_SOCK appeared"
   sy_now
   ((SY_NOW < deadline)) || prepare_fail 5 "socket $STAGE_SOCK did not appear within ${START_TIMEOUT}s"
-  sleep 0.1
+  sy_sleep_ms 100
 done
 chmod -- "$SOCKET_MODE" "$STAGE_SOCK"
 if [[ -n $SOCKET_GROUP ]]; then chgrp -- "$SOCKET_GROUP" "$STAGE_SOCK"; fi
@@ -115,7 +118,7 @@ while :; do
   sy_now
   ((SY_NOW < deadline)) ||
     prepare_fail 6 "GET $HEALTH_PATH (Host: $SITE) answered $SY_CODE, want $EXPECT_STATUS, for ${HEALTH_TIMEOUT}s"
-  sleep 0.2
+  sy_sleep_ms 200
 done
 
 SY_ON_FAIL=''

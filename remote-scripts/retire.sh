@@ -16,8 +16,11 @@
 # 7 R is not live (switch first); 8 kill refused (the previous process serves the live socket).
 set -euo pipefail
 if ! declare -F sy_emit >/dev/null; then
+  # ${…%/*}, not $(dirname …): one program less; a bare name means the current directory.
+  sy_dir=.
+  if [[ ${BASH_SOURCE[0]} == */* ]]; then sy_dir=${BASH_SOURCE[0]%/*}; fi
   # shellcheck source=SCRIPTDIR/lib.sh
-  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+  . "$sy_dir/lib.sh"
 fi
 
 sy_init retire
@@ -44,18 +47,18 @@ fi
 rm -f -- "$REL_DIR/.switchyard/fresh"
 
 SY_STEP=prune
-sy_current
-mapfile -t names < <(
-  shopt -s nullglob
-  for d in "$RELEASES"/*/; do
-    d=${d%/}
-    printf '%s\n' "${d##*/}"
-  done | LC_ALL=C sort -r
-)
+# The glob is already sorted (byte order under LC_ALL=C), so no subshell and no `sort`: walk
+# it from the end for newest first.
+LC_ALL=C
+shopt -s nullglob
+dirs=("$RELEASES"/*/)
+shopt -u nullglob
 pruned=0
-for ((i = KEEP; i < ${#names[@]}; i++)); do
-  name=${names[i]}
-  [[ $name != "$RELEASE" && $name != "$PREV_R" && $name != "$SY_CURRENT" ]] || continue
+for ((i = ${#dirs[@]} - 1 - KEEP; i >= 0; i--)); do
+  name=${dirs[i]%/}
+  name=${name##*/}
+  [[ $name != "$RELEASE" && $name != "$PREV_R" ]] || continue
+  if sy_is_current "$name"; then continue; fi
   sy_words "$RELEASES/$name/.switchyard/pid"
   if sy_alive "${SY_WORDS[0]:-}" "${SY_WORDS[1]:-}"; then
     echo "not pruning $name: its process ${SY_WORDS[0]} still runs" >&2

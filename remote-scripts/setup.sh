@@ -10,8 +10,11 @@
 # Exit codes: 0 ready; 1 unexpected failure; 2 usage; 3 a tool or the socket group is missing.
 set -euo pipefail
 if ! declare -F sy_emit >/dev/null; then
+  # ${…%/*}, not $(dirname …): one program less; a bare name means the current directory.
+  sy_dir=.
+  if [[ ${BASH_SOURCE[0]} == */* ]]; then sy_dir=${BASH_SOURCE[0]%/*}; fi
   # shellcheck source=SCRIPTDIR/lib.sh
-  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+  . "$sy_dir/lib.sh"
 fi
 
 sy_init setup
@@ -39,5 +42,5 @@ if [[ -n $SOCKET_GROUP ]]; then
 fi
 
 SY_STEP=setup
-mkdir -p -- "$RELEASES" "$DEPLOY_TO/shared" "$STATE" "$SOCKET_DIR"
+mkdir -p -- "$RELEASES" "$DEPLOY_TO/shared" "$STATE/tmp" "$SOCKET_DIR" # tmp: see switch.sh
 sy_emit setup "deploy_to=$DEPLOY_TO" "socket_dir=$SOCKET_DIR"

@@ -10,8 +10,11 @@
 # Exit codes: 0 reported; 1 unexpected failure; 2 usage; 3 not set up.
 set -euo pipefail
 if ! declare -F sy_emit >/dev/null; then
+  # ${…%/*}, not $(dirname …): one program less; a bare name means the current directory.
+  sy_dir=.
+  if [[ ${BASH_SOURCE[0]} == */* ]]; then sy_dir=${BASH_SOURCE[0]%/*}; fi
   # shellcheck source=SCRIPTDIR/lib.sh
-  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+  . "$sy_dir/lib.sh"
 fi
 
 sy_init status

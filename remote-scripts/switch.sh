@@ -13,8 +13,11 @@
 # 4 deploy lock not held by R; 7 switch refused (SOCK-S-R missing or not a socket).
 set -euo pipefail
 if ! declare -F sy_emit >/dev/null; then
+  # ${…%/*}, not $(dirname …): one program less; a bare name means the current directory.
+  sy_dir=.
+  if [[ ${BASH_SOURCE[0]} == */* ]]; then sy_dir=${BASH_SOURCE[0]%/*}; fi
   # shellcheck source=SCRIPTDIR/lib.sh
-  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+  . "$sy_dir/lib.sh"
 fi
 
 sy_init switch
@@ -37,10 +40,16 @@ fi
 if [[ -e $LIVE_SOCK ]]; then ln -f -- "$LIVE_SOCK" "$PREV_SOCK"; fi
 mv -T -- "$STAGE_SOCK" "$LIVE_SOCK"
 sy_point_current "$RELEASE"
+# Both state files with ONE mv: written under their own names into .switchyard/tmp, then renamed
+# into .switchyard (still one atomic rename(2) per file, previous first). Hosts set up by an
+# older setup.sh get the directory here once.
+[[ -d $STATE/tmp ]] || mkdir -- "$STATE/tmp"
+printf '%s\n' "$RELEASE $PID_PID $PID_ST" >"$STATE/tmp/live"
 if [[ -n $LIVE_R ]]; then
-  sy_write "$STATE/previous" "$LIVE_R $LIVE_PID $LIVE_ST"
+  printf '%s\n' "$LIVE_R $LIVE_PID $LIVE_ST" >"$STATE/tmp/previous"
+  mv -f -t "$STATE" -- "$STATE/tmp/previous" "$STATE/tmp/live"
 else
   rm -f -- "$STATE/previous"
+  mv -f -t "$STATE" -- "$STATE/tmp/live"
 fi
-sy_write "$STATE/live" "$RELEASE $PID_PID $PID_ST"
 sy_emit switched "release=$RELEASE" "previous=${LIVE_R:-none}"
