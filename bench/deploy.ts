@@ -482,19 +482,7 @@ function caseTable(c: CaseResult): string {
     `== ${c.hosts} host(s), RTT ${c.rttMs} ms: ${sy.length} timed runs each, medians; load average ${c.loadavg.before.map((x) => x.toFixed(2)).join(' ')} → ${c.loadavg.after.map((x) => x.toFixed(2)).join(' ')}`,
     table([
       ['hosts', 'RTT ms', 'switchyard s', 'baseline s', 'ratio', 'conn/host', 'exec/host', 'bytes/host', 'peak RSS MiB', '(sy process s)', '(ratio process)'],
-      [
-        String(c.hosts),
-        String(c.rttMs),
-        fmt(c.switchyard.medianSeconds),
-        fmt(c.baseline.medianSeconds),
-        fmt(c.ratio),
-        String(c.perHost.connections),
-        String(c.perHost.executions),
-        String(c.perHost.bytesUploaded),
-        fmt(c.peakRssMiB, 1),
-        fmt(c.switchyard.medianProcessSeconds),
-        fmt(c.ratioProcess),
-      ],
+      [...figureCells(c), fmt(c.switchyard.medianProcessSeconds), fmt(c.ratioProcess)],
     ]),
     `  runs, s: switchyard ${sy.map((r) => fmt(r.seconds)).join(' ')} | baseline ${base.map((r) => fmt(r.seconds)).join(' ')}`,
     `  switchyard, s after deploy() call (medians): packaged ${mp('packaged')}, connected ${mp('connected')}, all prepared ${mp('prepared')}, all switched ${mp('switched')}, all retired ${mp('retired')}, returned ${mp('returned')}  (node start before the call ${mp('start')})`,
@@ -506,19 +494,26 @@ function caseTable(c: CaseResult): string {
   return lines.join('\n');
 }
 
+/** The columns every table of a case starts with: hosts … peak RSS. */
+function figureCells(c: CaseResult): string[] {
+  return [
+    String(c.hosts),
+    String(c.rttMs),
+    fmt(c.switchyard.medianSeconds),
+    fmt(c.baseline.medianSeconds),
+    fmt(c.ratio),
+    String(c.perHost.connections),
+    String(c.perHost.executions),
+    String(c.perHost.bytesUploaded),
+    fmt(c.peakRssMiB, 1),
+  ];
+}
+
 function summaryTable(cases: CaseResult[]): string {
   const rows = [['hosts', 'RTT ms', 'switchyard s', 'baseline s', 'ratio', 'conn/host', 'exec/host', 'bytes/host', 'peak RSS MiB', 'remote CPU s/host sy/base', 'targets']];
   for (const c of cases) {
     rows.push([
-      String(c.hosts),
-      String(c.rttMs),
-      fmt(c.switchyard.medianSeconds),
-      fmt(c.baseline.medianSeconds),
-      fmt(c.ratio),
-      String(c.perHost.connections),
-      String(c.perHost.executions),
-      String(c.perHost.bytesUploaded),
-      fmt(c.peakRssMiB, 1),
+      ...figureCells(c),
       `${fmt(c.cpu.switchyardRemotePerHost)}/${fmt(c.cpu.baselineRemotePerHost)}`,
       c.targets.map((t) => `${t.name.startsWith('ratio') ? 'ratio' : t.name.split(' ')[0]} ${mark(t.pass)}`).join(', '),
     ]);

@@ -3,30 +3,23 @@
 import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { alive, find, get, runFile, runScript, ScriptLab, show } from '../support/scripts';
+import { describe, expect, it } from 'vitest';
+import { alive, find, get, runFile, runScript, useScriptLab, show } from '../support/scripts';
 
-let lab: ScriptLab;
-beforeEach(async () => {
-  lab = ScriptLab.create();
-  await lab.setup();
-});
-afterEach(async () => {
-  await lab.cleanup();
-});
+const lab = useScriptLab();
 
 /** After a failed prepare the host must look as if it never ran. */
 function expectCleanFailure(release: string) {
-  expect(lab.processes()).toEqual([]);
-  expect(fs.existsSync(lab.stageSock(release))).toBe(false);
-  expect(fs.existsSync(lab.releaseDir(release))).toBe(false);
-  expect(lab.lockHeld()).toBe(false);
+  expect(lab().processes()).toEqual([]);
+  expect(fs.existsSync(lab().stageSock(release))).toBe(false);
+  expect(fs.existsSync(lab().releaseDir(release))).toBe(false);
+  expect(lab().lockHeld()).toBe(false);
 }
 
 describe('prepare failures', () => {
   it('health check failing (HELLO_FAIL_HEALTH) → 6: process stopped, socket and dir removed, lock released', async () => {
-    lab.unpack('r1');
-    const r = await lab.prepare('r1', { env: { HELLO_FAIL_HEALTH: '1' }, args: ['--health-timeout', '1'] });
+    lab().unpack('r1');
+    const r = await lab().prepare('r1', { env: { HELLO_FAIL_HEALTH: '1' }, args: ['--health-timeout', '1'] });
     expect(r.code, show(r)).toBe(6);
     const err = find(r, 'error');
     expect(err?.fields).toEqual({ code: '6', step: 'health' });
@@ -37,9 +30,9 @@ describe('prepare failures', () => {
   });
 
   it('socket never appearing (HELLO_NO_LISTEN) → 5 after --start-timeout', async () => {
-    lab.unpack('r1');
+    lab().unpack('r1');
     const started = Date.now();
-    const r = await lab.prepare('r1', { env: { HELLO_NO_LISTEN: '1' }, args: ['--start-timeout', '0.8'] });
+    const r = await lab().prepare('r1', { env: { HELLO_NO_LISTEN: '1' }, args: ['--start-timeout', '0.8'] });
     expect(r.code, show(r)).toBe(5);
     expect(Date.now() - started).toBeGreaterThanOrEqual(800);
     expect(find(r, 'error')?.fields).toEqual({ code: '5', step: 'start' });
@@ -49,9 +42,9 @@ describe('prepare failures', () => {
   });
 
   it('the app exiting at once → 5 without waiting for the start timeout', async () => {
-    lab.unpack('r1');
+    lab().unpack('r1');
     const started = Date.now();
-    const r = await lab.prepare('r1', { cmd: ['node', '-e', 'console.error("boom: missing config"); process.exit(3)'], args: ['--start-timeout', '20'] });
+    const r = await lab().prepare('r1', { cmd: ['node', '-e', 'console.error("boom: missing config"); process.exit(3)'], args: ['--start-timeout', '20'] });
     expect(r.code, show(r)).toBe(5);
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(find(r, 'error')?.msg).toMatch(/exited/);
@@ -60,31 +53,31 @@ describe('prepare failures', () => {
   });
 
   it('a failed --reuse restart keeps the release, its live process and its pid file', async () => {
-    const first = await lab.deploy('r1');
-    const r = await lab.prepare('r1', { reuse: true, env: { HELLO_FAIL_HEALTH: '1' }, args: ['--health-timeout', '0.5'] });
+    const first = await lab().deploy('r1');
+    const r = await lab().prepare('r1', { reuse: true, env: { HELLO_FAIL_HEALTH: '1' }, args: ['--health-timeout', '0.5'] });
     expect(r.code, show(r)).toBe(6);
-    expect(fs.existsSync(lab.releaseDir('r1'))).toBe(true);
-    expect(lab.pidFile('r1')).toEqual(first);
-    expect(lab.processes()).toEqual([first.pid]);
-    expect(lab.lockHeld()).toBe(false);
-    expect((await get(lab.liveSock)).body).toBe('hello from release r1\n');
+    expect(fs.existsSync(lab().releaseDir('r1'))).toBe(true);
+    expect(lab().pidFile('r1')).toEqual(first);
+    expect(lab().processes()).toEqual([first.pid]);
+    expect(lab().lockHeld()).toBe(false);
+    expect((await get(lab().liveSock)).body).toBe('hello from release r1\n');
   });
 
   it('refuses (3) to prepare a deployed release without --reuse, and does not delete it', async () => {
-    const first = await lab.deploy('r1');
-    const r = await lab.prepare('r1');
+    const first = await lab().deploy('r1');
+    const r = await lab().prepare('r1');
     expect(r.code, show(r)).toBe(3);
     expect(find(r, 'error')?.msg).toContain('--reuse');
-    expect(fs.existsSync(path.join(lab.releaseDir('r1'), 'server.js'))).toBe(true);
+    expect(fs.existsSync(path.join(lab().releaseDir('r1'), 'server.js'))).toBe(true);
     expect(alive(first.pid, first.starttime)).toBe(true);
-    expect(lab.lockHeld()).toBe(false);
+    expect(lab().lockHeld()).toBe(false);
   });
 
   it('exits 3 when the release dir is missing or the host is not set up', async () => {
-    const missing = await runScript('prepare', lab.prepareArgs('nope', { reuse: true }));
+    const missing = await runScript('prepare', lab().prepareArgs('nope', { reuse: true }));
     expect(missing.code, show(missing)).toBe(3);
     expect(find(missing, 'error')?.msg).toContain('releases/nope is missing');
-    const notSetUp = await runScript('prepare', ['--deploy-to', path.join(lab.root, 'x'), ...lab.prepareArgs('r1').slice(2)]);
+    const notSetUp = await runScript('prepare', ['--deploy-to', path.join(lab().root, 'x'), ...lab().prepareArgs('r1').slice(2)]);
     expect(notSetUp.code, show(notSetUp)).toBe(3);
     expect(find(notSetUp, 'error')?.msg).toContain('run setup first');
   });
@@ -97,19 +90,19 @@ describe('prepare failures', () => {
     [['--bogus', '1'], 'unknown option'],
     [['--start-timeout', 'soon'], 'seconds'],
   ])('usage error (2) before touching anything: %j', async (extra, text) => {
-    lab.unpack('r1');
-    const r = await lab.prepare('r1', { args: extra });
+    lab().unpack('r1');
+    const r = await lab().prepare('r1', { args: extra });
     expect(r.code, show(r)).toBe(2);
     expect(find(r, 'error')?.fields.code).toBe('2');
     expect(find(r, 'error')?.msg).toContain(text);
-    expect(lab.processes()).toEqual([]);
-    expect(lab.lockHeld()).toBe(false);
+    expect(lab().processes()).toEqual([]);
+    expect(lab().lockHeld()).toBe(false);
   });
 
   it('usage error (2) without -- CMD, and for a release id that is not a plain name', async () => {
-    const noCmd = await runScript('prepare', lab.siteArgs('r1'));
+    const noCmd = await runScript('prepare', lab().siteArgs('r1'));
     expect(noCmd.code, show(noCmd)).toBe(2);
-    const badId = await runScript('switch', lab.siteArgs('../r1'));
+    const badId = await runScript('switch', lab().siteArgs('../r1'));
     expect(badId.code, show(badId)).toBe(2);
     expect(find(badId, 'error')?.msg).toContain('bad release id');
   });
@@ -120,51 +113,51 @@ describe('socket permissions', () => {
     // A group other than our own primary one, that this user may use (root: any).
     const group = process.getuid?.() === 0 ? 'daemon' : (await execa('id', ['-Gn'])).stdout.split(' ').pop()!;
     const gid = Number((await execa('getent', ['group', group])).stdout.split(':')[2]);
-    const setup = await runScript('setup', ['--deploy-to', lab.deployTo, '--socket-dir', lab.socketDir, '--socket-group', group]);
+    const setup = await runScript('setup', ['--deploy-to', lab().deployTo, '--socket-dir', lab().socketDir, '--socket-group', group]);
     expect(setup.code, show(setup)).toBe(0);
-    lab.unpack('r1');
-    const p = await lab.prepare('r1', { args: ['--socket-mode', '0606', '--socket-group', group] });
+    lab().unpack('r1');
+    const p = await lab().prepare('r1', { args: ['--socket-mode', '0606', '--socket-group', group] });
     expect(p.code, show(p)).toBe(0);
-    const st = fs.statSync(lab.stageSock('r1'));
+    const st = fs.statSync(lab().stageSock('r1'));
     expect((st.mode & 0o777).toString(8)).toBe('606');
     expect(st.gid).toBe(gid);
-    expect((await lab.run('switch', lab.siteArgs('r1'))).code).toBe(0);
-    expect(fs.statSync(lab.liveSock).gid).toBe(gid);
-    expect((fs.statSync(lab.liveSock).mode & 0o777).toString(8)).toBe('606');
+    expect((await lab().run('switch', lab().siteArgs('r1'))).code).toBe(0);
+    expect(fs.statSync(lab().liveSock).gid).toBe(gid);
+    expect((fs.statSync(lab().liveSock).mode & 0o777).toString(8)).toBe('606');
   });
 });
 
 describe('switch refusals', () => {
   it('exits 4 when the lock is not held by the release, and 7 when its socket is missing', async () => {
-    lab.unpack('r1');
-    const noLock = await lab.run('switch', lab.siteArgs('r1'));
+    lab().unpack('r1');
+    const noLock = await lab().run('switch', lab().siteArgs('r1'));
     expect(noLock.code, show(noLock)).toBe(4);
     expect(find(noLock, 'error')?.msg).toContain('free');
 
-    expect((await lab.prepare('r1')).code).toBe(0);
-    fs.rmSync(lab.stageSock('r1'));
-    const noSock = await lab.run('switch', lab.siteArgs('r1'));
+    expect((await lab().prepare('r1')).code).toBe(0);
+    fs.rmSync(lab().stageSock('r1'));
+    const noSock = await lab().run('switch', lab().siteArgs('r1'));
     expect(noSock.code, show(noSock)).toBe(7);
     expect(find(noSock, 'error')?.fields).toEqual({ code: '7', step: 'switch' });
-    expect(fs.existsSync(lab.liveSock)).toBe(false);
-    expect(lab.state('live')).toBeUndefined();
+    expect(fs.existsSync(lab().liveSock)).toBe(false);
+    expect(lab().state('live')).toBeUndefined();
   });
 
   it('exits 7 when the staged path is not a socket', async () => {
-    lab.unpack('r1');
-    expect((await lab.prepare('r1')).code).toBe(0);
-    fs.rmSync(lab.stageSock('r1'));
-    fs.writeFileSync(lab.stageSock('r1'), 'not a socket');
-    const r = await lab.run('switch', lab.siteArgs('r1'));
+    lab().unpack('r1');
+    expect((await lab().prepare('r1')).code).toBe(0);
+    fs.rmSync(lab().stageSock('r1'));
+    fs.writeFileSync(lab().stageSock('r1'), 'not a socket');
+    const r = await lab().run('switch', lab().siteArgs('r1'));
     expect(r.code, show(r)).toBe(7);
   });
 });
 
 describe('timeout', () => {
   it('a prepare killed by `timeout` (as the client wraps it) stops its app and cleans up', async () => {
-    lab.unpack('r1');
-    const file = path.join(lab.releaseDir('r1'), '.switchyard', 'bin', 'prepare.sh');
-    const args = lab.prepareArgs('r1', { env: { HELLO_FAIL_HEALTH: '1' }, args: ['--health-timeout', '60'] });
+    lab().unpack('r1');
+    const file = path.join(lab().releaseDir('r1'), '.switchyard', 'bin', 'prepare.sh');
+    const args = lab().prepareArgs('r1', { env: { HELLO_FAIL_HEALTH: '1' }, args: ['--health-timeout', '60'] });
     const r = await runFile(file, args, { timeout: 2 });
     expect(r.code, show(r)).toBe(124);
     expect(find(r, 'error')?.fields).toEqual({ code: '1', step: 'health' });

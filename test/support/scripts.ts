@@ -2,6 +2,7 @@
 // way the client does: `timeout -k 5 T bash -c '<lib.sh + script>' NAME ARGS…` (prepare runs as a
 // file from the unpacked release, as after the bootstrap). No mocks.
 import { execa } from 'execa';
+import { afterEach, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -292,4 +293,17 @@ export class ScriptLab {
     await waitFor(() => [...pids].every(([p, st]) => !alive(p, st)), 3000);
     fs.rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** A fresh, set-up ScriptLab for every test of the calling file, cleaned up after each: call `lab()` inside tests. */
+export function useScriptLab(): () => ScriptLab {
+  let lab: ScriptLab | undefined;
+  beforeEach(async () => {
+    lab = ScriptLab.create();
+    await lab.setup();
+  });
+  afterEach(async () => {
+    await lab?.cleanup();
+  });
+  return () => lab!;
 }

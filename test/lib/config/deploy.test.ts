@@ -34,6 +34,17 @@ const env = makeEnv(
   root,
 );
 
+/** Where each problem of a failed rendering is; fails the test if rendering succeeds or fails otherwise. */
+function problemsOf(env: Parameters<typeof renderForHosts>[0]): (string | undefined)[] {
+  try {
+    renderForHosts(env, env.hosts);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems.map((p) => p.where);
+    throw e;
+  }
+  throw new Error('rendering succeeded; a ConfigError was expected');
+}
+
 describe('renderForHosts', () => {
   it('renders one variant per distinct result, with the host overrides winning, and masks the secret in logs', () => {
     const reporter = new MemoryReporter(true);
@@ -89,14 +100,7 @@ describe('renderForHosts', () => {
       },
       root,
     );
-    let err: ConfigError | undefined;
-    try {
-      renderForHosts(broken, broken.hosts);
-    } catch (e) {
-      err = e as ConfigError;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    expect(err!.problems.map((p) => p.where)).toEqual(['appSettings "Envrionment"', 'appSettings "Typo" (host c)']);
+    expect(problemsOf(broken)).toEqual(['appSettings "Envrionment"', 'appSettings "Typo" (host c)']);
 
     // every host has config of its own: an environment-level problem is still nobody's host's
     const allHosts = makeEnv(
@@ -110,13 +114,7 @@ describe('renderForHosts', () => {
       },
       root,
     );
-    let err2: ConfigError | undefined;
-    try {
-      renderForHosts(allHosts, allHosts.hosts);
-    } catch (e) {
-      err2 = e as ConfigError;
-    }
-    expect(err2!.problems.map((p) => p.where)).toEqual(['appSettings "Envrionment"', 'appSettings "Typo" (host c)']);
+    expect(problemsOf(allHosts)).toEqual(['appSettings "Envrionment"', 'appSettings "Typo" (host c)']);
   });
 
   it('gives one empty variant when there is no config at all', () => {
