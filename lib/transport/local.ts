@@ -1,6 +1,6 @@
 // The same remote commands, run on this machine: the built-in `local` environment.
 import { execa } from 'execa';
-import { lineSplitter, type ExecOptions, type ExecResult, type Transport, type TransportStats } from './types';
+import { KILL_AFTER_MS, lineSplitter, TIMED_OUT, type ExecOptions, type ExecResult, type Transport, type TransportStats } from './types';
 
 export class LocalTransport implements Transport {
   readonly stats: TransportStats = { connections: 0, executions: 0, bytesUploaded: 0 };
@@ -13,6 +13,10 @@ export class LocalTransport implements Transport {
     const child = execa('bash', ['-c', command], {
       reject: false,
       stripFinalNewline: false,
+      killSignal: 'SIGTERM' as const,
+      forceKillAfterDelay: o.killAfterMs ?? KILL_AFTER_MS,
+      ...(o.timeoutSeconds ? { timeout: o.timeoutSeconds * 1000 } : {}),
+      ...(o.stop ? { cancelSignal: o.stop } : {}),
       ...(o.stdin === undefined ? { stdin: 'ignore' as const } : typeof o.stdin === 'function' ? { stdin: 'pipe' as const } : { input: o.stdin }),
     });
     if (typeof o.stdin === 'function') {
@@ -29,7 +33,11 @@ export class LocalTransport implements Transport {
     const r = await child;
     out.end();
     err.end();
-    return { code: r.exitCode ?? 128, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+    const stdout = String(r.stdout ?? '');
+    const stderr = String(r.stderr ?? '');
+    if (r.timedOut) return { code: TIMED_OUT, stdout, stderr: `${stderr}timed out after ${o.timeoutSeconds}s\n`, timedOut: true };
+    if (r.isCanceled) return { code: TIMED_OUT, stdout, stderr: `${stderr}timed out\n`, timedOut: true };
+    return { code: r.exitCode ?? 128, stdout, stderr };
   }
 
   async close(): Promise<void> {}

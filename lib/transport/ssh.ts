@@ -5,11 +5,15 @@ import { NodeSSH } from 'node-ssh';
 import { SwitchyardError } from '../errors';
 import { describeVerdict, knownKeyAlgorithms, parseKnownHosts, verifyHostKey, type HostKeyVerdict, type KnownHostEntry } from './known-hosts';
 import type { SshTarget } from './ssh-options';
-import { lineSplitter, type ExecOptions, type ExecResult, type Transport, type TransportStats } from './types';
+import { KILL_AFTER_MS, lineSplitter, TIMED_OUT, type ExecOptions, type ExecResult, type Transport, type TransportStats } from './types';
 
 function readKnownHosts(files: string[]): KnownHostEntry[] {
   return files.flatMap((f) => (fs.existsSync(f) ? parseKnownHosts(fs.readFileSync(f, 'utf8'), f) : []));
 }
+
+/** Printed by the login shell (POSIX: any shell) before the command, read back and removed. */
+const PID_LINE = `printf '::sy-pid %s\\n' "$$" >&2; `;
+const PID_RE = /^::sy-pid (\d+)\n/;
 
 export class SshTransport implements Transport {
   readonly stats: TransportStats = { connections: 0, executions: 0, bytesUploaded: 0 };
@@ -93,18 +97,55 @@ export class SshTransport implements Transport {
       const buf = o.stdin;
       stdin = (Buffer.isBuffer(buf) ? Readable.from([buf]) : buf()).pipe(counter);
     }
+    // The time limit is kept here, not by a `timeout` program on the server (one process less per
+    // step). The command's first act is to tell its pid (the session's process group: sshd's child
+    // calls setsid, and our commands `exec` their bash); at the limit a second exec on the same
+    // connection TERMs that group, and KILLs it killAfterMs later. Not the SSH "signal" request:
+    // OpenSSH refuses it for root logins ("session signalling requires privilege separation").
+    let pid: number | undefined;
+    let timedOut = false;
+    const timers: NodeJS.Timeout[] = [];
+    const signal = (sig: 'TERM' | 'KILL') => {
+      if (pid === undefined) return;
+      this.stats.executions++;
+      this.ssh.execCommand(`kill -${sig} -- -${pid} 2>/dev/null || kill -${sig} ${pid} 2>/dev/null || true`).catch(() => undefined);
+    };
+    const expire = () => {
+      if (timedOut) return;
+      timedOut = true;
+      signal('TERM');
+      timers.push(setTimeout(() => signal('KILL'), o.killAfterMs ?? KILL_AFTER_MS));
+    };
+    if (o.timeoutSeconds) timers.push(setTimeout(expire, o.timeoutSeconds * 1000));
+    o.stop?.addEventListener('abort', expire, { once: true });
+    let first = true;
     try {
-      const r = await this.ssh.execCommand(command, {
+      const r = await this.ssh.execCommand(`${PID_LINE}${command}`, {
         ...(stdin !== undefined ? { stdin } : {}),
         noTrim: true,
         onStdout: (c) => out.push(c),
-        onStderr: (c) => err.push(c),
+        onStderr: (c) => {
+          if (first) {
+            first = false;
+            const m = PID_RE.exec(c.toString());
+            if (m) {
+              pid = Number(m[1]);
+              c = c.subarray(m[0].length);
+            }
+          }
+          err.push(c);
+        },
       });
       out.end();
       err.end();
-      return { code: r.code ?? (r.signal ? 128 : 255), stdout: r.stdout, stderr: r.stderr };
+      const stderr = r.stderr.replace(PID_RE, '');
+      if (timedOut) return { code: TIMED_OUT, stdout: r.stdout, stderr: `${stderr}timed out${o.stop?.aborted ? '' : ` after ${o.timeoutSeconds}s`}\n`, timedOut };
+      return { code: r.code ?? (r.signal ? 128 : 255), stdout: r.stdout, stderr };
     } catch (e) {
       throw new SwitchyardError(`host ${this.where()}: connection lost: ${(e as Error).message}`, { host: this.target.name, cause: e });
+    } finally {
+      for (const t of timers) clearTimeout(t);
+      o.stop?.removeEventListener('abort', expire);
     }
   }
 

@@ -5,13 +5,29 @@ export interface ExecOptions {
   stdin?: string | Buffer | (() => Readable);
   /** Called with each complete line of output as it arrives. */
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /**
+   * Ends the command after this long: SIGTERM to it (the remote scripts clean up on TERM), SIGKILL
+   * KILL_AFTER_MS later; the result then has code 124 and `timedOut`, as with coreutils `timeout`.
+   */
+  timeoutSeconds?: number;
+  /** After the TERM of timeoutSeconds, KILL this much later (default KILL_AFTER_MS). */
+  killAfterMs?: number;
+  /** Ends the command as a timeout does when this aborts (a step's own time limit, say). */
+  stop?: AbortSignal;
 }
+
+export const KILL_AFTER_MS = 10_000;
 
 export interface ExecResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** The command ran out of ExecOptions.timeoutSeconds and was signalled. */
+  timedOut?: boolean;
 }
+
+/** What a timed-out command reports: coreutils `timeout`'s code. */
+export const TIMED_OUT = 124;
 
 /** What the release steps count per host: the cost of a deploy over a WAN is its round trips. */
 export interface TransportStats {
