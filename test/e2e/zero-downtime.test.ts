@@ -83,6 +83,7 @@ describe.sequential('zero downtime through the SSH lab', () => {
     }, 150_000);
   }
 
+  const SIEGE_REPS = 500; // 25,000 requests: 17 s at the 1,500/s seen here, longer on a slower machine
   it('siege as an independent client during a verify: 100 % availability, every answer a success', async () => {
     const rc = path.join(dir, 'siegerc');
     // Our own rc (and HOME): nothing from ~/.siege, no log file, no HTML parsing, JSON stats on stdout.
@@ -93,8 +94,10 @@ describe.sequential('zero downtime through the SSH lab', () => {
 
     let siege: ChildProcess | undefined;
     try {
-      // -t bounds it even if this test dies; it is stopped (SIGINT: siege prints its stats) right after the verify.
-      siege = spawn('siege', ['-R', rc, '-c', '50', '-t', '90S', '-b', '--no-parser', '-H', `Host: ${lab.site}`, '-f', urls], {
+      // A number of requests per user (-r) that outlasts the verify, not a time (-t) nor a SIGINT:
+      // siege 4.0.7 can hang for good in its thread cancellation at the end of those (seen here;
+      // JoeDog/siege#4 and #66). It ends by itself and prints its stats.
+      siege = spawn('siege', ['-R', rc, '-c', '50', '-r', String(SIEGE_REPS), '-b', '--no-parser', '-H', `Host: ${lab.site}`, '-f', urls], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, HOME: dir },
       });
@@ -105,17 +108,18 @@ describe.sequential('zero downtime through the SSH lab', () => {
       const exited = new Promise<number | null>((resolve) => siege!.on('exit', (code) => resolve(code)));
       await new Promise((r) => setTimeout(r, 1000)); // siege is up and running before the change
 
+      const t0 = Date.now();
       siegeVerify = await verify({ environment: env, reporter: new MemoryReporter(), concurrency: CONCURRENCY, reportDir: dir });
       figures('verify while siege runs', siegeVerify.result);
       expect(siegeVerify.result.failed).toBe(0);
+      expect(siege.exitCode, `siege ended ${(Date.now() - t0) / 1000}s in: it did not cover the whole verify`).toBeNull();
 
-      siege.kill('SIGINT');
       expect(await exited).toBe(0);
       // (a first run in a fresh HOME also prints a "New configuration template added" line)
       const stats = JSON.parse(stdout.slice(stdout.indexOf('{'), stdout.lastIndexOf('}') + 1)) as Record<string, number>;
       console.log(`siege during the deploy: ${stats.transactions} transactions, availability ${stats.availability} %, ${stats.failed_transactions} failed, ${stats.transaction_rate} trans/s`);
       expect(stderr).not.toMatch(/error|abort/i);
-      expect(stats.transactions).toBeGreaterThan(500);
+      expect(stats.transactions).toBe(50 * SIEGE_REPS);
       expect(stats.availability).toBe(100);
       expect(stats.failed_transactions).toBe(0);
       // siege counts a 4xx as available: every transaction must also be a success (< 400)
@@ -123,7 +127,7 @@ describe.sequential('zero downtime through the SSH lab', () => {
     } finally {
       if (siege && siege.exitCode === null && siege.signalCode === null) siege.kill('SIGKILL');
     }
-  }, 120_000);
+  }, 90_000);
 
   it("the verify's HTML report opens in headless Chromium without network: the chart and one switch marker per host", async () => {
     expect(siegeVerify).toBeDefined();
