@@ -7,7 +7,7 @@ import type { Environment } from './environment';
 
 export const REMOTE_SCRIPTS_DIR = path.join(__dirname, '..', 'remote-scripts');
 
-export type Step = 'setup' | 'prepare' | 'switch' | 'undo' | 'retire' | 'status' | 'unlock' | 'run';
+export type Step = 'setup' | 'prepare' | 'switch' | 'undo' | 'retire' | 'status' | 'unlock' | 'run' | 'release';
 
 export interface RemoteCommand {
   step: Step;
@@ -17,6 +17,8 @@ export interface RemoteCommand {
   display: string;
   /** The release package goes to this command's stdin. */
   stdinPackage?: boolean;
+  /** The client ends the command after this long (TERM, then KILL): see Transport.exec. */
+  timeoutSeconds: number;
 }
 
 const SAFE = /^[A-Za-z0-9_/.,:=@%+-]+$/;
@@ -32,29 +34,49 @@ export function words(argv: readonly string[]): string {
 }
 
 const cache = new Map<string, string>();
-/** lib.sh followed by the script: what `bash -c` runs on the server. */
-export function scriptText(name: string, dir = REMOTE_SCRIPTS_DIR): string {
+function file(dir: string, name: string): string {
   const key = `${dir}\0${name}`;
   let text = cache.get(key);
   if (text === undefined) {
-    text = fs.readFileSync(path.join(dir, 'lib.sh'), 'utf8') + '\n' + fs.readFileSync(path.join(dir, name), 'utf8');
+    text = fs.readFileSync(path.join(dir, name), 'utf8');
     cache.set(key, text);
   }
   return text;
 }
 
-/** `timeout` because ssh has no per-command timeout; -k because a script ignoring TERM must still end. */
+/** lib.sh followed by the script: what `bash -c` runs on the server. */
+export function scriptText(name: string, dir = REMOTE_SCRIPTS_DIR): string {
+  return file(dir, 'lib.sh') + '\n' + file(dir, name);
+}
+
+/**
+ * lib.sh, then prepare/switch/retire/undo.sh each as a function whose body is a subshell (its
+ * `exit`, traps and options stay its own), then release.sh, which calls them.
+ */
+export function releaseScriptText(dir = REMOTE_SCRIPTS_DIR): string {
+  const steps = (['prepare', 'switch', 'retire', 'undo'] as const).map((s) => `sy_run_${s}() (\n${file(dir, `${s}.sh`)}\n)\n`);
+  return [file(dir, 'lib.sh'), ...steps, file(dir, 'release.sh')].join('\n');
+}
+
+/**
+ * A user's command runs under `timeout` on the server as well: it may hang with nobody left to
+ * signal it (the client gone); -k because a command ignoring TERM must still end.
+ */
 function timed(seconds: number, argv: string[]): string {
   return `timeout -k 10 ${Math.ceil(seconds)} ${words(argv)}`;
 }
 
+/**
+ * Our own scripts bound every wait themselves, so they need no `timeout` program on the server
+ * (one fork and exec less per step); the client's time limit signals them. `exec`: the login
+ * shell becomes the script's bash instead of waiting for it.
+ */
+export function scriptCommand(step: Step, name: string, args: string[], timeoutSeconds: number, display = `${name} ${words(args)}`): RemoteCommand {
+  return { step, command: `exec ${words(['bash', '-c', scriptText(name), name, ...args])}`, display, timeoutSeconds };
+}
+
 function script(step: Step, env: Environment, args: string[], timeoutSeconds = env.ssh.commandTimeoutSeconds): RemoteCommand {
-  const name = `${step}.sh`;
-  return {
-    step,
-    command: timed(timeoutSeconds, ['bash', '-c', scriptText(name), name, ...args]),
-    display: `${name} ${words(args)}`,
-  };
+  return scriptCommand(step, `${step}.sh`, args, timeoutSeconds);
 }
 
 function site(env: Environment): string[] {
@@ -82,7 +104,7 @@ export interface PrepareOptions {
   reuse?: boolean;
 }
 
-function prepareArgs(env: Environment, o: PrepareOptions): string[] {
+function prepareArgs(env: Environment, o: PrepareOptions, packageBytes?: number): string[] {
   const args = [...site(env), '--release', o.release];
   for (const p of env.shared) args.push('--shared', p);
   for (const [k, v] of Object.entries(env.app.env)) args.push('--env', `${k}=${v}`);
@@ -96,28 +118,42 @@ function prepareArgs(env: Environment, o: PrepareOptions): string[] {
     '--lock-owner', o.lockOwner,
   );
   if (o.reuse) args.push('--reuse');
+  if (packageBytes !== undefined) args.push('--package-bytes', String(packageBytes));
   return [...args, '--', ...env.app.start];
 }
 
-// Runs before the release exists on the server: unpack stdin into a NEW directory, then hand over
-// to the prepare.sh that came inside the package (so scripts and client always agree).
-const BOOTSTRAP = [
-  'set -euo pipefail',
-  'r="$1/releases"; d="$r/$2"; shift 2',
-  '[ -d "$r" ] || { echo "::sy error code=3 step=unpack msg=$r is missing: run gulp setup first"; exit 3; }',
-  'mkdir -- "$d" 2>/dev/null || { echo "::sy error code=3 step=unpack msg=release directory $d already exists"; exit 3; }',
-  'tar -xzf - -C "$d" || { rm -rf -- "$d"; echo "::sy error code=1 step=unpack msg=the package did not unpack"; exit 1; }',
-  'exec bash "$d/.switchyard/bin/prepare.sh" "$@"',
-].join('\n');
-
+/** Without --reuse, prepare.sh unpacks the package from its stdin into a new releases/R, under the lock. */
 export function prepareCommand(env: Environment, o: PrepareOptions): RemoteCommand {
-  const args = prepareArgs(env, o);
-  if (o.reuse) return script('prepare', env, args);
+  const cmd = script('prepare', env, prepareArgs(env, o));
+  if (o.reuse) return cmd;
+  return { ...cmd, display: `${cmd.display} < package (unpacked into ${q(path.posix.join(env.deployTo, 'releases', o.release))})`, stdinPackage: true };
+}
+
+export interface ReleaseCommandOptions extends PrepareOptions {
+  /** The audit text retire writes. */
+  audit: string;
+  /** Size of the package that comes first on stdin (not with reuse). */
+  packageBytes?: number;
+}
+
+/**
+ * The whole release on one host in ONE exec (release.sh): prepare, then switch and retire, or
+ * undo, as the client writes those words to its stdin. `steps` holds each step's own command, for
+ * --dry-run and for when the conversation is gone (a separate exec then does the step).
+ */
+export function releaseCommand(env: Environment, o: ReleaseCommandOptions): RemoteCommand & { steps: Record<'prepare' | 'switch' | 'retire' | 'undo', RemoteCommand> } {
+  const p = prepareArgs(env, o, o.reuse ? undefined : o.packageBytes);
+  const sw = [...site(env), '--release', o.release];
+  const re = retireArgs(env, o.release, o.audit);
+  const un = undoArgs(env, o.release);
+  const steps = { prepare: prepareCommand(env, o), switch: switchCommand(env, o.release), retire: retireCommand(env, o.release, o.audit), undo: undoCommand(env, o.release) };
   return {
-    step: 'prepare',
-    command: timed(env.ssh.commandTimeoutSeconds, ['bash', '-c', BOOTSTRAP, 'switchyard-unpack', env.deployTo, o.release, ...args]),
-    display: `(unpack package into ${q(path.posix.join(env.deployTo, 'releases', o.release))}) && prepare.sh ${words(args)}`,
-    stdinPackage: true,
+    step: 'release',
+    command: `exec ${words(['bash', '-c', releaseScriptText(), 'release.sh', String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un])}`,
+    display: `release.sh: prepare.sh ${words(p)}${o.reuse ? '' : ' < package'}; then at the client's word: switch.sh ${words(sw)}; retire.sh ${words(re)} (or undo.sh ${words(un)})`,
+    stdinPackage: !o.reuse,
+    timeoutSeconds: steps.prepare.timeoutSeconds + steps.switch.timeoutSeconds + steps.retire.timeoutSeconds,
+    steps,
   };
 }
 
@@ -125,12 +161,16 @@ export function switchCommand(env: Environment, release: string): RemoteCommand 
   return script('switch', env, [...site(env), '--release', release], 60);
 }
 
-export function undoCommand(env: Environment, release: string): RemoteCommand {
-  return script('undo', env, [...site(env), '--release', release, '--grace', String(env.retire.graceSeconds)], env.retire.graceSeconds + 60);
+function undoArgs(env: Environment, release: string): string[] {
+  return [...site(env), '--release', release, '--grace', String(env.retire.graceSeconds)];
 }
 
-export function retireCommand(env: Environment, release: string, audit: string): RemoteCommand {
-  const args = [
+export function undoCommand(env: Environment, release: string): RemoteCommand {
+  return script('undo', env, undoArgs(env, release), env.retire.graceSeconds + 60);
+}
+
+function retireArgs(env: Environment, release: string, audit: string): string[] {
+  return [
     ...site(env),
     '--release', release,
     '--grace', String(env.retire.graceSeconds),
@@ -138,7 +178,10 @@ export function retireCommand(env: Environment, release: string, audit: string):
     '--keep', String(env.keepReleases),
     '--audit', audit,
   ];
-  return script('retire', env, args, env.retire.graceSeconds + env.retire.drainSeconds + 120);
+}
+
+export function retireCommand(env: Environment, release: string, audit: string): RemoteCommand {
+  return script('retire', env, retireArgs(env, release, audit), env.retire.graceSeconds + env.retire.drainSeconds + 120);
 }
 
 export function statusCommand(env: Environment): RemoteCommand {
@@ -165,9 +208,11 @@ export function runCommand(argv: readonly string[], o: RunCommandOptions = {}): 
   });
   const inner = [...(envWords.length ? ['env', ...envWords] : []), ...argv];
   const cd = o.cwd ? `cd -- ${q(o.cwd)} && ` : '';
+  const seconds = o.timeoutSeconds ?? 600;
   return {
     step: 'run',
-    command: `${cd}${timed(o.timeoutSeconds ?? 600, inner)}`,
+    command: `${cd}${timed(seconds, inner)}`,
     display: `${o.cwd ? `(in ${q(o.cwd)}) ` : ''}${words(inner)}`,
+    timeoutSeconds: seconds + 15, // the server's `timeout` acts first; this only if it cannot
   };
 }

@@ -3,9 +3,13 @@
 //   -> barrier: all healthy, or undo everywhere and fail
 //   -> switch everywhere (mv the new socket over the live one); any failure: undo everywhere
 //   -> retire the old releases (grace, TERM, drain, KILL), prune, unlock.
+// Each host's steps run in ONE exec (release.sh, Mina-style): prepare, then the client writes
+// `switch`, `retire` or `undo` to its stdin when every host is ready for it. A step whose
+// conversation is gone (the host's script ended) runs as an exec of its own.
 import os from 'node:os';
 import {
   prepareCommand,
+  releaseCommand,
   retireCommand,
   statusCommand,
   switchCommand,
@@ -15,7 +19,7 @@ import {
 import { SwitchyardError } from './errors';
 import { forHost, type HostConfig } from './environment';
 import type { Package } from './package';
-import { field, type Session, type StepResult } from './session';
+import { field, type Conversation, type Session, type StepResult } from './session';
 import type { TransportStats } from './transport';
 
 export type Phase = 'planned' | 'prepared' | 'switched' | 'finished' | 'failed' | 'rolled-back';
@@ -132,6 +136,22 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     emit(h.name, name, 'end', r.ok);
     return r;
   };
+  const talks = new Map<string, Conversation>();
+  /** No exec is left waiting for a word: one still waiting ends (and says so: exit 9). */
+  const endTalks = () => {
+    for (const t of talks.values()) t.end();
+  };
+  /** The next step on the host's conversation while it lasts, else as an exec of its own. */
+  const next = async (h: HostConfig, name: 'switch' | 'retire' | 'undo', alone: () => RemoteCommand): Promise<StepResult> => {
+    const talk = talks.get(h.name);
+    const cmd = alone();
+    if (!talk || talk.ended) return step(h, cmd, name);
+    reporter.log('debug', `${name}: ${cmd.display}`, h.name);
+    emit(h.name, name, 'start');
+    const r = await talk.say(name, name, cmd.timeoutSeconds, name !== 'switch');
+    emit(h.name, name, 'end', r.ok);
+    return r;
+  };
   const report = (ok: boolean, error?: string): ReleaseReport => {
     for (const s of state.values()) s.seconds = (Date.now() - started) / 1000;
     return {
@@ -154,7 +174,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     if (!targets.length) return;
     reporter.log('warn', `rolling back ${targets.map((h) => h.name).join(', ')}: ${why.message}`);
     const results = await session.each(targets, async (h) => {
-      const r = await step(h, undoCommand(forHost(env, h), releaseOf(h)), 'undo');
+      const r = await next(h, 'undo', () => undoCommand(forHost(env, h), releaseOf(h)));
       const s = state.get(h.name)!;
       if (r.ok) {
         // the host whose own failure stopped the release stays 'failed'; the others were put back
@@ -194,7 +214,19 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
       const pkg = reuse ? undefined : o.packageFor?.(h);
       if (!reuse && !pkg && !session.options.dryRun) throw new SwitchyardError('no package to deploy', { host: h.name });
       touched.add(h.name);
-      const r = await step(h, prepareCommand(forHost(env, h), { release: releaseOf(h), lockOwner: lockOwner(), reuse }), 'prepare', pkg?.file);
+      const opts = { release: releaseOf(h), lockOwner: lockOwner(), reuse, audit: `${o.kind} by ${lockOwner()}`, ...(pkg ? { packageBytes: pkg.bytes } : {}) };
+      let r: StepResult;
+      if (session.options.dryRun) {
+        r = await step(h, prepareCommand(forHost(env, h), opts), 'prepare', pkg?.file);
+      } else {
+        emit(h.name, 'prepare', 'start');
+        const cmd = releaseCommand(forHost(env, h), opts);
+        reporter.log('debug', `prepare: ${cmd.steps.prepare.display}`, h.name);
+        const talk = session.converse(h.name, cmd, pkg ? { packageFile: pkg.file } : {});
+        talks.set(h.name, talk);
+        r = await talk.untilReady('prepare', cmd.steps.prepare.timeoutSeconds);
+        emit(h.name, 'prepare', 'end', r.ok);
+      }
       if (!r.ok) {
         // 3: the release dir already existed; 4: someone else's lock. Neither is ours to undo.
         if (r.code === 3 || r.code === 4) touched.delete(h.name);
@@ -225,7 +257,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     for (let i = 0, batch = 1; i < hosts.length; i += size, batch++) {
       const group = hosts.slice(i, i + size);
       const switched = await session.each(group, async (h) => {
-        const r = await step(h, switchCommand(forHost(env, h), releaseOf(h)), 'switch');
+        const r = await next(h, 'switch', () => switchCommand(forHost(env, h), releaseOf(h)));
         if (!r.ok) throw new SwitchyardError(`${h.name}: switch failed: ${r.error}`, { host: h.name });
         const s = state.get(h.name)!;
         s.phase = 'switched';
@@ -258,6 +290,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     const err = e instanceof Aborted ? new SwitchyardError(`${o.kind} interrupted: every host is put back`) : (e as Error);
     reporter.log('error', err.message);
     await undoAll(err);
+    endTalks();
     await runHooks(o.hooks, 'failed', { ...ctx, error: err }).catch(() => undefined);
     for (const s of state.values()) if (s.phase === 'prepared' || s.phase === 'switched') s.phase = 'failed'; // not put back
     const r = report(false, err.message);
@@ -266,7 +299,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
 
   // retire: past the point of no return; every host serves the new release already
   const retired = await session.each(hosts, async (h) => {
-    const r = await step(h, retireCommand(forHost(env, h), releaseOf(h), `${o.kind} by ${lockOwner()}`), 'retire');
+    const r = await next(h, 'retire', () => retireCommand(forHost(env, h), releaseOf(h), `${o.kind} by ${lockOwner()}`));
     const s = state.get(h.name)!;
     if (!r.ok) {
       s.error = `retire failed: ${r.error}`;
@@ -277,6 +310,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     say(old && old !== 'none' ? `retired ${old} (${field(r, 'retired', 'signal') ?? 'done'})` : 'nothing to retire', h.name);
     return r;
   });
+  endTalks();
   const failedRetire = retired.filter((r) => r.error);
   if (failedRetire.length) {
     const msg = `${release} is live everywhere, but retiring the old release failed on ${failedRetire.map((r) => r.host.name).join(', ')}:\n${failedRetire.map((r) => r.error!.message).join('\n')}`;

@@ -15,7 +15,7 @@ set -euo pipefail
 # ---- options (sy_parse fills these; defaults are the protocol's) ---------------------------------
 DEPLOY_TO='' RELEASE='' SITE='' SOCKET_DIR='' SOCKET_GROUP='' SOCKET_MODE='0660'
 START_TIMEOUT='30' HEALTH_PATH='/health' HEALTH_TIMEOUT='30' EXPECT_STATUS='200'
-GRACE='2' DRAIN='30' KEEP='5' AUDIT='' LOCK_OWNER='' REUSE=''
+GRACE='2' DRAIN='30' KEEP='5' AUDIT='' LOCK_OWNER='' REUSE='' PACKAGE_BYTES=''
 SHARED=() ENVS=() SY_CMD=()
 SY_STEP='init' SY_ON_FAIL='' SY_FAILED='' SY_ERR_LINE='' SY_ERR_CMD=''
 
@@ -60,6 +60,9 @@ sy_on_exit() {
 # sy_init STEP: install the traps; call once at the top of a script.
 sy_init() {
   SY_STEP=$1
+  # -E: the ERR trap also sees failures inside functions. It is inherited by `$(…)` too, where it
+  # stops bash from exec'ing a lone program in place: so every `$(prog …)` here says `$(exec prog
+  # …)`, one fork instead of two.
   set -E
   trap 'SY_ERR_LINE=$LINENO SY_ERR_CMD=$BASH_COMMAND' ERR
   trap sy_on_exit EXIT
@@ -107,6 +110,7 @@ sy_parse() {
       --keep) KEEP=$2 ;;
       --audit) AUDIT=$2 ;;
       --lock-owner) LOCK_OWNER=$2 ;;
+      --package-bytes) PACKAGE_BYTES=$2 ;;
       *) sy_usage "unknown option: $opt" ;;
     esac
     shift 2
@@ -165,6 +169,7 @@ sy_validate() {
   [[ $HEALTH_PATH =~ ^/[^[:space:]]*$ ]] || sy_usage "bad --health-path (must start with /): '$HEALTH_PATH'"
   [[ $EXPECT_STATUS =~ ^[1-5][0-9][0-9]$ ]] || sy_usage "bad --expect-status: '$EXPECT_STATUS'"
   [[ $KEEP =~ ^[0-9]{1,4}$ ]] || sy_usage "bad --keep: '$KEEP'"
+  [[ -z $PACKAGE_BYTES || $PACKAGE_BYTES =~ ^[1-9][0-9]{0,11}$ ]] || sy_usage "bad --package-bytes: '$PACKAGE_BYTES'"
   sy_seconds start-timeout "$START_TIMEOUT"
   START_MS=$SY_MS
   sy_seconds health-timeout "$HEALTH_TIMEOUT"
@@ -207,14 +212,21 @@ sy_now() {
 
 SY_SLEEP_FD=''
 
-# sy_sleep_ms MS: sleep without starting a program per call (the poll loops call it every 0.1 s):
-# `read -t` on a pipe nobody writes to just times out. The fd is opened on first use, so an app
-# started before (prepare) does not inherit it.
+# sy_sleep_ms MS: sleep without starting a program (the poll loops call it every 0.1 s): `read -t`
+# on an fd nobody writes to just times out. That fd is a new pty master whose other side nobody
+# opens (no process at all), or where there is no /dev/ptmx, a pipe from `<(:)` (one fork, once).
+# Opened on first use, so an app started before (prepare) does not inherit it.
 sy_sleep_ms() {
-  local s
+  local s rc=0
   printf -v s '%d.%03d' $(($1 / 1000)) $(($1 % 1000))
-  if [[ -z $SY_SLEEP_FD ]]; then exec {SY_SLEEP_FD}<> <(:); fi
-  read -r -t "$s" -u "$SY_SLEEP_FD" _ || true
+  if [[ -z $SY_SLEEP_FD ]]; then
+    { exec {SY_SLEEP_FD}<>/dev/ptmx; } 2>/dev/null || exec {SY_SLEEP_FD}<> <(:)
+  fi
+  read -r -t "$s" -u "$SY_SLEEP_FD" _ || rc=$?
+  if ((rc <= 128)); then # data or EOF, not a timeout: this fd does not block here; use the pipe
+    exec {SY_SLEEP_FD}<&- {SY_SLEEP_FD}<> <(:)
+    read -r -t "$s" -u "$SY_SLEEP_FD" _ || true
+  fi
 }
 
 # sy_iso: the UTC time now, ISO 8601, in SY_ISO (printf's %(…)T: no `date` program).
@@ -308,7 +320,9 @@ sy_lock_take() {
   sy_iso
   owner="release=$1 since=$SY_ISO $owner"
   owner=${owner//$'\n'/ }
-  sy_write "$LOCK/owner" "${owner//$'\r'/ }"
+  # Straight into the new lock directory, no rename: one short write(2), and a reader who comes
+  # before it already sees "(no owner recorded yet)".
+  printf '%s\n' "${owner//$'\r'/ }" >"$LOCK/owner"
 }
 
 # sy_lock_held_by R
@@ -353,7 +367,7 @@ sy_alive() {
 sy_group_scan() {
   local out='' rc=0 f
   SY_MEMBERS=()
-  out=$(grep -lsE "^[0-9]+ \(.*\) [^ZX] [0-9]+ $1( -?[0-9]+)*\$" /proc/[0-9]*/stat) || rc=$?
+  out=$(exec grep -lsE "^[0-9]+ \(.*\) [^ZX] [0-9]+ $1( -?[0-9]+)*\$" /proc/[0-9]*/stat) || rc=$?
   # 1: no match; 2: an error, i.e. a process that exited while grep ran (the rest is listed).
   ((rc <= 2)) || return 2
   for f in $out; do
@@ -389,7 +403,7 @@ sy_owns_socket() {
   fi
   # PATH is the only socket-type start point (-H: followed like stat would); fd entries are
   # symlinks, not followed.
-  out=$(find -H "$2" "${dirs[@]}" -maxdepth 1 \( -type s -printf 'ino:%i\n' \) -o \
+  out=$(exec find -H "$2" "${dirs[@]}" -maxdepth 1 \( -type s -printf 'ino:%i\n' \) -o \
     \( -lname 'socket:\[*' -printf '%l\n' \) 2>/dev/null) || rc=$?
   while IFS= read -r line; do
     case $line in
@@ -406,7 +420,7 @@ sy_owns_socket() {
     done
   fi
   [[ -n $ino && ${#links[@]} -gt 0 ]] || return 1
-  out=$(ss -xle) || sy_die 8 "cannot list listening sockets with ss -xle"
+  out=$(exec ss -xle) || sy_die 8 "cannot list listening sockets with ss -xle"
   while IFS= read -r line; do
     # … LISTEN RECVQ SENDQ BINDNAME SOCKINO * 0 <-> ino:FILEINO dev:…
     [[ $line =~ [[:space:]]([0-9]+)[[:space:]]+[*][[:space:]]+[0-9]+[[:space:]].*[[:space:]]ino:${ino}([[:space:]]|$) ]] || continue
@@ -459,7 +473,7 @@ sy_stop() {
 
 # sy_health SOCKET: one health request; the HTTP status (000 when none) in SY_CODE.
 sy_health() {
-  SY_CODE=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$1" \
+  SY_CODE=$(exec curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$1" \
     -H "Host: $SITE" "http://localhost$HEALTH_PATH" 2>/dev/null) || true
   [[ -n $SY_CODE ]] || SY_CODE=000
 }

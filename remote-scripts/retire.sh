@@ -39,12 +39,17 @@ if [[ -z $PREV_R ]]; then
 else
   if sy_alive "$PREV_PID" "$PREV_ST"; then
     sy_sleep_ms "$GRACE_MS"
-    sy_stop "$PREV_PID" "$PREV_ST" "$DRAIN_MS" "$LIVE_SOCK"
+    # The live socket cannot be the old process's when switch.sh's traces are all there: R's
+    # staged name is gone (renamed over the live path), and .prev (the old live inode, linked by
+    # switch) is a socket other than the live one; one inode is bound by one socket only. In any
+    # other state (undo ran, files moved by hand), the full check: who listens on the live inode.
+    check=$LIVE_SOCK
+    if [[ ! -e $STAGE_SOCK && -S $LIVE_SOCK && -S $PREV_SOCK && ! $LIVE_SOCK -ef $PREV_SOCK ]]; then check=''; fi
+    sy_stop "$PREV_PID" "$PREV_ST" "$DRAIN_MS" "$check"
     signal=$SY_SIGNAL
   fi
   sy_emit retired "release=$PREV_R" "pid=$PREV_PID" "signal=$signal"
 fi
-rm -f -- "$REL_DIR/.switchyard/fresh"
 
 SY_STEP=prune
 # The glob is already sorted (byte order under LC_ALL=C), so no subshell and no `sort`: walk

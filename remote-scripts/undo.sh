@@ -8,7 +8,7 @@
 # make it live again; on a cold deploy (no previous) remove the live socket and current. Then
 # (after --grace seconds if it had switched) stop R's process (pid and start time from its pid
 # file; TERM, 5 s, KILL), remove SOCK-S-R, remove releases/R if this deploy unpacked it (`fresh`
-# marker), and release the lock. Prints `::sy undone release=R restored=OLD|none|not-switched`.
+# in the lock), and release the lock. Prints `::sy undone release=R restored=OLD|none|not-switched`.
 # Idempotent: when the lock is not R's and R is not live, there is nothing to undo (exit 0).
 #
 # Exit codes: 0 undone (or nothing to undo); 1 unexpected failure; 2 usage; 3 not set up;
@@ -65,7 +65,7 @@ if [[ -n $PID_PID && "$PID_PID $PID_ST" != "$LIVE_PID $LIVE_ST" ]]; then
   sy_stop "$PID_PID" "$PID_ST" 5000 "$LIVE_SOCK"
 fi
 rm -f -- "$STAGE_SOCK"
-if [[ -f $REL_DIR/.switchyard/fresh ]] && ! sy_in_use "$RELEASE"; then
+if [[ -f $LOCK/fresh ]] && ! sy_in_use "$RELEASE"; then
   rm -rf -- "$REL_DIR"
 elif [[ $LIVE_R == "$RELEASE" ]]; then
   sy_write "$REL_DIR/.switchyard/pid" "$LIVE_PID $LIVE_ST" # a restart undone: the old process again

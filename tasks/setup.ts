@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { q, scriptText, setupCommand, words, type RemoteCommand } from '../lib/commands';
+import { q, scriptCommand, setupCommand, type RemoteCommand } from '../lib/commands';
 import { COMMON_FLAGS, contextFor, task, withSession, type Task, type TaskOptions } from '../lib/context';
 import { forHost, type Environment } from '../lib/environment';
 import { SwitchyardError } from '../lib/errors';
@@ -25,11 +25,7 @@ function privateNginxCommand(env: Environment): RemoteCommand {
     errorLog: path.posix.join(prefix, 'error.log'),
   });
   const args = ['--prefix', prefix, '--conf', conf];
-  return {
-    step: 'setup',
-    command: `timeout -k 10 60 ${words(['bash', '-c', scriptText('nginx.sh'), 'nginx.sh', ...args])}`,
-    display: `nginx.sh --prefix ${q(prefix)} --conf <nginx.conf for ${env.site}>`,
-  };
+  return scriptCommand('setup', 'nginx.sh', args, 60, `nginx.sh --prefix ${q(prefix)} --conf <nginx.conf for ${env.site}>`);
 }
 
 export async function setup(o: TaskOptions): Promise<void> {

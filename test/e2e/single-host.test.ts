@@ -60,7 +60,7 @@ describe.sequential('one host: setup, cold-deploy, deploy', () => {
     expect(await lab.fetchSite(h)).toEqual({ status: 200, body: `hello from release ${first}\n` });
     expect(fs.readlinkSync(path.join(h.deployTo, 'current'))).toBe(`releases/${first}`);
     expect(r.hosts[0]).toMatchObject({ phase: 'finished', stats: { connections: 1 } });
-    expect(r.hosts[0]!.stats.executions).toBeLessThanOrEqual(4); // status check + prepare, switch, retire
+    expect(r.hosts[0]!.stats.executions).toBe(2); // the status check, then prepare, switch and retire in one exec
   });
 
   it('cold-deploy refuses when a release is live, and changes nothing', async () => {
@@ -78,7 +78,7 @@ describe.sequential('one host: setup, cold-deploy, deploy', () => {
 
     const r = await deploy({ environment: env, reporter: new MemoryReporter() });
     expect(r.ok).toBe(true);
-    expect(r.hosts[0]).toMatchObject({ phase: 'finished', previous: first, stats: { connections: 1, executions: 3 } });
+    expect(r.hosts[0]).toMatchObject({ phase: 'finished', previous: first, stats: { connections: 1, executions: 1 } });
     expect(await lab.fetchSite(h)).toEqual({ status: 200, body: `hello from release ${r.release}\n` });
     expect(alive(oldPid)).toBe(false);
     expect(alive(pidOf(h, r.release))).toBe(true);
@@ -138,6 +138,27 @@ describe.sequential('one host: setup, cold-deploy, deploy', () => {
     const { execFileSync } = await import('node:child_process');
     const procs = execFileSync('ps', ['-eo', 'pid,args']).toString();
     expect(procs).not.toContain(failed.release);
+  });
+
+  it('a prepare that outlives ssh.commandTimeoutSeconds is TERMed by the client: it cleans up, the deploy fails naming the host', async () => {
+    const live = (await lab.fetchSite(h)).body;
+    const before = releasesOn(h);
+    const base = labEnvInput(lab, { appEnv: { HELLO_FAIL_HEALTH: '1' } });
+    const slow = validateEnvironment(
+      { ...base, app: { ...base.app, health: { path: '/health', timeoutSeconds: 120 } }, ssh: { ...base.ssh, commandTimeoutSeconds: 2 } },
+      { name: 'lab', file: 'env/lab.ts', root: REPO },
+    );
+    const started = Date.now();
+    const err = await deploy({ environment: slow, reporter: new MemoryReporter() }).catch((e: Error) => e);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect((err as Error).message).toMatch(/h1: prepare failed: .*(terminated by SIGTERM|timed out after 2s)/);
+    const failed = reportOf(err)!;
+    expect((await lab.fetchSite(h)).body).toBe(live);
+    expect(releasesOn(h)).toEqual(before);
+    expect(fs.readdirSync(h.socketDir).filter((s) => s.includes(failed.release))).toEqual([]);
+    expect(fs.existsSync(path.join(h.deployTo, '.switchyard', 'lock'))).toBe(false);
+    const { execFileSync } = await import('node:child_process');
+    expect(execFileSync('ps', ['-eo', 'pid,args']).toString()).not.toContain(failed.release);
   });
 });
 

@@ -113,8 +113,9 @@ describe.sequential('many hosts, one transaction', () => {
     const lines = fs.readFileSync(marker, 'utf8').trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(new RegExp(`^migrate ${r.release.replace('.', '\\.')} via 127\\.0\\.0\\.1 \\d+ 127\\.0\\.0\\.1 ${lab.hosts[3]!.sshPort}$`));
-    // economy: one connection and at most three executions per app host
-    for (const h of r.hosts) expect(h.stats).toMatchObject({ connections: 1, executions: 3 });
+    // economy: one connection per app host, and one execution (release.sh: prepare, then switch and
+    // retire at the client's word); the issue allows three
+    for (const h of r.hosts) expect(h.stats).toMatchObject({ connections: 1, executions: 1 });
     live = r.release;
   });
 
@@ -246,9 +247,9 @@ describe.sequential('many hosts, one transaction', () => {
     const json = JSON.parse(fs.readFileSync(file, 'utf8')) as ReleaseReport;
     expect(json).toMatchObject({ kind: 'deploy', release: r.release, ok: true, site: lab.site });
     expect(json.hosts.map((h) => [h.host, h.phase, h.stats.connections, h.stats.executions])).toEqual([
-      ['h1', 'finished', 1, 3],
-      ['h2', 'finished', 1, 3],
-      ['h3', 'finished', 1, 3],
+      ['h1', 'finished', 1, 1],
+      ['h2', 'finished', 1, 1],
+      ['h3', 'finished', 1, 1],
     ]);
     expect(json.hosts.every((h) => h.seconds > 0 && h.stats.bytesUploaded > 1000)).toBe(true);
     live = r.release;

@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import {
   newReleaseId,
   prepareCommand,
   q,
   RELEASE_ID,
+  releaseCommand,
+  releaseScriptText,
+  REMOTE_SCRIPTS_DIR,
   retireCommand,
+  runCommand,
   setupCommand,
   switchCommand,
   undoCommand,
@@ -54,18 +60,21 @@ describe('remote commands', () => {
     expect(setupCommand(env).display).toBe('setup.sh --deploy-to /srv/app --socket-dir /run/sy');
   });
 
-  it('prepare unpacks stdin into a new release dir, then runs the packaged prepare.sh with every value as its own word', () => {
+  it('prepare runs lib.sh + prepare.sh inline, the package on its stdin, every value its own word', () => {
     const c = prepareCommand(env, { release: R, lockOwner: 'me@box pid=1' });
     expect(c.stdinPackage).toBe(true);
+    expect(c.timeoutSeconds).toBe(600);
     expect(c.display).toBe(
-      `(unpack package into /srv/app/releases/${R}) && prepare.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} ` +
+      `prepare.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} ` +
         `--shared logs --env NODE_ENV=production --socket-mode 0660 --start-timeout 30 --health-path /health --health-timeout 30 ` +
-        `--expect-status 200 --lock-owner 'me@box pid=1' -- node server.js --socket '{socket}'`,
+        `--expect-status 200 --lock-owner 'me@box pid=1' -- node server.js --socket '{socket}' < package (unpacked into /srv/app/releases/${R})`,
     );
+    // exec: the login shell becomes the script's bash; no `timeout` program (the client keeps time).
+    expect(c.command.startsWith('exec bash -c ')).toBe(true);
     const argv = argvOf(c.command);
-    expect(argv.slice(0, 5)).toEqual(['timeout', '-k', '10', '600', 'bash']);
-    expect(argv[5]).toBe('-c');
-    expect(argv.slice(7, 10)).toEqual(['switchyard-unpack', '/srv/app', R]);
+    expect(argv.slice(0, 3)).toEqual(['exec', 'bash', '-c']);
+    expect(argv[3]).toBe(fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, 'lib.sh'), 'utf8') + '\n' + fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, 'prepare.sh'), 'utf8'));
+    expect(argv.slice(4, 7)).toEqual(['prepare.sh', '--deploy-to', '/srv/app']);
     expect(argv.slice(-5)).toEqual(['--', 'node', 'server.js', '--socket', '{socket}']);
   });
 
@@ -74,8 +83,8 @@ describe('remote commands', () => {
     expect(c.stdinPackage).toBeUndefined();
     expect(c.display).toMatch(/^prepare\.sh .* --reuse -- node server\.js --socket '\{socket\}'$/);
     const argv = argvOf(c.command);
-    expect(argv[6]).toContain('set -euo pipefail');
-    expect(argv[7]).toBe('prepare.sh');
+    expect(argv[3]).toContain('set -euo pipefail');
+    expect(argv[4]).toBe('prepare.sh');
   });
 
   it('switch, undo, retire, unlock', () => {
@@ -84,7 +93,10 @@ describe('remote commands', () => {
     expect(retireCommand(env, R, 'deploy by me').display).toBe(
       `retire.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 2 --drain 30 --keep 5 --audit 'deploy by me'`,
     );
-    expect(argvOf(retireCommand(env, R, 'x').command).slice(0, 4)).toEqual(['timeout', '-k', '10', '152']);
+    expect(argvOf(retireCommand(env, R, 'x').command).slice(0, 3)).toEqual(['exec', 'bash', '-c']);
+    // The client's limit covers the grace and drain periods the script may wait through.
+    expect(retireCommand(env, R, 'x').timeoutSeconds).toBe(152);
+    expect(switchCommand(env, R).timeoutSeconds).toBe(60);
     expect(unlockCommand(env).display).toBe('unlock.sh --deploy-to /srv/app');
   });
 
@@ -93,5 +105,39 @@ describe('remote commands', () => {
     const argv = argvOf(prepareCommand(evil, { release: R, lockOwner: 'me' }).command);
     expect(argv.slice(-3)).toEqual(['node', 'a;touch /tmp/pwned', '$(id)']);
     expect(argv).toContain("X='; touch /tmp/pwned; '");
+  });
+
+  it('release: one exec for every step, the step argv counted so release.sh can split them, the package size given', () => {
+    const c = releaseCommand(env, { release: R, lockOwner: 'me', audit: 'deploy by me', packageBytes: 15490 });
+    expect(c.stdinPackage).toBe(true);
+    const argv = argvOf(c.command);
+    expect(argv.slice(0, 3)).toEqual(['exec', 'bash', '-c']);
+    expect(argv[3]).toBe(releaseScriptText());
+    // lib.sh, each step as a function running in a subshell of its own, then the driver
+    expect(argv[3]).toMatch(/\nsy_run_prepare\(\) \(\n#!\/usr\/bin\/env bash\n# prepare\.sh: /);
+    for (const step of ['switch', 'retire', 'undo']) expect(argv[3]).toContain(`\nsy_run_${step}() (\n#!/usr/bin/env bash\n# ${step}.sh: `);
+    expect(argv[3]!.endsWith(fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, 'release.sh'), 'utf8'))).toBe(true);
+    const [np, ns, nr] = argv.slice(5, 8).map(Number) as [number, number, number];
+    const rest = argv.slice(8);
+    const prepare = rest.slice(0, np);
+    expect(prepare.slice(0, 2)).toEqual(['--deploy-to', '/srv/app']);
+    expect(prepare.slice(-9)).toEqual(['--lock-owner', 'me', '--package-bytes', '15490', '--', 'node', 'server.js', '--socket', '{socket}']);
+    expect(rest.slice(np, np + ns)).toEqual(['--deploy-to', '/srv/app', '--site', 'app.test', '--socket-dir', '/run/sy', '--release', R]);
+    expect(rest.slice(np + ns, np + ns + nr)).toEqual(argvOf(`x ${c.steps.retire.display.slice('retire.sh '.length)}`).slice(1));
+    expect(rest.slice(np + ns + nr)).toEqual(['--deploy-to', '/srv/app', '--site', 'app.test', '--socket-dir', '/run/sy', '--release', R, '--grace', '2']);
+    // the client's limit for the whole exec covers every step's own
+    expect(c.timeoutSeconds).toBe(600 + 60 + 152);
+    // a restart or rollback sends no package
+    const reuse = releaseCommand(env, { release: R, lockOwner: 'me', audit: 'x', reuse: true, packageBytes: 1 });
+    expect(reuse.stdinPackage).toBe(false);
+    expect(argvOf(reuse.command)).not.toContain('--package-bytes');
+    expect(argvOf(reuse.command)).toContain('--reuse');
+  });
+
+  it("a user's command keeps `timeout` on the server (it may hang with the client gone), argv only", () => {
+    const c = runCommand(['npm', 'run', 'migrate; rm -rf /'], { cwd: '/srv/app/releases/x y', env: { DB: 'a b' }, timeoutSeconds: 300 });
+    expect(c.command).toBe(`cd -- '/srv/app/releases/x y' && timeout -k 10 300 env 'DB=a b' npm run 'migrate; rm -rf /'`);
+    expect(c.timeoutSeconds).toBe(315); // the client's limit only if the server's did not act
+    expect(() => runCommand(['x'], { env: { 'A B': '1' } })).toThrow('not an environment variable name');
   });
 });

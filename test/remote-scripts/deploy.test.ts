@@ -18,7 +18,6 @@ afterAll(async () => {
 
 describe('cold deploy of r1', () => {
   it('prepare starts r1 on its own socket, healthy, and holds the lock', async () => {
-    lab.unpack('r1');
     const r = await lab.prepare('r1', { args: ['--shared', 'logs', '--shared', 'public/uploads'] });
     expect(r.code, show(r)).toBe(0);
     const p = find(r, 'prepared');
@@ -43,7 +42,8 @@ describe('cold deploy of r1', () => {
     expect(fs.existsSync(lab.liveSock)).toBe(false);
 
     expect(lab.state('lock/owner')).toMatch(/^release=r1 since=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ test r1$/);
-    expect(fs.existsSync(path.join(lab.releaseDir('r1'), '.switchyard', 'fresh'))).toBe(true);
+    // This deploy unpacked r1 (an undo removes it); the marker goes with the lock.
+    expect(fs.existsSync(path.join(lab.deployTo, '.switchyard', 'lock', 'fresh'))).toBe(true);
     // Shared paths: symlinks into deployTo/shared, created on demand.
     expect(fs.readlinkSync(path.join(lab.releaseDir('r1'), 'logs'))).toBe(path.join(lab.deployTo, 'shared', 'logs'));
     expect(fs.readlinkSync(path.join(lab.releaseDir('r1'), 'public', 'uploads'))).toBe(path.join(lab.deployTo, 'shared', 'public/uploads'));
@@ -52,7 +52,6 @@ describe('cold deploy of r1', () => {
   });
 
   it('a second prepare while the lock is held exits 4 naming the owner, and removes what it unpacked', async () => {
-    lab.unpack('r1b');
     const r = await lab.prepare('r1b');
     expect(r.code, show(r)).toBe(4);
     const err = find(r, 'error');
@@ -93,7 +92,7 @@ describe('cold deploy of r1', () => {
     expect(find(r, 'retired')?.fields).toEqual({ release: 'none' });
     expect(find(r, 'unlocked')).toBeDefined();
     expect(lab.lockHeld()).toBe(false);
-    expect(fs.existsSync(path.join(lab.releaseDir('r1'), '.switchyard', 'fresh'))).toBe(false);
+    expect(fs.existsSync(path.join(lab.deployTo, '.switchyard', 'lock'))).toBe(false);
     expect(lab.state('audit.log')).toMatch(/Z deploy user=\S+ release=r1 previous=none site=hello\.test .*msg=first deploy by test$/);
     expect(alive(pids.r1!.pid, pids.r1!.starttime)).toBe(true);
   });
@@ -101,7 +100,6 @@ describe('cold deploy of r1', () => {
 
 describe('deploy of r2 over r1', () => {
   it('prepare r2 reports what is live', async () => {
-    lab.unpack('r2');
     const r = await lab.prepare('r2');
     expect(r.code, show(r)).toBe(0);
     expect(find(r, 'live')?.fields).toEqual({ release: 'r1', pid: String(pids.r1!.pid), starttime: pids.r1!.starttime });
@@ -173,7 +171,7 @@ describe('restart of the current release with --reuse', () => {
     expect(find(p, 'prepared')?.fields).toMatchObject({ release: 'r2', pid: String(second.pid) });
     expect(find(p, 'live')?.fields).toEqual({ release: 'r2', pid: String(first.pid), starttime: first.starttime });
     // A restart unpacks nothing: no fresh marker, so undo would never delete the release.
-    expect(fs.existsSync(path.join(lab.releaseDir('r2'), '.switchyard', 'fresh'))).toBe(false);
+    expect(fs.existsSync(path.join(lab.deployTo, '.switchyard', 'lock', 'fresh'))).toBe(false);
 
     const s = await lab.run('switch', lab.siteArgs('r2'));
     expect(s.code, show(s)).toBe(0);
@@ -215,7 +213,6 @@ describe('status', () => {
   });
 
   it('shows a held lock with its owner, and an expect-status that does not match', async () => {
-    lab.unpack('r3');
     const p = await lab.prepare('r3');
     expect(p.code, show(p)).toBe(0);
     const r = await lab.run('status', [...lab.siteArgs(), '--expect-status', '204']);

@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { alive, find, get, runFile, runScript, useScriptLab, show } from '../support/scripts';
+import { alive, find, get, runScript, useScriptLab, show } from '../support/scripts';
 
 const lab = useScriptLab();
 
@@ -18,7 +18,6 @@ function expectCleanFailure(release: string) {
 
 describe('prepare failures', () => {
   it('health check failing (HELLO_FAIL_HEALTH) → 6: process stopped, socket and dir removed, lock released', async () => {
-    lab().unpack('r1');
     const r = await lab().prepare('r1', { env: { HELLO_FAIL_HEALTH: '1' }, args: ['--health-timeout', '1'] });
     expect(r.code, show(r)).toBe(6);
     const err = find(r, 'error');
@@ -30,7 +29,6 @@ describe('prepare failures', () => {
   });
 
   it('socket never appearing (HELLO_NO_LISTEN) → 5 after --start-timeout', async () => {
-    lab().unpack('r1');
     const started = Date.now();
     const r = await lab().prepare('r1', { env: { HELLO_NO_LISTEN: '1' }, args: ['--start-timeout', '0.8'] });
     expect(r.code, show(r)).toBe(5);
@@ -42,7 +40,6 @@ describe('prepare failures', () => {
   });
 
   it('the app exiting at once → 5 without waiting for the start timeout', async () => {
-    lab().unpack('r1');
     const started = Date.now();
     const r = await lab().prepare('r1', { cmd: ['node', '-e', 'console.error("boom: missing config"); process.exit(3)'], args: ['--start-timeout', '20'] });
     expect(r.code, show(r)).toBe(5);
@@ -90,7 +87,6 @@ describe('prepare failures', () => {
     [['--bogus', '1'], 'unknown option'],
     [['--start-timeout', 'soon'], 'seconds'],
   ])('usage error (2) before touching anything: %j', async (extra, text) => {
-    lab().unpack('r1');
     const r = await lab().prepare('r1', { args: extra });
     expect(r.code, show(r)).toBe(2);
     expect(find(r, 'error')?.fields.code).toBe('2');
@@ -115,7 +111,6 @@ describe('socket permissions', () => {
     const gid = Number((await execa('getent', ['group', group])).stdout.split(':')[2]);
     const setup = await runScript('setup', ['--deploy-to', lab().deployTo, '--socket-dir', lab().socketDir, '--socket-group', group]);
     expect(setup.code, show(setup)).toBe(0);
-    lab().unpack('r1');
     const p = await lab().prepare('r1', { args: ['--socket-mode', '0606', '--socket-group', group] });
     expect(p.code, show(p)).toBe(0);
     const st = fs.statSync(lab().stageSock('r1'));
@@ -134,6 +129,7 @@ describe('switch refusals', () => {
     expect(noLock.code, show(noLock)).toBe(4);
     expect(find(noLock, 'error')?.msg).toContain('free');
 
+    fs.rmSync(lab().releaseDir('r1'), { recursive: true });
     expect((await lab().prepare('r1')).code).toBe(0);
     fs.rmSync(lab().stageSock('r1'));
     const noSock = await lab().run('switch', lab().siteArgs('r1'));
@@ -144,7 +140,6 @@ describe('switch refusals', () => {
   });
 
   it('exits 7 when the staged path is not a socket', async () => {
-    lab().unpack('r1');
     expect((await lab().prepare('r1')).code).toBe(0);
     fs.rmSync(lab().stageSock('r1'));
     fs.writeFileSync(lab().stageSock('r1'), 'not a socket');
@@ -154,11 +149,8 @@ describe('switch refusals', () => {
 });
 
 describe('timeout', () => {
-  it('a prepare killed by `timeout` (as the client wraps it) stops its app and cleans up', async () => {
-    lab().unpack('r1');
-    const file = path.join(lab().releaseDir('r1'), '.switchyard', 'bin', 'prepare.sh');
-    const args = lab().prepareArgs('r1', { env: { HELLO_FAIL_HEALTH: '1' }, args: ['--health-timeout', '60'] });
-    const r = await runFile(file, args, { timeout: 2 });
+  it('a prepare TERMinated (as the client does at its time limit) stops its app and cleans up', async () => {
+    const r = await lab().prepare('r1', { env: { HELLO_FAIL_HEALTH: '1' }, args: ['--health-timeout', '60'] }, { timeout: 2 });
     expect(r.code, show(r)).toBe(124);
     expect(find(r, 'error')?.fields).toEqual({ code: '1', step: 'health' });
     expect(find(r, 'error')?.msg).toContain('SIGTERM');

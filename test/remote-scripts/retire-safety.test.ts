@@ -4,14 +4,13 @@ import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { alive, find, get, useScriptLab, scriptText, show } from '../support/scripts';
+import { alive, find, get, useScriptLab, scriptText, show, which } from '../support/scripts';
 
 const lab = useScriptLab();
 
 describe('retire safety', () => {
   it('refuses (8) when the recorded previous process still owns the live socket inode', async () => {
     const r1 = await lab().deploy('r1');
-    lab().unpack('r2');
     expect((await lab().prepare('r2')).code).toBe(0);
     const r2 = lab().pidFile('r2')!;
     // A "switch" whose rename never happened: the state says r2 is live, but the live socket is
@@ -27,9 +26,33 @@ describe('retire safety', () => {
     expect(lab().lockHeld()).toBe(true); // an inconsistent host stays locked for a person to look at
   });
 
+  it('after a normal switch, needs no scan of processes (no ss, find or grep on PATH); after an undo-like move it checks', async () => {
+    const r1 = await lab().deploy('r1');
+    expect((await lab().prepare('r2')).code).toBe(0);
+    expect((await lab().run('switch', lab().siteArgs('r2'))).code).toBe(0);
+    // Every tool retire may run but the ones that scan processes and sockets.
+    const bin = path.join(lab().root, 'bin');
+    fs.mkdirSync(bin);
+    for (const t of ['rm', 'id']) fs.symlinkSync(which(t), path.join(bin, t));
+    const r = await lab().run('retire', [...lab().siteArgs('r2'), '--grace', '0.1', '--drain', '5'], { path: bin });
+    expect(r.code, show(r)).toBe(0);
+    expect(find(r, 'retired')?.fields).toMatchObject({ release: 'r1', signal: 'TERM' });
+    expect(alive(r1.pid, r1.starttime)).toBe(false);
+
+    // r3 live, r2 previous; then the live socket is put back to r2's by hand (as undo would):
+    // .prev is gone, so retire must ask who listens, and without ss it cannot: it refuses.
+    const r2 = lab().pidFile('r2')!;
+    expect((await lab().prepare('r3')).code).toBe(0);
+    expect((await lab().run('switch', lab().siteArgs('r3'))).code).toBe(0);
+    fs.renameSync(lab().prevSock, lab().liveSock);
+    const refused = await lab().run('retire', [...lab().siteArgs('r3'), '--grace', '0.1', '--drain', '5'], { path: bin });
+    expect(refused.code, show(refused)).not.toBe(0);
+    expect(alive(r2.pid, r2.starttime)).toBe(true);
+    expect((await get(lab().liveSock)).body).toBe('hello from release r2\n');
+  });
+
   it('never kills a reused pid: a previous whose start time differs is reported gone and left alone', async () => {
     const r1 = await lab().deploy('r1');
-    lab().unpack('r2');
     expect((await lab().prepare('r2')).code).toBe(0);
     expect((await lab().run('switch', lab().siteArgs('r2'))).code).toBe(0);
     // The previous pid now belongs to "another process": same pid, other start time.
@@ -54,7 +77,6 @@ describe('retire safety', () => {
 
   it('lets in-flight requests of the old release finish (drain on SIGTERM), with no failed request', async () => {
     await lab().deploy('r1', { env: { HELLO_DELAY_MS: SLOW } });
-    lab().unpack('r2');
     expect((await lab().prepare('r2')).code).toBe(0);
     expect((await lab().run('switch', lab().siteArgs('r2'))).code).toBe(0);
     // A slow request on the old process (through .prev), in flight when retire sends SIGTERM.
@@ -71,7 +93,6 @@ describe('retire safety', () => {
 
   it('negative control: an app that dies on SIGTERM (HELLO_DIE_ON_TERM) drops the in-flight request', async () => {
     await lab().deploy('r1', { env: { HELLO_DELAY_MS: SLOW, HELLO_DIE_ON_TERM: '1' } });
-    lab().unpack('r2');
     expect((await lab().prepare('r2')).code).toBe(0);
     expect((await lab().run('switch', lab().siteArgs('r2'))).code).toBe(0);
     const inflight = get(lab().prevSock, '/', 20);
@@ -84,7 +105,6 @@ describe('retire safety', () => {
 
   it('escalates to SIGKILL when the old process does not finish within --drain', async () => {
     const r1 = await lab().deploy('r1', { env: { HELLO_DELAY_MS: SLOW, HELLO_DRAIN_MS: '60000' } });
-    lab().unpack('r2');
     expect((await lab().prepare('r2')).code).toBe(0);
     expect((await lab().run('switch', lab().siteArgs('r2'))).code).toBe(0);
     // Keep the old process busy for longer than the drain allows.
@@ -98,7 +118,6 @@ describe('retire safety', () => {
   });
 
   it('retire exits 7 when the release holding the lock was never switched', async () => {
-    lab().unpack('r1');
     expect((await lab().prepare('r1')).code).toBe(0);
     const r = await lab().run('retire', [...lab().siteArgs('r1'), '--grace', '0']);
     expect(r.code, show(r)).toBe(7);
@@ -111,7 +130,6 @@ describe('hostile values are passed literally', () => {
   it('shell metacharacters in --env, --lock-owner, --audit and app arguments run nothing', async () => {
     const m = (n: number) => path.join(lab().root, `pwned${n}`);
     const markers = [1, 2, 3, 4, 5, 6, 7].map(m);
-    lab().unpack('r1');
     const p = await lab().prepare('r1', {
       env: { X: `$(touch ${m(1)})`, Y: `\`touch ${m(2)}\`` },
       args: ['--lock-owner', `'; touch ${m(3)}; echo '`],

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { all, find, runScript, ScriptLab, show, which } from '../support/scripts';
+import { all, find, runFile, runScript, ScriptLab, SCRIPTS_DIR, show, which } from '../support/scripts';
 
 let lab: ScriptLab;
 beforeEach(() => {
@@ -13,6 +13,17 @@ afterEach(async () => {
 });
 
 const TOOLS = ['curl', 'ss', 'nohup', 'setsid', 'tar', 'timeout', 'mv', 'ln', 'stat'];
+
+describe('as files', () => {
+  it('a script run as a file sources lib.sh beside it and answers as when sent inline', async () => {
+    await lab.setup();
+    const inline = await runScript('status', lab.siteArgs());
+    const file = await runFile(path.join(SCRIPTS_DIR, 'status.sh'), lab.siteArgs());
+    expect(file.code, show(file)).toBe(0);
+    expect(file.stdout).toBe(inline.stdout);
+    expect(find(file, 'status')?.fields).toMatchObject({ release: 'none', lock: 'free' });
+  });
+});
 
 describe('setup', () => {
   it('creates the layout, checks every tool, and is idempotent', async () => {

@@ -11,7 +11,6 @@ const undo = (release: string, grace = '0.2') => lab().run('undo', [...lab().sit
 describe('undo', () => {
   it('after switch: the old release serves again through .prev, the new process is stopped after the grace, its dir removed', async () => {
     const r1 = await lab().deploy('r1');
-    lab().unpack('r2');
     expect((await lab().prepare('r2')).code).toBe(0);
     const r2 = lab().pidFile('r2')!;
     const s = await lab().run('switch', lab().siteArgs('r2'));
@@ -59,7 +58,6 @@ describe('undo', () => {
 
   it('before switch: stops the new process, removes its socket and dir, releases the lock; live untouched', async () => {
     const r1 = await lab().deploy('r1');
-    lab().unpack('r2');
     expect((await lab().prepare('r2')).code).toBe(0);
     const r2 = lab().pidFile('r2')!;
     const started = Date.now();
@@ -77,7 +75,6 @@ describe('undo', () => {
   });
 
   it('on a cold deploy after switch: removes the live socket and current, and the release', async () => {
-    lab().unpack('r1');
     expect((await lab().prepare('r1')).code).toBe(0);
     const r1 = lab().pidFile('r1')!;
     expect((await lab().run('switch', lab().siteArgs('r1'))).code).toBe(0);
@@ -94,7 +91,6 @@ describe('undo', () => {
   });
 
   it('on a cold deploy before switch: stops the process and removes everything it made', async () => {
-    lab().unpack('r1');
     expect((await lab().prepare('r1')).code).toBe(0);
     const r1 = lab().pidFile('r1')!;
     const u = await undo('r1');
@@ -149,7 +145,6 @@ describe('undo', () => {
 
   it('refuses (8) to take the site down when the previous process is gone; R stays live, lock held', async () => {
     const r1 = await lab().deploy('r1');
-    lab().unpack('r2');
     expect((await lab().prepare('r2')).code).toBe(0);
     expect((await lab().run('switch', lab().siteArgs('r2'))).code).toBe(0);
     process.kill(r1.pid, 'SIGKILL');
@@ -161,7 +156,6 @@ describe('undo', () => {
   });
 
   it('does not touch a deploy that holds the lock for another release', async () => {
-    lab().unpack('r1');
     expect((await lab().prepare('r1')).code).toBe(0);
     const r1 = lab().pidFile('r1')!;
     const u = await undo('r9');

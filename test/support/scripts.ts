@@ -1,7 +1,8 @@
 // Runs the real remote scripts with bash on this machine, against a temp deployTo/socketDir, the
-// way the client does: `timeout -k 5 T bash -c '<lib.sh + script>' NAME ARGS…` (prepare runs as a
-// file from the unpacked release, as after the bootstrap). No mocks.
+// way the client does: `bash -c '<lib.sh + script>' NAME ARGS…`, prepare with the package on stdin,
+// under `timeout -k 5 T`, which TERMs them as the client does at its time limit. No mocks.
 import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
 import { afterEach, beforeEach } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -44,6 +45,8 @@ export interface RunOptions {
   /** Replaces PATH for the script. */
   path?: string;
   cwd?: string;
+  /** Sent to stdin (then EOF), as the client sends the package to prepare. */
+  inputFile?: string;
 }
 
 /** lib.sh + script, as the client sends it. */
@@ -58,7 +61,7 @@ async function run(argv: string[], o: RunOptions = {}): Promise<ScriptResult> {
     cwd: o.cwd ?? os.tmpdir(),
     env: o.path ? { PATH: o.path } : {},
     // Like an SSH exec: stdin stays open, so a script that reads it would hang (and time out).
-    stdin: 'pipe',
+    ...(o.inputFile ? { inputFile: o.inputFile } : { stdin: 'pipe' as const }),
   });
   const stdout = String(r.stdout ?? '');
   return { code: r.exitCode ?? -1, stdout, stderr: String(r.stderr ?? ''), lines: parseResultLines(stdout) };
@@ -213,14 +216,20 @@ export class ScriptLab {
     if (r.code !== 0) throw new Error(`setup failed: ${show(r)}`);
   }
 
-  /** What the client's bootstrap does: mkdir (not -p) releases/R, unpack the package into it. */
+  /** A release directory as a prepare would unpack it, for tests that need one without a prepare. */
   unpack(release: string): string {
     const dir = this.releaseDir(release);
     fs.mkdirSync(dir);
     fs.cpSync(HELLO_DIR, dir, { recursive: true });
-    fs.mkdirSync(path.join(dir, '.switchyard', 'bin'), { recursive: true });
-    for (const f of fs.readdirSync(SCRIPTS_DIR)) fs.copyFileSync(path.join(SCRIPTS_DIR, f), path.join(dir, '.switchyard', 'bin', f));
+    fs.mkdirSync(path.join(dir, '.switchyard'), { recursive: true });
     return dir;
+  }
+
+  /** The example app as a release package (.tar.gz), what the client streams into prepare. */
+  get packageFile(): string {
+    const file = path.join(this.root, 'package.tar.gz');
+    if (!fs.existsSync(file)) execFileSync('tar', ['-czf', file, '-C', HELLO_DIR, '.']);
+    return file;
   }
 
   prepareArgs(release: string, o: PrepareOptions = {}): string[] {
@@ -232,22 +241,19 @@ export class ScriptLab {
   }
 
   /**
-   * prepare as a deploy runs it: from the unpacked release (unpack first), or with reuse the
-   * client's way (bash -c). Remembers the started pid for teardown.
+   * prepare as a deploy runs it: the package on stdin, or with reuse nothing. Remembers the started
+   * pid for teardown.
    */
-  async prepare(release: string, o: PrepareOptions = {}): Promise<ScriptResult> {
+  async prepare(release: string, o: PrepareOptions = {}, run: RunOptions = {}): Promise<ScriptResult> {
     const args = this.prepareArgs(release, o);
-    const r = o.reuse
-      ? await this.run('prepare', args)
-      : await runFile(path.join(this.releaseDir(release), '.switchyard', 'bin', 'prepare.sh'), args);
+    const r = await this.run('prepare', args, o.reuse ? run : { inputFile: this.packageFile, ...run });
     const prepared = find(r, 'prepared');
     if (prepared) this.track(Number(prepared.fields.pid), prepared.fields.starttime ?? '');
     return r;
   }
 
-  /** unpack + prepare + switch + retire: release R is live and the lock is free. */
+  /** prepare + switch + retire: release R is live and the lock is free. */
   async deploy(release: string, o: PrepareOptions = {}): Promise<{ pid: number; starttime: string }> {
-    if (!o.reuse) this.unpack(release);
     for (const r of [
       await this.prepare(release, o),
       await this.run('switch', this.siteArgs(release)),

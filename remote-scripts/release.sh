@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# release.sh: one host's whole release in ONE exec: prepare, then switch and retire (or undo) when
+# the client says so on stdin. The client waits for every host's prepare between the words: that
+# barrier is the transaction (docs/REMOTE-PROTOCOL.md).
+#
+# Usage: release.sh NP NS NR PREPARE-ARGS(NP words)… SWITCH-ARGS(NS)… RETIRE-ARGS(NR)… UNDO-ARGS…
+#   then on stdin: the package (--package-bytes N of the prepare args), and one word a line:
+#   `switch`, then `retire`; or `undo` at any point after prepare.
+#
+# Each step is prepare.sh, switch.sh, retire.sh or undo.sh run as they are (the client sends them
+# as the functions sy_run_prepare… before this text; run as a file, the scripts beside it), in a
+# subshell of its own, with its own traps and exit code. After prepare and after switch it prints
+# `::sy ready step=prepare|switch` and waits for the next word.
+#
+# Exit codes: those of the step that ended it (see each script); 0 after retire or undo;
+# 2 usage or an unknown word; 9 stdin ended without a word (the client is gone): the host is left
+# as it was, its lock held, for `gulp unlock` or the next deploy to name.
+set -euo pipefail
+if ! declare -F sy_emit >/dev/null; then
+  sy_dir=.
+  if [[ ${BASH_SOURCE[0]} == */* ]]; then sy_dir=${BASH_SOURCE[0]%/*}; fi
+  # shellcheck source=SCRIPTDIR/lib.sh
+  . "$sy_dir/lib.sh"
+  sy_run_prepare() { bash "$sy_dir/prepare.sh" "$@"; }
+  sy_run_switch() { bash "$sy_dir/switch.sh" "$@"; }
+  sy_run_retire() { bash "$sy_dir/retire.sh" "$@"; }
+  sy_run_undo() { bash "$sy_dir/undo.sh" "$@"; }
+fi
+
+if ! { (($# >= 3)) && [[ "$1 $2 $3" =~ ^[0-9]+\ [0-9]+\ [0-9]+$ ]] && (($# >= 3 + $1 + $2 + $3)); }; then
+  sy_fail 2 release "usage: release.sh NP NS NR PREPARE-ARGS… SWITCH-ARGS… RETIRE-ARGS… UNDO-ARGS…"
+fi
+np=$1 ns=$2 nr=$3
+shift 3
+prepare_args=("${@:1:np}")
+switch_args=("${@:np+1:ns}")
+retire_args=("${@:np+ns+1:nr}")
+undo_args=("${@:np+ns+nr+1}")
+
+# Plain calls, never `f || …`: bash ignores set -e inside a function called in a condition, and
+# the steps rely on it. A failing step ends this script with its own code.
+sy_run_prepare "${prepare_args[@]}"
+sy_emit ready step=prepare
+step=prepare
+while IFS= read -r word; do
+  case $step:$word in
+    prepare:switch)
+      sy_run_switch "${switch_args[@]}" </dev/null
+      sy_emit ready step=switch
+      step=switch
+      ;;
+    switch:retire)
+      sy_run_retire "${retire_args[@]}" </dev/null
+      exit 0
+      ;;
+    *:undo)
+      sy_run_undo "${undo_args[@]}" </dev/null
+      exit 0
+      ;;
+    *) sy_fail 2 release "unexpected word after $step: '$word'" ;;
+  esac
+done
+sy_fail 9 release "stdin ended after $step without a word from the client: the host is left as it is (locked)"

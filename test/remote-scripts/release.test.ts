@@ -1,0 +1,142 @@
+// release.sh: one exec per host for the whole release, driven by words on its stdin, with the
+// text the client really sends (lib.sh, the steps as functions, release.sh). Real scripts, real app.
+import { execa, type ResultPromise } from 'execa';
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { releaseScriptText } from '../../lib/commands';
+import { parseResultLines } from '../../lib/protocol';
+import { alive, find, get, useScriptLab, which } from '../support/scripts';
+
+const lab = useScriptLab();
+
+interface Talk {
+  /** Resolves with stdout so far once a line matches. */
+  until(re: RegExp): Promise<string>;
+  say(word: string): void;
+  end(): void;
+  done: ResultPromise<{ reject: false; buffer: true }>;
+}
+
+/** Starts release.sh for R with the package first on stdin, as the client does. */
+function start(release: string, o: { retire?: string[] } = {}): Talk {
+  const pkg = lab().packageFile;
+  const p = lab().prepareArgs(release);
+  p.splice(p.indexOf('--'), 0, '--package-bytes', String(fs.statSync(pkg).size));
+  const sw = lab().siteArgs(release);
+  const re = [...lab().siteArgs(release), '--grace', '0.1', '--drain', '5', ...(o.retire ?? [])];
+  const un = [...lab().siteArgs(release), '--grace', '0'];
+  const done = execa(which('bash'), ['-c', releaseScriptText(), 'release.sh', String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un], {
+    reject: false,
+    stdin: 'pipe',
+    env: {},
+    cwd: lab().root,
+  });
+  done.stdin!.write(fs.readFileSync(pkg));
+  let out = '';
+  const waiting: { re: RegExp; resolve: (s: string) => void }[] = [];
+  done.stdout!.on('data', (c: Buffer) => {
+    out += c.toString();
+    for (const w of [...waiting]) {
+      if (w.re.test(out)) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.resolve(out);
+      }
+    }
+  });
+  return {
+    until: (re) =>
+      re.test(out)
+        ? Promise.resolve(out)
+        : Promise.race([
+            new Promise<string>((resolve) => waiting.push({ re, resolve })),
+            done.then((r) => {
+              throw new Error(`release.sh ended (exit ${r.exitCode}) before ${re}:\n${out}\n${String(r.stderr)}`);
+            }),
+          ]),
+    say: (word) => done.stdin!.write(`${word}\n`),
+    end: () => done.stdin!.end(),
+    done: done as unknown as Talk['done'],
+  };
+}
+
+describe('release.sh: the whole release in one exec', () => {
+  it('prepare, then switch and retire at the client word: r2 live, r1 retired, lock free', async () => {
+    const r1 = await lab().deploy('r1');
+    const t = start('r2');
+    await t.until(/::sy ready step=prepare\n/);
+    // the barrier: prepared and healthy, nothing switched yet
+    expect((await get(lab().liveSock)).body).toBe('hello from release r1\n');
+    expect((await get(lab().stageSock('r2'))).body).toBe('hello from release r2\n');
+    t.say('switch');
+    await t.until(/::sy ready step=switch\n/);
+    expect((await get(lab().liveSock)).body).toBe('hello from release r2\n');
+    expect(lab().lockHeld()).toBe(true);
+    t.say('retire');
+    t.end();
+    const r = await t.done;
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    const lines = parseResultLines(String(r.stdout));
+    expect(lines.map((l) => l.event)).toEqual(['prepared', 'live', 'ready', 'switched', 'ready', 'retired', 'unlocked']);
+    expect(lines.find((l) => l.event === 'retired')?.fields).toMatchObject({ release: 'r1', signal: 'TERM' });
+    expect(lab().state('live')).toMatch(/^r2 /);
+    expect(lab().lockHeld()).toBe(false);
+    expect(alive(r1.pid, r1.starttime)).toBe(false);
+  });
+
+  it('undo after prepare: the staged release, its process and the lock are gone; r1 untouched', async () => {
+    const r1 = await lab().deploy('r1');
+    const t = start('r2');
+    await t.until(/::sy ready step=prepare\n/);
+    const r2 = lab().pidFile('r2')!;
+    t.say('undo');
+    t.end();
+    const r = await t.done;
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(find({ code: 0, stdout: String(r.stdout), stderr: '', lines: parseResultLines(String(r.stdout)) }, 'undone')?.fields).toEqual({
+      release: 'r2',
+      restored: 'not-switched',
+    });
+    expect(fs.existsSync(lab().releaseDir('r2'))).toBe(false);
+    expect(alive(r2.pid, r2.starttime)).toBe(false);
+    expect(lab().lockHeld()).toBe(false);
+    expect(alive(r1.pid, r1.starttime)).toBe(true);
+    expect((await get(lab().liveSock)).body).toBe('hello from release r1\n');
+  });
+
+  it('stdin ending without a word (the client is gone) exits 9 and leaves the host as it is, locked', async () => {
+    await lab().deploy('r1');
+    const t = start('r2');
+    await t.until(/::sy ready step=prepare\n/);
+    t.end();
+    const r = await t.done;
+    expect(r.exitCode).toBe(9);
+    expect(parseResultLines(String(r.stdout)).at(-1)).toMatchObject({ event: 'error', fields: { code: '9', step: 'release' } });
+    expect(lab().lockHeld()).toBe(true);
+    expect(alive(lab().pidFile('r2')!.pid)).toBe(true); // for `gulp unlock` to undo
+    expect((await get(lab().liveSock)).body).toBe('hello from release r1\n');
+  });
+
+  it('an unknown word, or one out of order, exits 2 without switching', async () => {
+    await lab().deploy('r1');
+    const t = start('r2');
+    await t.until(/::sy ready step=prepare\n/);
+    t.say('retire'); // retire before switch
+    t.end();
+    const r = await t.done;
+    expect(r.exitCode).toBe(2);
+    expect(String(r.stdout)).toContain("unexpected word after prepare: 'retire'");
+    expect((await get(lab().liveSock)).body).toBe('hello from release r1\n');
+  });
+
+  it('a failing step ends it with the step’s own code (a lock held by another release: 4)', async () => {
+    await lab().deploy('r1');
+    fs.mkdirSync(`${lab().deployTo}/.switchyard/lock`);
+    fs.writeFileSync(`${lab().deployTo}/.switchyard/lock/owner`, 'release=rX since=now someone\n');
+    const t = start('r2');
+    t.end();
+    const r = await t.done;
+    expect(r.exitCode).toBe(4);
+    expect(String(r.stdout)).toContain('::sy error code=4 step=lock msg=locked by: release=rX');
+    expect(fs.existsSync(lab().releaseDir('r2'))).toBe(false);
+  });
+});
