@@ -10,9 +10,9 @@
 // script changes shape, the insertion fails loudly: update PATCHES below.
 //
 // Prints per step and segment the wall milliseconds and CPU milliseconds (median over hosts and
-// runs), the segment named by the mark that ends it; "(exec start)" is from the client's exec
-// to the script's first line (channel, upload/unpack for prepare, bash start), "(to client)" from
-// the last mark to the client seeing the exec end.
+// runs), the segment named by the mark that ends it; "(start)" is from the client starting the
+// step (prepare: the exec: channel, bash start; switch, retire: its word on release.sh's stdin) to
+// the step's first line, "(to client)" from the last mark to the client seeing the step end.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,7 +21,7 @@ const SCRIPTS = path.resolve(__dirname, '..', 'remote-scripts');
 const MARK = [
   'sy_mark() {',
   '  local l r; local -a w',
-  '  { IFS= read -r l </proc/$$/stat; } 2>/dev/null || l=""',
+  '  { IFS= read -r l </proc/$BASHPID/stat; } 2>/dev/null || l=""',
   '  r=${l##*") "}; read -ra w <<<"$r"',
   '  printf "T %s %s %s\\n" "$1" "$EPOCHREALTIME" "$(( ${w[11]:-0} + ${w[12]:-0} + ${w[13]:-0} + ${w[14]:-0} ))" >&2',
   '}',
@@ -44,7 +44,7 @@ const PATCHES: [string, RegExp, string][] = [
   ['retire.sh', /^sy_init retire$/m, 'sy_mark begin\n$&'],
   ['retire.sh', /^SY_STEP=retire$/m, 'sy_mark validated\n$&'],
   ['retire.sh', /^    sy_sleep_ms "\$GRACE_MS"\n/m, '$&    sy_mark grace\n'],
-  ['retire.sh', /^rm -f -- "\$REL_DIR\/.switchyard\/fresh"$/m, 'sy_mark old-gone\n$&'],
+  ['retire.sh', /^SY_STEP=prune$/m, 'sy_mark old-gone\n$&'],
   ['retire.sh', /^SY_STEP=unlock$/m, 'sy_mark pruned\n$&'],
   ['retire.sh', /^sy_emit unlocked$/m, '$&\nsy_mark end'],
 ];
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
           for (; i < marks.length; i++) {
             const m = marks[i]!;
             if (m.label === 'begin' && lastTicks !== undefined) break; // the next step's
-            add(wall, step, m.label === 'begin' ? '(exec start)' : m.label, m.t - lastT);
+            add(wall, step, m.label === 'begin' ? '(start)' : m.label, m.t - lastT);
             if (lastTicks !== undefined) add(cpu, step, m.label, (m.ticks - lastTicks) * 10);
             lastT = m.t;
             lastTicks = m.ticks;

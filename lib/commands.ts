@@ -152,6 +152,7 @@ export function releaseCommand(env: Environment, o: ReleaseCommandOptions): Remo
     command: `exec ${words(['bash', '-c', releaseScriptText(), 'release.sh', String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un])}`,
     display: `release.sh: prepare.sh ${words(p)}${o.reuse ? '' : ' < package'}; then at the client's word: switch.sh ${words(sw)}; retire.sh ${words(re)} (or undo.sh ${words(un)})`,
     stdinPackage: !o.reuse,
+    // every step's own limit added up (the client applies them step by step, not to the waits between)
     timeoutSeconds: steps.prepare.timeoutSeconds + steps.switch.timeoutSeconds + steps.retire.timeoutSeconds,
     steps,
   };

@@ -151,7 +151,8 @@ export class Session {
     const done = this.transport(host)
       .exec(cmd.command, {
         stdin: () => stdin,
-        timeoutSeconds: cmd.timeoutSeconds,
+        // No limit for the whole exec: it waits between steps for the other hosts, as long as
+        // they take; each step has its own limit (untilReady/say), and the waits are the client's.
         stop: stop.signal,
         onLine: (line, stream) => {
           if (stream === 'stdout') out.push(`${line}\n`);
