@@ -30,6 +30,8 @@ let env: Environment;
 let dir: string; // reports, siege's rc and HOME
 let browser: Browser | undefined;
 let siegeVerify: VerifyOutcome | undefined;
+/** Stopped in afterAll as well: a test that times out never reaches its own finally. */
+let siege: ChildProcess | undefined;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-zd-'));
@@ -41,6 +43,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  if (siege && siege.exitCode === null && siege.signalCode === null) siege.kill('SIGKILL');
   await browser?.close();
   await lab?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -92,7 +95,6 @@ describe.sequential('zero downtime through the SSH lab', () => {
     fs.writeFileSync(urls, lab.hosts.map((h) => lab.url(h)).join('\n') + '\n');
     for (const u of fs.readFileSync(urls, 'utf8').trim().split('\n')) expect(new URL(u).hostname).toBe('127.0.0.1');
 
-    let siege: ChildProcess | undefined;
     try {
       // A number of requests per user (-r) that outlasts the verify, not a time (-t) nor a SIGINT:
       // siege 4.0.7 can hang for good in its thread cancellation at the end of those (seen here;
