@@ -129,6 +129,13 @@ export function prepareCommand(env: Environment, o: PrepareOptions): RemoteComma
   return { ...cmd, display: `${cmd.display} < package (unpacked into ${q(path.posix.join(env.deployTo, 'releases', o.release))})`, stdinPackage: true };
 }
 
+/**
+ * How long release.sh waits for the client's next word: the other hosts' prepare, the hooks and
+ * the batch checks happen meanwhile. Past it the exec ends (9), the host untouched and locked, and
+ * the client does the next step as an exec of its own: a stuck client leaves nothing waiting.
+ */
+const WORD_WAIT_SECONDS = (env: Environment) => Math.ceil(env.ssh.commandTimeoutSeconds) + 600;
+
 export interface ReleaseCommandOptions extends PrepareOptions {
   /** The audit text retire writes. */
   audit: string;
@@ -149,7 +156,7 @@ export function releaseCommand(env: Environment, o: ReleaseCommandOptions): Remo
   const steps = { prepare: prepareCommand(env, o), switch: switchCommand(env, o.release), retire: retireCommand(env, o.release, o.audit), undo: undoCommand(env, o.release) };
   return {
     step: 'release',
-    command: `exec ${words(['bash', '-c', releaseScriptText(), 'release.sh', String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un])}`,
+    command: `exec ${words(['bash', '-c', releaseScriptText(), 'release.sh', String(WORD_WAIT_SECONDS(env)), String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un])}`,
     display: `release.sh: prepare.sh ${words(p)}${o.reuse ? '' : ' < package'}; then at the client's word: switch.sh ${words(sw)}; retire.sh ${words(re)} (or undo.sh ${words(un)})`,
     stdinPackage: !o.reuse,
     // every step's own limit added up (the client applies them step by step, not to the waits between)

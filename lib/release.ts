@@ -148,7 +148,13 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     if (!talk || talk.ended) return step(h, cmd, name);
     reporter.log('debug', `${name}: ${cmd.display}`, h.name);
     emit(h.name, name, 'start');
-    const r = await talk.say(name, name, cmd.timeoutSeconds, name !== 'switch');
+    let r = await talk.say(name, name, cmd.timeoutSeconds, name !== 'switch');
+    // The exec ended before the step printed a thing (killed, or it gave up waiting for the word:
+    // code 9): the step never ran there, so it runs as an exec of its own. Every step may run again.
+    if (!r.ok && talk.ended && r.events.every((e) => e.event === 'error' && e.fields.step === 'release' && e.fields.code === '9')) {
+      reporter.log('warn', `${name}: the host's release exec ended (${r.error ?? `exit ${r.code}`}); running ${name} on its own`, h.name);
+      r = await session.exec(h.name, cmd);
+    }
     emit(h.name, name, 'end', r.ok);
     return r;
   };

@@ -3,9 +3,9 @@
 # the client says so on stdin. The client waits for every host's prepare between the words: that
 # barrier is the transaction (docs/REMOTE-PROTOCOL.md).
 #
-# Usage: release.sh NP NS NR PREPARE-ARGS(NP words)… SWITCH-ARGS(NS)… RETIRE-ARGS(NR)… UNDO-ARGS…
+# Usage: release.sh WAIT NP NS NR PREPARE-ARGS(NP words)… SWITCH-ARGS(NS)… RETIRE-ARGS(NR)… UNDO-ARGS…
 #   then on stdin: the package (--package-bytes N of the prepare args), and one word a line:
-#   `switch`, then `retire`; or `undo` at any point after prepare.
+#   `switch`, then `retire`; or `undo` at any point after prepare. WAIT: seconds to wait for a word.
 #
 # Each step is prepare.sh, switch.sh, retire.sh or undo.sh run as they are (the client sends them
 # as the functions sy_run_prepare… before this text; run as a file, the scripts beside it), in a
@@ -13,8 +13,9 @@
 # `::sy ready step=prepare|switch` and waits for the next word.
 #
 # Exit codes: those of the step that ended it (see each script); 0 after retire or undo;
-# 2 usage or an unknown word; 9 stdin ended without a word (the client is gone): the host is left
-# as it was, its lock held, for `gulp unlock` or the next deploy to name.
+# 2 usage or an unknown word; 9 stdin ended, or WAIT seconds passed, without a word (the client is
+# gone or stuck): the host is left as it was, its lock held. The client then runs the next step as
+# an exec of its own, or `gulp unlock` / the next deploy names the lock.
 set -euo pipefail
 if ! declare -F sy_emit >/dev/null; then
   sy_dir=.
@@ -27,11 +28,11 @@ if ! declare -F sy_emit >/dev/null; then
   sy_run_undo() { bash "$sy_dir/undo.sh" "$@"; }
 fi
 
-if ! { (($# >= 3)) && [[ "$1 $2 $3" =~ ^[0-9]+\ [0-9]+\ [0-9]+$ ]] && (($# >= 3 + $1 + $2 + $3)); }; then
-  sy_fail 2 release "usage: release.sh NP NS NR PREPARE-ARGS… SWITCH-ARGS… RETIRE-ARGS… UNDO-ARGS…"
+if ! { (($# >= 4)) && [[ "$1 $2 $3 $4" =~ ^[1-9][0-9]*\ [0-9]+\ [0-9]+\ [0-9]+$ ]] && (($# >= 4 + $2 + $3 + $4)); }; then
+  sy_fail 2 release "usage: release.sh WAIT NP NS NR PREPARE-ARGS… SWITCH-ARGS… RETIRE-ARGS… UNDO-ARGS…"
 fi
-np=$1 ns=$2 nr=$3
-shift 3
+wait=$1 np=$2 ns=$3 nr=$4
+shift 4
 prepare_args=("${@:1:np}")
 switch_args=("${@:np+1:ns}")
 retire_args=("${@:np+ns+1:nr}")
@@ -42,7 +43,7 @@ undo_args=("${@:np+ns+nr+1}")
 sy_run_prepare "${prepare_args[@]}"
 sy_emit ready step=prepare
 step=prepare
-while IFS= read -r word; do
+while IFS= read -r -t "$wait" word; do
   case $step:$word in
     prepare:switch)
       sy_run_switch "${switch_args[@]}" </dev/null
@@ -60,4 +61,4 @@ while IFS= read -r word; do
     *) sy_fail 2 release "unexpected word after $step: '$word'" ;;
   esac
 done
-sy_fail 9 release "stdin ended after $step without a word from the client: the host is left as it is (locked)"
+sy_fail 9 release "no word from the client after $step (stdin ended, or ${wait}s passed): the host is left as it is (locked)"

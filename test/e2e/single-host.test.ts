@@ -140,6 +140,27 @@ describe.sequential('one host: setup, cold-deploy, deploy', () => {
     expect(procs).not.toContain(failed.release);
   });
 
+  it('when the one exec per host ends early (killed after prepare), switch and retire run as execs of their own', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const r = await deploy({
+      environment: env,
+      reporter: new MemoryReporter(),
+      hooks: {
+        prepared: () => {
+          // release.sh on h1, waiting for the word `switch`: gone, as if its session dropped
+          const ps = execFileSync('ps', ['-eo', 'pid,args']).toString().split('\n');
+          const mine = ps.filter((l) => l.includes('release.sh') && l.includes(h.deployTo) && l.includes('bash -c'));
+          expect(mine.length).toBeGreaterThan(0);
+          for (const l of mine) process.kill(Number(l.trim().split(/\s+/)[0]), 'SIGKILL');
+        },
+      },
+    });
+    expect(r.ok).toBe(true);
+    expect(r.hosts[0]).toMatchObject({ phase: 'finished', stats: { connections: 1, executions: 3 } });
+    expect(await lab.fetchSite(h)).toEqual({ status: 200, body: `hello from release ${r.release}\n` });
+    expect(fs.existsSync(path.join(h.deployTo, '.switchyard', 'lock'))).toBe(false);
+  });
+
   it('a prepare that outlives ssh.commandTimeoutSeconds is TERMed by the client: it cleans up, the deploy fails naming the host', async () => {
     const live = (await lab.fetchSite(h)).body;
     const before = releasesOn(h);

@@ -117,8 +117,10 @@ describe('remote commands', () => {
     expect(argv[3]).toMatch(/\nsy_run_prepare\(\) \(\n#!\/usr\/bin\/env bash\n# prepare\.sh: /);
     for (const step of ['switch', 'retire', 'undo']) expect(argv[3]).toContain(`\nsy_run_${step}() (\n#!/usr/bin/env bash\n# ${step}.sh: `);
     expect(argv[3]!.endsWith(fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, 'release.sh'), 'utf8'))).toBe(true);
-    const [np, ns, nr] = argv.slice(5, 8).map(Number) as [number, number, number];
-    const rest = argv.slice(8);
+    // it waits for a word as long as a prepare may take, and 10 minutes more (hooks, batch checks)
+    expect(argv[5]).toBe(String(600 + 600));
+    const [np, ns, nr] = argv.slice(6, 9).map(Number) as [number, number, number];
+    const rest = argv.slice(9);
     const prepare = rest.slice(0, np);
     expect(prepare.slice(0, 2)).toEqual(['--deploy-to', '/srv/app']);
     expect(prepare.slice(-9)).toEqual(['--lock-owner', 'me', '--package-bytes', '15490', '--', 'node', 'server.js', '--socket', '{socket}']);

@@ -18,14 +18,14 @@ interface Talk {
 }
 
 /** Starts release.sh for R with the package first on stdin, as the client does. */
-function start(release: string, o: { retire?: string[] } = {}): Talk {
+function start(release: string, o: { retire?: string[]; wait?: number } = {}): Talk {
   const pkg = lab().packageFile;
   const p = lab().prepareArgs(release);
   p.splice(p.indexOf('--'), 0, '--package-bytes', String(fs.statSync(pkg).size));
   const sw = lab().siteArgs(release);
   const re = [...lab().siteArgs(release), '--grace', '0.1', '--drain', '5', ...(o.retire ?? [])];
   const un = [...lab().siteArgs(release), '--grace', '0'];
-  const done = execa(which('bash'), ['-c', releaseScriptText(), 'release.sh', String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un], {
+  const done = execa(which('bash'), ['-c', releaseScriptText(), 'release.sh', String(o.wait ?? 60), String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un], {
     reject: false,
     stdin: 'pipe',
     env: {},
@@ -114,6 +114,23 @@ describe('release.sh: the whole release in one exec', () => {
     expect(lab().lockHeld()).toBe(true);
     expect(alive(lab().pidFile('r2')!.pid)).toBe(true); // for `gulp unlock` to undo
     expect((await get(lab().liveSock)).body).toBe('hello from release r1\n');
+  });
+
+  it('no word within WAIT seconds (a stuck client) ends it the same way: 9, the host as it is', async () => {
+    await lab().deploy('r1');
+    const t = start('r2', { wait: 1 });
+    await t.until(/::sy ready step=prepare\n/);
+    const started = Date.now();
+    const r = await t.done; // stdin stays open: nobody says anything
+    expect(r.exitCode).toBe(9);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(String(r.stdout)).toContain('no word from the client after prepare (stdin ended, or 1s passed)');
+    expect(lab().lockHeld()).toBe(true);
+    // the client then does the step as an exec of its own: the lock is still R's
+    const s = await lab().run('switch', lab().siteArgs('r2'));
+    expect(s.code).toBe(0);
+    expect((await get(lab().liveSock)).body).toBe('hello from release r2\n');
+    t.end();
   });
 
   it('an unknown word, or one out of order, exits 2 without switching', async () => {
