@@ -134,7 +134,9 @@ export function prepareCommand(env: Environment, o: PrepareOptions): RemoteComma
  * the batch checks happen meanwhile. Past it the exec ends (9), the host untouched and locked, and
  * the client does the next step as an exec of its own: a stuck client leaves nothing waiting.
  */
-const WORD_WAIT_SECONDS = (env: Environment) => Math.ceil(env.ssh.commandTimeoutSeconds) + 600;
+function wordWaitSeconds(env: Environment): number {
+  return Math.ceil(env.ssh.commandTimeoutSeconds) + 600;
+}
 
 export interface ReleaseCommandOptions extends PrepareOptions {
   /** The audit text retire writes. */
@@ -156,8 +158,8 @@ export function releaseCommand(env: Environment, o: ReleaseCommandOptions): Remo
   const steps = { prepare: prepareCommand(env, o), switch: switchCommand(env, o.release), retire: retireCommand(env, o.release, o.audit), undo: undoCommand(env, o.release) };
   return {
     step: 'release',
-    command: `exec ${words(['bash', '-c', releaseScriptText(), 'release.sh', String(WORD_WAIT_SECONDS(env)), String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un])}`,
-    display: `release.sh: prepare.sh ${words(p)}${o.reuse ? '' : ' < package'}; then at the client's word: switch.sh ${words(sw)}; retire.sh ${words(re)} (or undo.sh ${words(un)})`,
+    command: `exec ${words(['bash', '-c', releaseScriptText(), 'release.sh', String(wordWaitSeconds(env)), String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un])}`,
+    display: `release.sh: ${steps.prepare.display}; then at the client's word: ${steps.switch.display}; ${steps.retire.display} (or ${steps.undo.display})`,
     stdinPackage: !o.reuse,
     // every step's own limit added up (the client applies them step by step, not to the waits between)
     timeoutSeconds: steps.prepare.timeoutSeconds + steps.switch.timeoutSeconds + steps.retire.timeoutSeconds,

@@ -7,15 +7,7 @@
 // `switch`, `retire` or `undo` to its stdin when every host is ready for it. A step whose
 // conversation is gone (the host's script ended) runs as an exec of its own.
 import os from 'node:os';
-import {
-  prepareCommand,
-  releaseCommand,
-  retireCommand,
-  statusCommand,
-  switchCommand,
-  undoCommand,
-  type RemoteCommand,
-} from './commands';
+import { releaseCommand, statusCommand, type RemoteCommand } from './commands';
 import { SwitchyardError } from './errors';
 import { forHost, type HostConfig } from './environment';
 import type { Package } from './package';
@@ -136,15 +128,17 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     emit(h.name, name, 'end', r.ok);
     return r;
   };
+  /** Each host's release command, built once: its `steps` serve dry runs and steps run alone. */
+  const plans = new Map<string, ReturnType<typeof releaseCommand>>();
   const talks = new Map<string, Conversation>();
   /** No exec is left waiting for a word: one still waiting ends (and says so: exit 9). */
   const endTalks = () => {
     for (const t of talks.values()) t.end();
   };
   /** The next step on the host's conversation while it lasts, else as an exec of its own. */
-  const next = async (h: HostConfig, name: 'switch' | 'retire' | 'undo', alone: () => RemoteCommand): Promise<StepResult> => {
+  const next = async (h: HostConfig, name: 'switch' | 'retire' | 'undo'): Promise<StepResult> => {
     const talk = talks.get(h.name);
-    const cmd = alone();
+    const cmd = plans.get(h.name)!.steps[name];
     if (!talk || talk.ended) return step(h, cmd, name);
     reporter.log('debug', `${name}: ${cmd.display}`, h.name);
     emit(h.name, name, 'start');
@@ -180,7 +174,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     if (!targets.length) return;
     reporter.log('warn', `rolling back ${targets.map((h) => h.name).join(', ')}: ${why.message}`);
     const results = await session.each(targets, async (h) => {
-      const r = await next(h, 'undo', () => undoCommand(forHost(env, h), releaseOf(h)));
+      const r = await next(h, 'undo');
       const s = state.get(h.name)!;
       if (r.ok) {
         // the host whose own failure stopped the release stays 'failed'; the others were put back
@@ -219,14 +213,14 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     const prepared = await session.each(hosts, async (h) => {
       const pkg = reuse ? undefined : o.packageFor?.(h);
       if (!reuse && !pkg && !session.options.dryRun) throw new SwitchyardError('no package to deploy', { host: h.name });
+      const cmd = releaseCommand(forHost(env, h), { release: releaseOf(h), lockOwner: lockOwner(), reuse, audit: `${o.kind} by ${lockOwner()}`, ...(pkg ? { packageBytes: pkg.bytes } : {}) });
+      plans.set(h.name, cmd);
       touched.add(h.name);
-      const opts = { release: releaseOf(h), lockOwner: lockOwner(), reuse, audit: `${o.kind} by ${lockOwner()}`, ...(pkg ? { packageBytes: pkg.bytes } : {}) };
       let r: StepResult;
       if (session.options.dryRun) {
-        r = await step(h, prepareCommand(forHost(env, h), opts), 'prepare', pkg?.file);
+        r = await step(h, cmd.steps.prepare, 'prepare', pkg?.file);
       } else {
         emit(h.name, 'prepare', 'start');
-        const cmd = releaseCommand(forHost(env, h), opts);
         reporter.log('debug', `prepare: ${cmd.steps.prepare.display}`, h.name);
         const talk = session.converse(h.name, cmd, pkg ? { packageFile: pkg.file } : {});
         talks.set(h.name, talk);
@@ -263,7 +257,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
     for (let i = 0, batch = 1; i < hosts.length; i += size, batch++) {
       const group = hosts.slice(i, i + size);
       const switched = await session.each(group, async (h) => {
-        const r = await next(h, 'switch', () => switchCommand(forHost(env, h), releaseOf(h)));
+        const r = await next(h, 'switch');
         if (!r.ok) throw new SwitchyardError(`${h.name}: switch failed: ${r.error}`, { host: h.name });
         const s = state.get(h.name)!;
         s.phase = 'switched';
@@ -305,7 +299,7 @@ export async function runRelease(o: ReleaseOptions): Promise<ReleaseReport> {
 
   // retire: past the point of no return; every host serves the new release already
   const retired = await session.each(hosts, async (h) => {
-    const r = await next(h, 'retire', () => retireCommand(forHost(env, h), releaseOf(h), `${o.kind} by ${lockOwner()}`));
+    const r = await next(h, 'retire');
     const s = state.get(h.name)!;
     if (!r.ok) {
       s.error = `retire failed: ${r.error}`;

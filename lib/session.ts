@@ -170,9 +170,7 @@ export class Session {
             events.push(ev);
             return;
           }
-          tail.push(line);
-          if (tail.length > 20) tail.shift();
-          this.reporter.log(stream === 'stderr' ? 'warn' : 'info', line, host);
+          this.show(host, line, stream, tail);
         },
       })
       .then(
@@ -228,6 +226,13 @@ export class Session {
     };
   }
 
+  /** A line of human text from a command: shown with its host, and kept in tail for error messages. */
+  private show(host: string, line: string, stream: 'stdout' | 'stderr', tail: string[]): void {
+    tail.push(line);
+    if (tail.length > 20) tail.shift();
+    this.reporter.log(stream === 'stderr' ? 'warn' : 'info', line, host);
+  }
+
   /** Runs one remote command on one host; never throws for a non-zero exit, only for a lost host. */
   async exec(host: string, cmd: RemoteCommand, o: { packageFile?: string; readOnly?: boolean } = {}): Promise<StepResult> {
     const started = Date.now();
@@ -242,13 +247,8 @@ export class Session {
       ...(cmd.stdinPackage && file ? { stdin: () => fs.createReadStream(file) } : {}),
       timeoutSeconds: cmd.timeoutSeconds,
       onLine: (line, stream) => {
-        if (line.startsWith('::sy ')) {
-          this.reporter.log('debug', line, host);
-          return;
-        }
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-        this.reporter.log(stream === 'stderr' ? 'warn' : 'info', line, host);
+        if (line.startsWith('::sy ')) this.reporter.log('debug', line, host);
+        else this.show(host, line, stream, tail);
       },
     });
     const events = parseResultLines(r.stdout);

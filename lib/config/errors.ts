@@ -12,6 +12,23 @@ export interface ConfigProblem {
   message: string;
 }
 
+/** The problems of one config file of one environment, and the function that adds one. */
+export function problemList(ctx: { envFile: string; configFile: string }): {
+  problems: ConfigProblem[];
+  report: (where: string | undefined, message: string) => void;
+} {
+  const problems: ConfigProblem[] = [];
+  const report = (where: string | undefined, message: string) =>
+    problems.push({ envFile: ctx.envFile, configFile: ctx.configFile, ...(where !== undefined ? { where } : {}), message });
+  return { problems, report };
+}
+
+/** A text's byte order mark (kept as it was on output) and the rest. */
+export function splitBom(text: string): { bom: string; body: string } {
+  const bom = text.startsWith('\uFEFF') ? '\uFEFF' : '';
+  return { bom, body: bom ? text.slice(1) : text };
+}
+
 export function formatProblem(p: ConfigProblem): string {
   return `${p.envFile}: ${p.configFile}${p.where ? `: ${p.where}` : ''}: ${p.message}`;
 }

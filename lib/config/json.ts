@@ -16,7 +16,7 @@
 import { splice, type Edit } from './splice';
 import { isDeepStrictEqual } from 'node:util';
 import { toJson } from './escape';
-import { ConfigError, type ConfigProblem } from './errors';
+import { ConfigError, problemList, splitBom } from './errors';
 import { formatJsonPath, parseJsonPath, type PathSegment } from './jsonpath';
 import type { JsonFileOverrides, JsonOverrideValue } from './schema';
 import { Secret } from '../secrets';
@@ -204,12 +204,8 @@ interface Additions {
  * new text. Throws a {@link ConfigError} listing every problem.
  */
 export function applyJsonOverrides(text: string, overrides: JsonFileOverrides, ctx: JsonRenderContext): string {
-  const problems: ConfigProblem[] = [];
-  const report = (where: string | undefined, message: string) =>
-    problems.push({ envFile: ctx.envFile, configFile: ctx.configFile, ...(where !== undefined ? { where } : {}), message });
-
-  const bom = text.startsWith('\uFEFF') ? '\uFEFF' : '';
-  const s = bom ? text.slice(1) : text;
+  const { problems, report } = problemList(ctx);
+  const { bom, body: s } = splitBom(text);
   let root: JNode;
   try {
     root = parseJson(s);

@@ -14,7 +14,7 @@ import { DOMParser } from '@xmldom/xmldom';
 import { XMLValidator } from 'fast-xml-parser';
 import * as xpath from 'xpath';
 import { cdataContent, escapeXmlAttr, escapeXmlText, fitsInCdata, invalidXmlCharIndex } from './escape';
-import { ConfigError, type ConfigProblem } from './errors';
+import { ConfigError, problemList, splitBom } from './errors';
 import type { KeyOverride, Value, XmlFileOverrides, XpathOverride } from './schema';
 
 export interface XmlRenderContext {
@@ -285,12 +285,8 @@ function unwrap<T extends KeyOverride | XpathOverride>(v: Value | T): { value: V
  * the config file and the override).
  */
 export function applyXmlOverrides(text: string, overrides: XmlFileOverrides, ctx: XmlRenderContext): string {
-  const problems: ConfigProblem[] = [];
-  const report = (where: string | undefined, message: string) =>
-    problems.push({ envFile: ctx.envFile, configFile: ctx.configFile, ...(where !== undefined ? { where } : {}), message });
-
-  const bom = text.startsWith('\uFEFF') ? '\uFEFF' : '';
-  const body = bom ? text.slice(1) : text;
+  const { problems, report } = problemList(ctx);
+  const { bom, body } = splitBom(text);
 
   const enc = /^<\?xml\s[^>]*?encoding\s*=\s*["']([^"']*)["']/.exec(body);
   if (enc && !/^utf-?8$/i.test(enc[1]!)) {

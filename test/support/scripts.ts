@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { scriptText as clientScriptText } from '../../lib/commands';
 import { parseResultLines, type ResultLine } from '../../lib/protocol';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -49,9 +50,9 @@ export interface RunOptions {
   inputFile?: string;
 }
 
-/** lib.sh + script, as the client sends it. */
+/** lib.sh + script: the client's own text (lib/commands.ts). */
 export function scriptText(name: string): string {
-  return fs.readFileSync(path.join(SCRIPTS_DIR, 'lib.sh'), 'utf8') + '\n' + fs.readFileSync(path.join(SCRIPTS_DIR, `${name}.sh`), 'utf8');
+  return clientScriptText(`${name}.sh`, SCRIPTS_DIR);
 }
 
 async function run(argv: string[], o: RunOptions = {}): Promise<ScriptResult> {
