@@ -1,43 +1,49 @@
 // switchyard's public API: import the tasks into your own gulpfile and chain them,
 //   export const release = series(build, deployTask({ env: 'uat' }));
 // or drive the core directly (Session, runRelease) for tasks of your own.
-import type { TaskOptions } from './lib/context';
-import { coldDeployTask, deployTask, type DeployOptions } from './tasks/deploy';
-import { nginxConfigTask } from './tasks/nginx-config';
-import { configCheckTask, configTask } from './tasks/config';
+import type { LoadTaskOptions } from './lib/context';
+import type { DeployOptions } from './lib/release/deploy';
+import type { VerifyOptions } from './lib/load/verify';
 import { setupTask } from './tasks/setup';
+import { coldDeployTask } from './tasks/cold-deploy';
+import { deployTask } from './tasks/deploy';
+import { rollbackTask } from './tasks/rollback';
+import { restartTask } from './tasks/restart';
 import { statusTask } from './tasks/status';
 import { unlockTask } from './tasks/unlock';
-import { restartTask, rollbackTask } from './tasks/rollback';
+import { nginxConfigTask } from './tasks/nginx-config';
+import { configTask } from './tasks/config';
+import { configCheckTask } from './tasks/config-check';
 import { loadtestTask } from './tasks/loadtest';
-import { verifyTask, type VerifyOptions } from './tasks/verify';
+import { verifyTask } from './tasks/verify';
 import { demoTask } from './tasks/demo';
 
 export { defineEnvironment, loadEnvironment, type Environment, type EnvironmentInput, type HostConfig } from './lib/environment';
-export { secret } from './lib/secrets';
+export { secret } from './lib/config/secrets';
 export { SwitchyardError } from './lib/errors';
-export { selectHosts, primaryHost } from './lib/hosts';
-export { Session, type StepResult } from './lib/session';
-export { runRelease, type Hooks, type HookContext, type ReleaseReport } from './lib/release';
-export { GulpReporter, MemoryReporter, type Reporter } from './lib/reporter';
-export { contextFor, type TaskOptions, type Task } from './lib/context';
-export { parseFlags, type Flags } from './lib/flags';
-export { deploy, deployTask, coldDeployTask } from './tasks/deploy';
-export { setup, setupTask } from './tasks/setup';
-export { status, statusTask } from './tasks/status';
-export { unlock, unlockTask } from './tasks/unlock';
-export { rollback, restart, rollbackTask, restartTask } from './tasks/rollback';
-export { nginxConfigTask } from './tasks/nginx-config';
-export { showConfig, checkConfig, configTask, configCheckTask, type ConfigTaskOptions, type ConfigVariantDiff, type ConfigCheckResult } from './tasks/config';
+export { selectHosts, primaryHost } from './lib/environment/hosts';
+export { Session, type StepResult } from './lib/remote/session';
+export { runRelease, type Hooks, type HookContext, type ReleaseReport } from './lib/release/flow';
+export { GulpReporter, MemoryReporter, type Reporter } from './lib/output/reporter';
+export { contextFor, type TaskOptions, type LoadTaskOptions } from './lib/context';
+export { type Task } from './tasks/plumbing/task';
+export { parseFlags, type Flags } from './tasks/plumbing/flags';
+export { deploy, type DeployOptions } from './lib/release/deploy';
+export { setup } from './lib/servers/setup';
+export { status } from './lib/servers/status';
+export { unlock } from './lib/servers/unlock';
+export { rollback, restart } from './lib/release/reuse';
+export { showConfig, checkConfig, type ConfigTaskOptions, type ConfigVariantDiff, type ConfigCheckResult } from './lib/config/show';
 export { renderForHosts, configDiff, ConfigError, MissingSecretsError, type RenderedVariants } from './lib/config';
+export { loadtest, withLoad, underLoadIf, LoadCheckFailedError, type LoadOutcome } from './lib/load/loadtest';
+export { verify, type VerifyOptions, type VerifyOutcome } from './lib/load/verify';
+export { demo } from './tasks/demo';
+export { loadTargets } from './lib/load/targets';
 export { remoteTask } from './tasks/remote';
-export { loadtest, loadtestTask, withLoad, underLoadIf, LoadCheckFailedError, type LoadTaskOptions, type LoadOutcome } from './tasks/loadtest';
-export { verify, verifyTask, type VerifyOptions, type VerifyOutcome } from './tasks/verify';
-export { demo, demoTask } from './tasks/demo';
-export { loadTargets } from './lib/targets';
+export { setupTask, coldDeployTask, deployTask, rollbackTask, restartTask, statusTask, unlockTask, nginxConfigTask, configTask, configCheckTask, loadtestTask, verifyTask, demoTask };
 
 /** Every built-in task for one set of options, keyed by its gulp name. */
-export function createTasks(o: TaskOptions & DeployOptions & VerifyOptions) {
+export function createTasks(o: LoadTaskOptions & DeployOptions & VerifyOptions) {
   return {
     setup: setupTask(o),
     'cold-deploy': coldDeployTask(o),

@@ -9,9 +9,9 @@
 // deploy succeeded, 1 otherwise; nothing else is printed on stdout.
 import fs from 'node:fs';
 import { validateEnvironment, type EnvironmentInput } from '../lib/environment';
-import { reportOf, type ReleaseEvent, type ReleaseReport } from '../lib/release';
-import { BaseReporter, type Level } from '../lib/reporter';
-import { deploy } from '../tasks/deploy';
+import { reportOf, type ReleaseEvent, type ReleaseReport } from '../lib/release/flow';
+import { BaseReporter, type Level } from '../lib/output/reporter';
+import { deploy } from '../lib/release/deploy';
 
 interface Job {
   env: EnvironmentInput;

@@ -70,12 +70,12 @@ async function main(): Promise<void> {
   // Loaded after the wrapper (require, not import: imports would be hoisted above it), so the
   // scripts they read are the marked ones.
   const { validateEnvironment } = require('../lib/environment') as typeof import('../lib/environment');
-  const { MemoryReporter } = require('../lib/reporter') as typeof import('../lib/reporter');
-  const { setup } = require('../tasks/setup') as typeof import('../tasks/setup');
-  const { deploy } = require('../tasks/deploy') as typeof import('../tasks/deploy');
+  const { MemoryReporter } = require('../lib/output/reporter') as typeof import('../lib/output/reporter');
+  const { setup } = require('../lib/servers/setup') as typeof import('../lib/servers/setup');
+  const { deploy } = require('../lib/release/deploy') as typeof import('../lib/release/deploy');
   const { startLab } = require('../test/support/lab') as typeof import('../test/support/lab');
   const { labEnvInput, REPO } = require('../test/support/lab-env') as typeof import('../test/support/lab-env');
-  type ReleaseEvent = import('../lib/release').ReleaseEvent;
+  type ReleaseEvent = import('../lib/release/flow').ReleaseEvent;
 
   const { values } = parseArgs({ options: { hosts: { type: 'string', default: '16' }, rtt: { type: 'string', default: '50' }, runs: { type: 'string', default: '2' }, grace: { type: 'string', default: '2' } } });
   const n = Number(values.hosts), rtt = Number(values.rtt), runs = Number(values.runs), grace = Number(values.grace);

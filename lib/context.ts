@@ -1,15 +1,11 @@
-// What every task starts with: options in, environment loaded and validated, hosts selected,
-// a session ready. Only gulpfile.ts reads the command line; tasks take these plain options.
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
+// What every operation starts with: options in, environment loaded and validated, hosts selected,
+// a session ready. Nothing here reads the command line: tasks/ turn flags into these plain options.
 import { SwitchyardError } from './errors';
 import { loadEnvironment, type Environment, type HostConfig } from './environment';
-import { hasRole, selectHosts } from './hosts';
-import type { Hooks, ReleaseReport } from './release';
-import { GulpReporter, type Reporter } from './reporter';
-import { Session } from './session';
-import { formatReleaseSummary } from './summary';
+import { hasRole, selectHosts } from './environment/hosts';
+import type { Hooks } from './release/flow';
+import { GulpReporter, type Reporter } from './output/reporter';
+import { Session } from './remote/session';
 
 export interface TaskOptions {
   /** Environment name: env/<name>.ts. Default 'local'. */
@@ -91,47 +87,3 @@ export async function withSession<T>(ctx: TaskContext, hosts: HostConfig[], fn: 
     await s.close();
   }
 }
-
-/** `--batch=2` or `--batch=25%` as a number of hosts per batch. */
-export function batchSize(batch: string | undefined, hosts: number): number | undefined {
-  if (batch === undefined || batch === '') return undefined;
-  const m = /^(\d+)(%?)$/.exec(batch.trim());
-  if (!m || Number(m[1]) === 0) throw new SwitchyardError(`--batch: "${batch}" is not a number of hosts or a percentage (e.g. 2 or 25%)`);
-  return m[2] ? Math.max(1, Math.floor((hosts * Number(m[1])) / 100)) : Number(m[1]);
-}
-
-export function gitSha(root: string): string | undefined {
-  try {
-    return execFileSync('git', ['rev-parse', '--short=7', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-  } catch {
-    return undefined;
-  }
-}
-
-export function writeReport(file: string | undefined, report: ReleaseReport | object): void {
-  if (!file) return;
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
-}
-
-/** The end of a release task, success or failure: the summary table, the JSON report, the callback. */
-export function publishReport(reporter: Reporter, o: { report?: string; onReport?: (r: ReleaseReport) => void }, r: ReleaseReport): void {
-  reporter.log('info', formatReleaseSummary(r));
-  writeReport(o.report, r);
-  o.onReport?.(r);
-}
-
-/** A gulp task with the metadata `gulp --tasks` prints. */
-export type Task = (() => Promise<void>) & { displayName: string; description: string; flags: Record<string, string> };
-
-export function task(name: string, description: string, flags: Record<string, string>, run: () => Promise<void>): Task {
-  return Object.assign(run, { displayName: name, description, flags });
-}
-
-export const COMMON_FLAGS = {
-  '--env': 'environment file env/<name>.ts (default: local)',
-  '--env-dir': 'directory of environment files (or SWITCHYARD_ENV_DIR)',
-  '--roles': 'only hosts with these roles, e.g. --roles=app,web',
-  '--hosts': 'only these hosts, e.g. --hosts=app1,app2',
-  '--verbose': 'show every remote command and result line',
-};

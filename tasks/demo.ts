@@ -3,14 +3,15 @@
 // .switchyard/local/): set up, cold-deploy (or deploy, when a release is already live), then
 // `verify` with two deploys under 100 concurrent connections; prints the summary and the report.
 import path from 'node:path';
-import { COMMON_FLAGS, contextFor, task, type Task } from '../lib/context';
+import { contextFor } from '../lib/context';
+import { COMMON_FLAGS, task, type Task } from './plumbing/task';
 import { displayPath, forHost } from '../lib/environment';
-import { hasRole } from '../lib/hosts';
-import { hostUrl } from '../lib/targets';
-import { deploy } from './deploy';
-import { setup } from './setup';
-import { status } from './status';
-import { verify, type VerifyOptions, type VerifyOutcome } from './verify';
+import { hasRole } from '../lib/environment/hosts';
+import { hostUrl } from '../lib/load/targets';
+import { deploy } from '../lib/release/deploy';
+import { setup } from '../lib/servers/setup';
+import { status } from '../lib/servers/status';
+import { verify, type VerifyOptions, type VerifyOutcome } from '../lib/load/verify';
 
 export const DEMO_CYCLES = 2;
 export const DEMO_CONCURRENCY = 100;

@@ -1,5 +1,6 @@
-import { contextFor, task, type Task, type TaskOptions } from '../lib/context';
-import { serverBlock } from './setup';
+import { contextFor, type TaskOptions } from '../lib/context';
+import { task, type Task } from './plumbing/task';
+import { serverBlock } from '../lib/nginx/site';
 import { forHost } from '../lib/environment';
 
 export function nginxConfigTask(o: TaskOptions & { print?: (text: string) => void }): Task {

@@ -1,9 +1,10 @@
 // Your own role-scoped tasks, with switchyard's connections, logging and quoting:
 //   export const migrate = remoteTask('migrate', 'Run migrations once', { env: 'uat' },
 //     (s) => s.run({ role: 'db', primary: true }, ['node', 'migrate.js']));
-import { contextFor, task, withSession, COMMON_FLAGS, type Task, type TaskOptions } from '../lib/context';
-import { selectHosts } from '../lib/hosts';
-import type { Session } from '../lib/session';
+import { contextFor, withSession, type TaskOptions } from '../lib/context';
+import { COMMON_FLAGS, task, type Task } from './plumbing/task';
+import { selectHosts } from '../lib/environment/hosts';
+import type { Session } from '../lib/remote/session';
 
 export function remoteTask(name: string, description: string, o: TaskOptions, fn: (s: Session) => Promise<unknown>): Task {
   return task(name, description, COMMON_FLAGS, async () => {

@@ -1,51 +1,6 @@
-import { statusCommand } from '../lib/commands';
-import { appHosts, COMMON_FLAGS, contextFor, task, withSession, type Task, type TaskOptions } from '../lib/context';
-import { SwitchyardError } from '../lib/errors';
-import { forHost } from '../lib/environment';
-import { describeLock } from '../lib/release';
-
-export interface HostStatus {
-  host: string;
-  release: string;
-  pid?: string;
-  alive: boolean;
-  uptimeSeconds?: number;
-  socket: boolean;
-  health: string;
-  lock: string;
-  releases: number;
-}
-
-export async function status(o: TaskOptions): Promise<HostStatus[]> {
-  const ctx = contextFor(o);
-  const hosts = appHosts(ctx);
-  return withSession(ctx, hosts, async (session) => {
-    await session.connectAll();
-    return session.eachOrThrow(hosts, async (h) => {
-      const r = await session.exec(h.name, statusCommand(forHost(ctx.env, h)));
-      if (!r.ok) throw new SwitchyardError(`${h.name}: status failed: ${r.error}`, { host: h.name });
-      const f = r.events.find((e) => e.event === 'status')?.fields ?? {};
-      const lock = r.events.find((e) => e.event === 'lock')?.msg;
-      const s: HostStatus = {
-        host: h.name,
-        release: f.release ?? 'none',
-        ...(f.pid ? { pid: f.pid } : {}),
-        alive: f.alive === 'yes',
-        ...(f.uptime ? { uptimeSeconds: Number(f.uptime) } : {}),
-        socket: f.socket === 'yes',
-        health: f.health ?? 'none',
-        lock: f.lock === 'held' ? `held by ${describeLock(lock ?? '?')}` : 'free',
-        releases: Number(f.releases ?? 0),
-      };
-      ctx.reporter.log(
-        'info',
-        `release ${s.release}, pid ${s.pid ?? '-'} ${s.alive ? `up ${s.uptimeSeconds ?? '?'} s` : 'NOT RUNNING'}, socket ${s.socket ? 'yes' : 'MISSING'}, health ${s.health}, lock ${s.lock}, ${s.releases} release(s) kept`,
-        h.name,
-      );
-      return s;
-    });
-  });
-}
+import type { TaskOptions } from '../lib/context';
+import { status } from '../lib/servers/status';
+import { COMMON_FLAGS, task, type Task } from './plumbing/task';
 
 export function statusTask(o: TaskOptions): Task {
   return task('status', 'Per host: current release, pid, uptime, socket, health, lock', COMMON_FLAGS, async () => {

@@ -1,52 +1,6 @@
-import { statusCommand, undoCommand, unlockCommand } from '../lib/commands';
-import { appHosts, COMMON_FLAGS, contextFor, task, withSession, type Task, type TaskOptions } from '../lib/context';
-import { forHost } from '../lib/environment';
-import { SwitchyardError } from '../lib/errors';
-import { describeLock } from '../lib/release';
-
-export interface UnlockResult {
-  host: string;
-  /** What held the lock, or undefined when it was free. */
-  holder?: string;
-  /** The holder's release never went live here, so it was undone (staged process stopped, files removed). */
-  undone?: string;
-}
-
-/**
- * After a deploy was killed: removes each host's deploy lock. When the lock's release never went
- * live on that host, its staged process and files are cleaned up too (undo); a release that did go
- * live is left serving. A live release is never rolled back by unlock.
- */
-export async function unlock(o: TaskOptions): Promise<UnlockResult[]> {
-  const ctx = contextFor(o);
-  const hosts = appHosts(ctx);
-  return withSession(ctx, hosts, async (session) => {
-    await session.connectAll();
-    return session.eachOrThrow(hosts, async (h): Promise<UnlockResult> => {
-      const env = forHost(ctx.env, h);
-      const st = await session.exec(h.name, statusCommand(env));
-      if (!st.ok) throw new SwitchyardError(`${h.name}: status failed: ${st.error}`, { host: h.name });
-      const lock = st.events.find((e) => e.event === 'lock');
-      if (!lock) {
-        ctx.reporter.log('info', 'no lock was held', h.name);
-        return { host: h.name };
-      }
-      const holder = lock.msg ?? '?';
-      const held = lock.fields.release;
-      const live = st.events.find((e) => e.event === 'status')?.fields.release;
-      if (held && held !== 'unknown' && held !== live) {
-        const r = await session.exec(h.name, undoCommand(env, held));
-        if (!r.ok) throw new SwitchyardError(`${h.name}: undo of ${held} failed: ${r.error}`, { host: h.name });
-        ctx.reporter.log('info', `removed the lock of ${describeLock(holder)}; ${held} never went live here: stopped and removed`, h.name);
-        return { host: h.name, holder, undone: held };
-      }
-      const r = await session.exec(h.name, unlockCommand(env));
-      if (!r.ok) throw new SwitchyardError(`${h.name}: unlock failed: ${r.error}`, { host: h.name });
-      ctx.reporter.log('info', `removed the lock of ${describeLock(holder)}${held === live ? ` (${held} is live here and stays)` : ''}`, h.name);
-      return { host: h.name, holder };
-    });
-  });
-}
+import type { TaskOptions } from '../lib/context';
+import { unlock } from '../lib/servers/unlock';
+import { COMMON_FLAGS, task, type Task } from './plumbing/task';
 
 export function unlockTask(o: TaskOptions): Task {
   return task('unlock', 'Remove the deploy lock after a killed deploy (a release that never went live is cleaned up)', COMMON_FLAGS, async () => {

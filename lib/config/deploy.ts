@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Environment, HostConfig } from '../environment';
-import type { Reporter } from '../reporter';
-import { placeholderSecrets, resolveSecrets, type Masker, type ResolvedSecrets } from '../secrets';
+import type { Reporter } from '../output/reporter';
+import { placeholderSecrets, resolveSecrets, type Masker, type ResolvedSecrets } from './secrets';
 import { ConfigError, type ConfigProblem } from './errors';
 import { renderConfigFilesSync, type RenderedFile } from './render';
 import { mergeOverrides, type ConfigOverrides } from './schema';

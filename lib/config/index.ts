@@ -32,4 +32,4 @@ export {
   collectSecrets,
   parseSecretsFile,
   type ResolveSecretsOptions,
-} from '../secrets';
+} from './secrets';

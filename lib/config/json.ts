@@ -19,7 +19,7 @@ import { toJson } from './escape';
 import { ConfigError, problemList, splitBom } from './errors';
 import { formatJsonPath, parseJsonPath, type PathSegment } from './jsonpath';
 import type { JsonFileOverrides, JsonOverrideValue } from './schema';
-import { Secret } from '../secrets';
+import { Secret } from './secrets';
 
 export interface JsonRenderContext {
   configFile: string;

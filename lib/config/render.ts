@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
-import { Secret, type Masker, type ResolvedSecrets } from '../secrets';
+import { Secret, type Masker, type ResolvedSecrets } from './secrets';
 import { ConfigError, type ConfigProblem } from './errors';
 import { applyJsonOverrides } from './json';
 import { isJsonConfigFile, type ConfigOverrides, type FileOverrides, type JsonFileOverrides, type Value, type XmlFileOverrides } from './schema';

@@ -5,7 +5,7 @@
  */
 import { posix } from 'node:path';
 import { z } from 'zod';
-import { Secret } from '../secrets';
+import { Secret } from './secrets';
 import { formatJsonPath, JsonPathSyntaxError, parseJsonPath } from './jsonpath';
 
 /** A value written into an XML config file: numbers and booleans are written with String(). */

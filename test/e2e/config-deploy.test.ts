@@ -8,10 +8,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryReporter } from '../../lib/reporter';
-import { checkConfig, showConfig } from '../../tasks/config';
-import { deploy } from '../../tasks/deploy';
-import { setup } from '../../tasks/setup';
+import { MemoryReporter } from '../../lib/output/reporter';
+import { checkConfig, showConfig } from '../../lib/config/show';
+import { deploy } from '../../lib/release/deploy';
+import { setup } from '../../lib/servers/setup';
 import { startLab, type Lab, type LabHost } from '../support/lab';
 import { labEnvInput, REPO } from '../support/lab-env';
 

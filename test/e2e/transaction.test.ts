@@ -5,12 +5,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Environment, EnvironmentInput } from '../../lib/environment';
 import { validateEnvironment } from '../../lib/environment';
-import { startLoad } from '../../lib/load';
-import { reportOf, type ReleaseReport } from '../../lib/release';
-import { MemoryReporter } from '../../lib/reporter';
-import { deploy } from '../../tasks/deploy';
-import { setup } from '../../tasks/setup';
-import { unlock } from '../../tasks/unlock';
+import { startLoad } from '../../lib/load/engine';
+import { reportOf, type ReleaseReport } from '../../lib/release/flow';
+import { MemoryReporter } from '../../lib/output/reporter';
+import { deploy } from '../../lib/release/deploy';
+import { setup } from '../../lib/servers/setup';
+import { unlock } from '../../lib/servers/unlock';
 import { startLab, type Lab, type LabHost } from '../support/lab';
 import { labEnvInput, REPO } from '../support/lab-env';
 

@@ -13,12 +13,12 @@ import type { Browser } from 'playwright-core';
 import { launchChromium, openOffline } from '../support/browser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Environment } from '../../lib/environment';
-import type { LoadResult } from '../../lib/load';
-import { MemoryReporter } from '../../lib/reporter';
-import { deploy } from '../../tasks/deploy';
-import { LoadCheckFailedError } from '../../tasks/loadtest';
-import { setup } from '../../tasks/setup';
-import { verify, type VerifyOutcome } from '../../tasks/verify';
+import type { LoadResult } from '../../lib/load/engine';
+import { MemoryReporter } from '../../lib/output/reporter';
+import { deploy } from '../../lib/release/deploy';
+import { LoadCheckFailedError } from '../../lib/load/loadtest';
+import { setup } from '../../lib/servers/setup';
+import { verify, type VerifyOutcome } from '../../lib/load/verify';
 import { startLab, type Lab } from '../support/lab';
 import { labEnv } from '../support/lab-env';
 

@@ -3,8 +3,8 @@
 import { execa, type ResultPromise } from 'execa';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { releaseScriptText } from '../../lib/commands';
-import { parseResultLines } from '../../lib/protocol';
+import { releaseScriptText } from '../../lib/remote/commands';
+import { parseResultLines } from '../../lib/remote/protocol';
 import { alive, find, get, useScriptLab, which } from '../support/scripts';
 
 const lab = useScriptLab();

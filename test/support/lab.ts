@@ -1,7 +1,7 @@
 /**
  * A lab of REAL servers for the e2e tests, on loopback, no root needed (and working as root):
  * per host one sshd (own host key, key-only login for the current user) and one private
- * nginx serving lib/nginx.ts's config for that host's live socket.
+ * nginx serving lib/nginx/config.ts's config for that host's live socket.
  *
  *   const lab = await startLab({ hosts: 2 });
  *   try { … ssh -F lab.sshConfigFile h1 …; await lab.fetchSite(lab.hosts[0]!) … }
@@ -30,7 +30,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { nginxMainConfig, nginxServerBlock, validateSiteName } from '../../lib/nginx';
+import { nginxMainConfig, nginxServerBlock, validateSiteName } from '../../lib/nginx/config';
 import { startDelayProxy, type DelayProxy } from './delay-proxy';
 
 const execFileP = promisify(execFile);

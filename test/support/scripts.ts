@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scriptText as clientScriptText } from '../../lib/commands';
-import { parseResultLines, type ResultLine } from '../../lib/protocol';
+import { scriptText as clientScriptText } from '../../lib/remote/commands';
+import { parseResultLines, type ResultLine } from '../../lib/remote/protocol';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const SCRIPTS_DIR = path.join(REPO, 'remote-scripts');
@@ -50,7 +50,7 @@ export interface RunOptions {
   inputFile?: string;
 }
 
-/** lib.sh + script: the client's own text (lib/commands.ts). */
+/** lib.sh + script: the client's own text (lib/remote/commands.ts). */
 export function scriptText(name: string): string {
   return clientScriptText(`${name}.sh`, SCRIPTS_DIR);
 }

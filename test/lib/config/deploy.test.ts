@@ -6,8 +6,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderForHosts } from '../../../lib/config/deploy';
 import { ConfigError } from '../../../lib/config/errors';
-import { MemoryReporter } from '../../../lib/reporter';
-import { MissingSecretsError, secret } from '../../../lib/secrets';
+import { MemoryReporter } from '../../../lib/output/reporter';
+import { MissingSecretsError, secret } from '../../../lib/config/secrets';
 import { makeEnv } from '../../support/env';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-config-deploy-'));

@@ -9,7 +9,7 @@ import { applyJsonOverrides } from '../../../lib/config/json';
 import { renderConfigFiles } from '../../../lib/config/render';
 import type { JsonFileOverrides, Value, XmlFileOverrides } from '../../../lib/config/schema';
 import { applyXmlOverrides, xpathLiteral } from '../../../lib/config/xml';
-import { ResolvedSecrets, Secret } from '../../../lib/secrets';
+import { ResolvedSecrets, Secret } from '../../../lib/config/secrets';
 
 const ENV = 'env/uat.ts';
 const FILE = 'Web.config';

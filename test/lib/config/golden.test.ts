@@ -9,7 +9,7 @@ import { diffLines } from 'diff';
 import { describe, expect, it } from 'vitest';
 import { renderConfigFiles, type RenderedFile } from '../../../lib/config/render';
 import { configOverridesSchema, type ConfigOverrides } from '../../../lib/config/schema';
-import { resolveSecrets, secret } from '../../../lib/secrets';
+import { resolveSecrets, secret } from '../../../lib/config/secrets';
 
 const fixtures = path.resolve(__dirname, '../../fixtures/config');
 const buildDir = path.join(fixtures, 'build');

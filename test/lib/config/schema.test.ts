@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseJsonPath, formatJsonPath } from '../../../lib/config/jsonpath';
 import { configOverridesSchema, mergeOverrides, type ConfigOverrides } from '../../../lib/config/schema';
-import { secret } from '../../../lib/secrets';
+import { secret } from '../../../lib/config/secrets';
 
 const issues = (input: unknown) => {
   const r = configOverridesSchema.safeParse(input);

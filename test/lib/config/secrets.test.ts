@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { configDiff, renderConfigFiles } from '../../../lib/config/render';
 import type { ConfigOverrides } from '../../../lib/config/schema';
 import { applyXmlOverrides } from '../../../lib/config/xml';
-import { Masker, MissingSecretsError, parseSecretsFile, resolveSecrets, secret, Secret } from '../../../lib/secrets';
+import { Masker, MissingSecretsError, parseSecretsFile, resolveSecrets, secret, Secret } from '../../../lib/config/secrets';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-secrets-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

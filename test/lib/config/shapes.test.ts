@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { applyJsonOverrides } from '../../../lib/config/json';
 import type { JsonFileOverrides, Value, XmlFileOverrides } from '../../../lib/config/schema';
 import { applyXmlOverrides } from '../../../lib/config/xml';
-import { Secret } from '../../../lib/secrets';
+import { Secret } from '../../../lib/config/secrets';
 
 const x = (text: string, o: XmlFileOverrides) =>
   applyXmlOverrides(text, o, { configFile: 'Web.config', envFile: 'env/t.ts', resolve: (v: Value) => String(v) });

@@ -1,0 +1,88 @@
+// A deploy: render the config, build one package (per config variant), then the release flow.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { newReleaseId } from '../remote/commands';
+import { appHosts, contextFor, withSession, type TaskOptions } from '../context';
+import { SwitchyardError } from '../errors';
+import { buildPackage } from './package';
+import { runRelease, type ReleaseEvent, type ReleaseKind, type ReleaseReport } from './flow';
+import { guardedRelease, type ReportOptions } from './guard';
+import { formatBytes } from '../output/summary';
+import { renderForHosts } from '../config/deploy';
+import { ProgressReporter, ProgressView } from '../output/progress';
+
+export interface DeployOptions extends TaskOptions, ReportOptions {
+  /** Called at each host's prepare / switch / retire (load-test markers). */
+  onEvent?: (e: ReleaseEvent) => void;
+}
+
+/** `--batch=2` or `--batch=25%` as a number of hosts per batch. */
+export function batchSize(batch: string | undefined, hosts: number): number | undefined {
+  if (batch === undefined || batch === '') return undefined;
+  const m = /^(\d+)(%?)$/.exec(batch.trim());
+  if (!m || Number(m[1]) === 0) throw new SwitchyardError(`--batch: "${batch}" is not a number of hosts or a percentage (e.g. 2 or 25%)`);
+  return m[2] ? Math.max(1, Math.floor((hosts * Number(m[1])) / 100)) : Number(m[1]);
+}
+
+export function gitSha(root: string): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short=7', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export async function deploy(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' | 'cold-deploy'> = 'deploy'): Promise<ReleaseReport> {
+  // On a terminal, with the default output: a live line per host under the log.
+  let view: ProgressView | undefined;
+  if (!o.reporter && !o.dryRun && process.stdout.isTTY && !process.env.CI) {
+    const probe = contextFor(o);
+    view = new ProgressView(appHosts(probe).map((h) => h.name));
+    const onEvent = o.onEvent;
+    o = { ...o, environment: probe.env, reporter: new ProgressReporter(view, o.verbose), onEvent: (e) => (view!.event(e), onEvent?.(e)) };
+  }
+  try {
+    return await deployWith(o, kind);
+  } finally {
+    view?.stop();
+  }
+}
+
+async function deployWith(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' | 'cold-deploy'>): Promise<ReleaseReport> {
+  const ctx = contextFor(o);
+  const { env, reporter } = ctx;
+  const hosts = appHosts(ctx);
+  const sha = gitSha(env.root);
+  const release = newReleaseId(new Date(), sha);
+  const buildDir = path.resolve(env.root, env.build.dir);
+  // Config is rendered (and secrets resolved) before anything is uploaded: a missing secret stops here.
+  const rendered = renderForHosts(env, hosts, reporter);
+  const packages = new Map<string, Awaited<ReturnType<typeof buildPackage>>>();
+  const meta = { release, site: env.site, env: env.name, git: sha ?? null, builtAt: new Date().toISOString() };
+  for (const [key, files] of rendered.variants) {
+    packages.set(key, await buildPackage({ buildDir, files, meta }));
+  }
+  const first = packages.values().next().value!;
+  reporter.log('info', `package: ${first.files} files, ${formatBytes(first.bytes)}${packages.size > 1 ? ` (${packages.size} variants for host-level config)` : ''}`);
+  const batch = batchSize(o.batch, hosts.length);
+  try {
+    return await guardedRelease(reporter, o, (signal) =>
+      withSession(ctx, hosts, (session) =>
+        runRelease({
+          session,
+          kind,
+          release,
+          packageFor: (h) => packages.get(rendered.variantOf(h.name))!,
+          ...(o.hooks ? { hooks: o.hooks } : {}),
+          signal,
+          ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+          ...(batch ? { batchSize: batch } : {}),
+        }),
+      ),
+    );
+  } finally {
+    for (const p of packages.values()) await p.remove();
+    if (o.report && fs.existsSync(o.report)) reporter.log('info', `report: ${o.report}`);
+  }
+}

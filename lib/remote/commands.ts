@@ -1,0 +1,236 @@
+// Every remote command switchyard runs, built as a string by a pure function (as Kamal does), so
+// tests can read them exactly and --dry-run can print them. Values from environment files only
+// ever appear as single-quoted words.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Environment } from '../environment';
+import { privateNginxConfig, privateNginxPrefix } from '../nginx/site';
+
+export const REMOTE_SCRIPTS_DIR = path.join(__dirname, '..', '..', 'remote-scripts');
+
+export type Step = 'setup' | 'prepare' | 'switch' | 'undo' | 'retire' | 'status' | 'unlock' | 'run' | 'release';
+
+export interface RemoteCommand {
+  step: Step;
+  /** The exact string given to the remote shell. */
+  command: string;
+  /** The same command for people: the script by name instead of its text. */
+  display: string;
+  /** The release package goes to this command's stdin. */
+  stdinPackage?: boolean;
+  /** The client ends the command after this long (TERM, then KILL): see Transport.exec. */
+  timeoutSeconds: number;
+}
+
+const SAFE = /^[A-Za-z0-9_/.,:=@%+-]+$/;
+
+/** Quotes one word for a POSIX shell. Anything outside a conservative safe set is single-quoted. */
+export function q(word: string): string {
+  if (SAFE.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export function words(argv: readonly string[]): string {
+  return argv.map(q).join(' ');
+}
+
+const cache = new Map<string, string>();
+function file(dir: string, name: string): string {
+  const key = `${dir}\0${name}`;
+  let text = cache.get(key);
+  if (text === undefined) {
+    text = fs.readFileSync(path.join(dir, name), 'utf8');
+    cache.set(key, text);
+  }
+  return text;
+}
+
+/** lib.sh followed by the script: what `bash -c` runs on the server. */
+export function scriptText(name: string, dir = REMOTE_SCRIPTS_DIR): string {
+  return file(dir, 'lib.sh') + '\n' + file(dir, name);
+}
+
+/**
+ * lib.sh, then prepare/switch/retire/undo.sh each as a function whose body is a subshell (its
+ * `exit`, traps and options stay its own), then release.sh, which calls them.
+ */
+export function releaseScriptText(dir = REMOTE_SCRIPTS_DIR): string {
+  const steps = (['prepare', 'switch', 'retire', 'undo'] as const).map((s) => `sy_run_${s}() (\n${file(dir, `${s}.sh`)}\n)\n`);
+  return [file(dir, 'lib.sh'), ...steps, file(dir, 'release.sh')].join('\n');
+}
+
+/**
+ * A user's command runs under `timeout` on the server as well: it may hang with nobody left to
+ * signal it (the client gone); -k because a command ignoring TERM must still end.
+ */
+function timed(seconds: number, argv: string[]): string {
+  return `timeout -k 10 ${Math.ceil(seconds)} ${words(argv)}`;
+}
+
+/**
+ * Our own scripts bound every wait themselves, so they need no `timeout` program on the server
+ * (one fork and exec less per step); the client's time limit signals them. `exec`: the login
+ * shell becomes the script's bash instead of waiting for it.
+ */
+export function scriptCommand(step: Step, name: string, args: string[], timeoutSeconds: number, display = `${name} ${words(args)}`): RemoteCommand {
+  return { step, command: `exec ${words(['bash', '-c', scriptText(name), name, ...args])}`, display, timeoutSeconds };
+}
+
+function script(step: Step, env: Environment, args: string[], timeoutSeconds = env.ssh.commandTimeoutSeconds): RemoteCommand {
+  return scriptCommand(step, `${step}.sh`, args, timeoutSeconds);
+}
+
+function site(env: Environment): string[] {
+  return ['--deploy-to', env.deployTo, '--site', env.site, '--socket-dir', env.socketDir];
+}
+
+/** 20261123T154219.123Z-abc1234: sorts by time, the same on every host of a deploy. */
+export function newReleaseId(now: Date, gitSha?: string): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '');
+  const sha = gitSha?.replace(/[^0-9a-f]/gi, '').slice(0, 12);
+  return sha ? `${stamp}-${sha}` : stamp;
+}
+
+export const RELEASE_ID = /^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z(-[0-9a-f]{1,12})?$/;
+
+export function setupCommand(env: Environment): RemoteCommand {
+  return script('setup', env, ['--deploy-to', env.deployTo, '--socket-dir', env.socketDir, ...(env.socket.group ? ['--socket-group', env.socket.group] : [])]);
+}
+
+export interface PrepareOptions {
+  release: string;
+  /** Who holds the lock, shown to anyone refused by it. */
+  lockOwner: string;
+  /** Start an existing release again (restart, rollback) instead of unpacking a new one. */
+  reuse?: boolean;
+}
+
+function prepareArgs(env: Environment, o: PrepareOptions, packageBytes?: number): string[] {
+  const args = [...site(env), '--release', o.release];
+  for (const p of env.shared) args.push('--shared', p);
+  for (const [k, v] of Object.entries(env.app.env)) args.push('--env', `${k}=${v}`);
+  args.push('--socket-mode', env.socket.mode);
+  if (env.socket.group) args.push('--socket-group', env.socket.group);
+  args.push(
+    '--start-timeout', String(env.app.startTimeoutSeconds),
+    '--health-path', env.app.health.path,
+    '--health-timeout', String(env.app.health.timeoutSeconds),
+    '--expect-status', String(env.app.health.expectStatus),
+    '--lock-owner', o.lockOwner,
+  );
+  if (o.reuse) args.push('--reuse');
+  if (packageBytes !== undefined) args.push('--package-bytes', String(packageBytes));
+  return [...args, '--', ...env.app.start];
+}
+
+/** Without --reuse, prepare.sh unpacks the package from its stdin into a new releases/R, under the lock. */
+export function prepareCommand(env: Environment, o: PrepareOptions): RemoteCommand {
+  const cmd = script('prepare', env, prepareArgs(env, o));
+  if (o.reuse) return cmd;
+  return { ...cmd, display: `${cmd.display} < package (unpacked into ${q(path.posix.join(env.deployTo, 'releases', o.release))})`, stdinPackage: true };
+}
+
+/**
+ * How long release.sh waits for the client's next word: the other hosts' prepare, the hooks and
+ * the batch checks happen meanwhile. Past it the exec ends (9), the host untouched and locked, and
+ * the client does the next step as an exec of its own: a stuck client leaves nothing waiting.
+ */
+function wordWaitSeconds(env: Environment): number {
+  return Math.ceil(env.ssh.commandTimeoutSeconds) + 600;
+}
+
+export interface ReleaseCommandOptions extends PrepareOptions {
+  /** The audit text retire writes. */
+  audit: string;
+  /** Size of the package that comes first on stdin (not with reuse). */
+  packageBytes?: number;
+}
+
+/**
+ * The whole release on one host in ONE exec (release.sh): prepare, then switch and retire, or
+ * undo, as the client writes those words to its stdin. `steps` holds each step's own command, for
+ * --dry-run and for when the conversation is gone (a separate exec then does the step).
+ */
+export function releaseCommand(env: Environment, o: ReleaseCommandOptions): RemoteCommand & { steps: Record<'prepare' | 'switch' | 'retire' | 'undo', RemoteCommand> } {
+  const p = prepareArgs(env, o, o.reuse ? undefined : o.packageBytes);
+  const sw = [...site(env), '--release', o.release];
+  const re = retireArgs(env, o.release, o.audit);
+  const un = undoArgs(env, o.release);
+  const steps = { prepare: prepareCommand(env, o), switch: switchCommand(env, o.release), retire: retireCommand(env, o.release, o.audit), undo: undoCommand(env, o.release) };
+  return {
+    step: 'release',
+    command: `exec ${words(['bash', '-c', releaseScriptText(), 'release.sh', String(wordWaitSeconds(env)), String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un])}`,
+    display: `release.sh: ${steps.prepare.display}; then at the client's word: ${steps.switch.display}; ${steps.retire.display} (or ${steps.undo.display})`,
+    stdinPackage: !o.reuse,
+    // every step's own limit added up (the client applies them step by step, not to the waits between)
+    timeoutSeconds: steps.prepare.timeoutSeconds + steps.switch.timeoutSeconds + steps.retire.timeoutSeconds,
+    steps,
+  };
+}
+
+export function switchCommand(env: Environment, release: string): RemoteCommand {
+  return script('switch', env, [...site(env), '--release', release], 60);
+}
+
+function undoArgs(env: Environment, release: string): string[] {
+  return [...site(env), '--release', release, '--grace', String(env.retire.graceSeconds)];
+}
+
+export function undoCommand(env: Environment, release: string): RemoteCommand {
+  return script('undo', env, undoArgs(env, release), env.retire.graceSeconds + 60);
+}
+
+function retireArgs(env: Environment, release: string, audit: string): string[] {
+  return [
+    ...site(env),
+    '--release', release,
+    '--grace', String(env.retire.graceSeconds),
+    '--drain', String(env.retire.drainSeconds),
+    '--keep', String(env.keepReleases),
+    '--audit', audit,
+  ];
+}
+
+export function retireCommand(env: Environment, release: string, audit: string): RemoteCommand {
+  return script('retire', env, retireArgs(env, release, audit), env.retire.graceSeconds + env.retire.drainSeconds + 120);
+}
+
+export function statusCommand(env: Environment): RemoteCommand {
+  return script('status', env, [...site(env), '--health-path', env.app.health.path, '--expect-status', String(env.app.health.expectStatus)], 60);
+}
+
+/** Starts (or reloads) the private nginx under deployTo with the site's config; shown without the config text. */
+export function privateNginxCommand(env: Environment): RemoteCommand {
+  const prefix = privateNginxPrefix(env);
+  const args = ['--prefix', prefix, '--conf', privateNginxConfig(env)];
+  return scriptCommand('setup', 'nginx.sh', args, 60, `nginx.sh --prefix ${q(prefix)} --conf <nginx.conf for ${env.site}>`);
+}
+
+export function unlockCommand(env: Environment, release?: string): RemoteCommand {
+  return script('unlock', env, ['--deploy-to', env.deployTo, ...(release ? ['--release', release] : [])], 60);
+}
+
+export interface RunCommandOptions {
+  /** Directory to run in (e.g. the staged release); must exist. */
+  cwd?: string | undefined;
+  env?: Record<string, string>;
+  timeoutSeconds?: number;
+}
+
+/** A user's own command (migrations, backups): argv only, every word quoted, never a shell string. */
+export function runCommand(argv: readonly string[], o: RunCommandOptions = {}): RemoteCommand {
+  if (!argv.length) throw new Error('run: empty command');
+  const envWords = Object.entries(o.env ?? {}).map(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`run: "${k}" is not an environment variable name`);
+    return `${k}=${v}`;
+  });
+  const inner = [...(envWords.length ? ['env', ...envWords] : []), ...argv];
+  const cd = o.cwd ? `cd -- ${q(o.cwd)} && ` : '';
+  const seconds = o.timeoutSeconds ?? 600;
+  return {
+    step: 'run',
+    command: `${cd}${timed(seconds, inner)}`,
+    display: `${o.cwd ? `(in ${q(o.cwd)}) ` : ''}${words(inner)}`,
+    timeoutSeconds: seconds + 15, // the server's `timeout` acts first; this only if it cannot
+  };
+}

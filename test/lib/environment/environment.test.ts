@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { listEnvironments, loadEnvironment } from '../../../lib/environment';
+import { baseInput, makeEnv } from '../../support/env';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-env-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, body: string): void {
+  fs.writeFileSync(path.join(dir, name), body);
+}
+const load = (name: string) => loadEnvironment({ name, envDir: dir, root: dir });
+
+describe('loading environment files', () => {
+  it('loads a TypeScript file that imports switchyard and a sibling file, from outside the project', () => {
+    write('base.ts', `export const hosts = [{ name: 'a1', address: '10.0.0.1', roles: ['web', 'app'], primary: true }];`);
+    write(
+      'uat.ts',
+      `import { defineEnvironment } from 'switchyard';\nimport { hosts } from './base';\n` +
+        `export default defineEnvironment(${JSON.stringify({ ...baseInput(), hosts: undefined })
+          .replace('"hosts":null,', '')
+          .replace(/}$/, ', hosts })')};\n`,
+    );
+    const env = load('uat');
+    expect(env.name).toBe('uat');
+    expect(env.file).toBe('uat.ts');
+    expect(env.hosts[0]).toMatchObject({ name: 'a1', primary: true });
+    // defaults filled in
+    expect(env.retire).toEqual({ graceSeconds: 2, drainSeconds: 30 });
+    expect(env.app.health).toEqual({ path: '/health', timeoutSeconds: 30, expectStatus: 200 });
+    expect(env.transport).toBe('ssh');
+    expect(listEnvironments(dir)).toContain('uat');
+  });
+
+  it('names the missing file and the environments that exist', () => {
+    expect(() => load('nope')).toThrow(/environment "nope": no file .*nope\.ts \(environments there: .*uat/);
+    expect(() => loadEnvironment({ name: 'x', envDir: path.join(dir, 'missing') })).toThrow(/does not exist/);
+    expect(() => load('../etc/passwd')).toThrow(/not a valid environment name/);
+  });
+
+  it('names the file and the field for an unknown key, a wrong type and a missing field', () => {
+    write('bad1.ts', `export default ${JSON.stringify({ ...baseInput(), keepRelease: 3 })};`);
+    expect(() => load('bad1')).toThrow(/bad1\.ts: invalid environment\n\s+keepRelease: unknown key/);
+    write('bad2.ts', `export default ${JSON.stringify({ ...baseInput(), hosts: [{ name: 'h1', roles: 'web' }] })};`);
+    expect(() => load('bad2')).toThrow(/bad2\.ts: invalid environment\n\s+hosts\[0\]\.roles: expected array, received string/);
+    const { deployTo: _, ...noDeployTo } = baseInput();
+    write('bad3.ts', `export default ${JSON.stringify(noDeployTo)};`);
+    expect(() => load('bad3')).toThrow(/bad3\.ts: invalid environment\n\s+deployTo: missing \(set it here, or on each host: h1 have none\)/);
+    write('bad4.ts', `export default { site: 'x', `);
+    expect(() => load('bad4')).toThrow(/bad4\.ts: cannot be compiled\n\s+.*bad4\.ts:1:/);
+    write('bad5.ts', `const x = 1;`);
+    expect(() => load('bad5')).toThrow(/bad5\.ts: has no default export/);
+  });
+});
+
+describe('rules across fields', () => {
+  it('rejects duplicate host names, two primaries for a role, and an app role no host has', () => {
+    expect(() =>
+      makeEnv({
+        hosts: [
+          { name: 'a', roles: ['app'], primary: true },
+          { name: 'a', roles: ['app'], primary: true },
+        ],
+      }),
+    ).toThrow(/hosts\[1\]\.name: "a" is already used by hosts\[0\][\s\S]*role "app" already has primary host "a"/);
+    expect(() => makeEnv({ hosts: [{ name: 'a', roles: ['db'] }] })).toThrow(/app\.roles: no host has role "app"/);
+    expect(() => makeEnv({ hosts: [{ name: 'a', roles: ['app'], primary: ['db'] }] })).toThrow(/hosts\[0\]\.primary: "db" is not one of its roles/);
+  });
+
+  it('rejects a socket dir too long for a unix socket path, and relative or hostile paths', () => {
+    expect(() => makeEnv({ socketDir: '/' + 'x'.repeat(70) })).toThrow(/socketDir: .* would exceed the 107-byte unix socket limit/);
+    expect(() => makeEnv({ deployTo: 'srv/app' })).toThrow(/deployTo: an absolute path/);
+    expect(() => makeEnv({ shared: ['../etc'] })).toThrow(/shared\[0\]: a relative path without "\.\."/);
+    expect(() => makeEnv({ site: 'a b;c' })).toThrow(/site: a host name/);
+    expect(() => makeEnv({ app: { start: [] } })).toThrow(/app\.start/);
+  });
+});
+
+describe('config overrides in the environment', () => {
+  it('name the config file and the unknown key plainly', () => {
+    expect(() => makeEnv({ config: { 'Web.config': { appSetings: { a: 'b' } } } as never })).toThrow(
+      /config\["Web\.config"\]: unknown key "appSetings" \(an XML config file takes \{ appSettings, connectionStrings, xpath, namespaces \}\)/,
+    );
+    expect(() => makeEnv({ hosts: [{ name: 'h1', roles: ['app'], config: { 'a.json': { json: { x: 1 }, jsn: {} } } as never }] })).toThrow(
+      /hosts\[0\]\.config\["a\.json"\]: unknown key "jsn"/,
+    );
+  });
+});

@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  newReleaseId,
+  prepareCommand,
+  q,
+  RELEASE_ID,
+  releaseCommand,
+  releaseScriptText,
+  REMOTE_SCRIPTS_DIR,
+  retireCommand,
+  runCommand,
+  setupCommand,
+  switchCommand,
+  undoCommand,
+  unlockCommand,
+  words,
+} from '../../../lib/remote/commands';
+import { makeEnv } from '../../support/env';
+
+/** What bash makes of a command line: the argv it would run (printed NUL-separated). */
+function argvOf(commandLine: string): string[] {
+  const out = execFileSync('bash', ['-c', `set -- ${commandLine}; printf '%s\\0' "$@"`]).toString();
+  return out.split('\0').slice(0, -1);
+}
+
+describe('q (shell quoting)', () => {
+  it('leaves safe words alone and single-quotes the rest', () => {
+    expect(q('/srv/app')).toBe('/srv/app');
+    expect(q('--deploy-to')).toBe('--deploy-to');
+    expect(q('a b')).toBe(`'a b'`);
+    expect(q(`it's`)).toBe(`'it'\\''s'`);
+    expect(q('')).toBe(`''`);
+    expect(q('~/x')).toBe(`'~/x'`);
+  });
+
+  it('round-trips hostile values through a real bash word for word', () => {
+    const nasty = ['$(touch /tmp/x)', '`id`', "a'b\"c", '; rm -rf /', 'x\ny', '*', '$HOME', '\\', '!', '{a,b}', '--', ' lead', 'trail '];
+    expect(argvOf(words(nasty))).toEqual(nasty);
+  });
+});
+
+describe('release ids', () => {
+  it('are a sortable UTC stamp plus the short git sha', () => {
+    const id = newReleaseId(new Date('2026-11-23T15:42:19.123Z'), 'abc1234');
+    expect(id).toBe('20261123T154219.123Z-abc1234');
+    expect(RELEASE_ID.test(id)).toBe(true);
+    expect(newReleaseId(new Date('2026-11-23T15:42:19.123Z'))).toBe('20261123T154219.123Z');
+    expect(newReleaseId(new Date('2026-11-23T15:42:19.123Z'), 'not hex;')).toBe('20261123T154219.123Z-e');
+  });
+});
+
+describe('remote commands', () => {
+  const env = makeEnv({ shared: ['logs'], app: { start: ['node', 'server.js', '--socket', '{socket}'], env: { NODE_ENV: 'production' } } });
+  const R = '20261123T154219.123Z-abc1234';
+
+  it('setup names the directories', () => {
+    expect(setupCommand(env).display).toBe('setup.sh --deploy-to /srv/app --socket-dir /run/sy');
+  });
+
+  it('prepare runs lib.sh + prepare.sh inline, the package on its stdin, every value its own word', () => {
+    const c = prepareCommand(env, { release: R, lockOwner: 'me@box pid=1' });
+    expect(c.stdinPackage).toBe(true);
+    expect(c.timeoutSeconds).toBe(600);
+    expect(c.display).toBe(
+      `prepare.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} ` +
+        `--shared logs --env NODE_ENV=production --socket-mode 0660 --start-timeout 30 --health-path /health --health-timeout 30 ` +
+        `--expect-status 200 --lock-owner 'me@box pid=1' -- node server.js --socket '{socket}' < package (unpacked into /srv/app/releases/${R})`,
+    );
+    // exec: the login shell becomes the script's bash; no `timeout` program (the client keeps time).
+    expect(c.command.startsWith('exec bash -c ')).toBe(true);
+    const argv = argvOf(c.command);
+    expect(argv.slice(0, 3)).toEqual(['exec', 'bash', '-c']);
+    expect(argv[3]).toBe(fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, 'lib.sh'), 'utf8') + '\n' + fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, 'prepare.sh'), 'utf8'));
+    expect(argv.slice(4, 7)).toEqual(['prepare.sh', '--deploy-to', '/srv/app']);
+    expect(argv.slice(-5)).toEqual(['--', 'node', 'server.js', '--socket', '{socket}']);
+  });
+
+  it('prepare --reuse runs the client script inline and takes no package', () => {
+    const c = prepareCommand(env, { release: R, lockOwner: 'me', reuse: true });
+    expect(c.stdinPackage).toBeUndefined();
+    expect(c.display).toMatch(/^prepare\.sh .* --reuse -- node server\.js --socket '\{socket\}'$/);
+    const argv = argvOf(c.command);
+    expect(argv[3]).toContain('set -euo pipefail');
+    expect(argv[4]).toBe('prepare.sh');
+  });
+
+  it('switch, undo, retire, unlock', () => {
+    expect(switchCommand(env, R).display).toBe(`switch.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R}`);
+    expect(undoCommand(env, R).display).toBe(`undo.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 2`);
+    expect(retireCommand(env, R, 'deploy by me').display).toBe(
+      `retire.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 2 --drain 30 --keep 5 --audit 'deploy by me'`,
+    );
+    expect(argvOf(retireCommand(env, R, 'x').command).slice(0, 3)).toEqual(['exec', 'bash', '-c']);
+    // The client's limit covers the grace and drain periods the script may wait through.
+    expect(retireCommand(env, R, 'x').timeoutSeconds).toBe(152);
+    expect(switchCommand(env, R).timeoutSeconds).toBe(60);
+    expect(unlockCommand(env).display).toBe('unlock.sh --deploy-to /srv/app');
+  });
+
+  it('a hostile start argument and env value stay single words in the command', () => {
+    const evil = makeEnv({ app: { start: ['node', 'a;touch /tmp/pwned', '$(id)'], env: { X: "'; touch /tmp/pwned; '" } } });
+    const argv = argvOf(prepareCommand(evil, { release: R, lockOwner: 'me' }).command);
+    expect(argv.slice(-3)).toEqual(['node', 'a;touch /tmp/pwned', '$(id)']);
+    expect(argv).toContain("X='; touch /tmp/pwned; '");
+  });
+
+  it('release: one exec for every step, the step argv counted so release.sh can split them, the package size given', () => {
+    const c = releaseCommand(env, { release: R, lockOwner: 'me', audit: 'deploy by me', packageBytes: 15490 });
+    expect(c.stdinPackage).toBe(true);
+    const argv = argvOf(c.command);
+    expect(argv.slice(0, 3)).toEqual(['exec', 'bash', '-c']);
+    expect(argv[3]).toBe(releaseScriptText());
+    // lib.sh, each step as a function running in a subshell of its own, then the driver
+    expect(argv[3]).toMatch(/\nsy_run_prepare\(\) \(\n#!\/usr\/bin\/env bash\n# prepare\.sh: /);
+    for (const step of ['switch', 'retire', 'undo']) expect(argv[3]).toContain(`\nsy_run_${step}() (\n#!/usr/bin/env bash\n# ${step}.sh: `);
+    expect(argv[3]!.endsWith(fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, 'release.sh'), 'utf8'))).toBe(true);
+    // it waits for a word as long as a prepare may take, and 10 minutes more (hooks, batch checks)
+    expect(argv[5]).toBe(String(600 + 600));
+    const [np, ns, nr] = argv.slice(6, 9).map(Number) as [number, number, number];
+    const rest = argv.slice(9);
+    const prepare = rest.slice(0, np);
+    expect(prepare.slice(0, 2)).toEqual(['--deploy-to', '/srv/app']);
+    expect(prepare.slice(-9)).toEqual(['--lock-owner', 'me', '--package-bytes', '15490', '--', 'node', 'server.js', '--socket', '{socket}']);
+    expect(rest.slice(np, np + ns)).toEqual(['--deploy-to', '/srv/app', '--site', 'app.test', '--socket-dir', '/run/sy', '--release', R]);
+    expect(rest.slice(np + ns, np + ns + nr)).toEqual(argvOf(`x ${c.steps.retire.display.slice('retire.sh '.length)}`).slice(1));
+    expect(rest.slice(np + ns + nr)).toEqual(['--deploy-to', '/srv/app', '--site', 'app.test', '--socket-dir', '/run/sy', '--release', R, '--grace', '2']);
+    // the client's limit for the whole exec covers every step's own
+    expect(c.timeoutSeconds).toBe(600 + 60 + 152);
+    // a restart or rollback sends no package
+    const reuse = releaseCommand(env, { release: R, lockOwner: 'me', audit: 'x', reuse: true, packageBytes: 1 });
+    expect(reuse.stdinPackage).toBe(false);
+    expect(argvOf(reuse.command)).not.toContain('--package-bytes');
+    expect(argvOf(reuse.command)).toContain('--reuse');
+  });
+
+  it("a user's command keeps `timeout` on the server (it may hang with the client gone), argv only", () => {
+    const c = runCommand(['npm', 'run', 'migrate; rm -rf /'], { cwd: '/srv/app/releases/x y', env: { DB: 'a b' }, timeoutSeconds: 300 });
+    expect(c.command).toBe(`cd -- '/srv/app/releases/x y' && timeout -k 10 300 env 'DB=a b' npm run 'migrate; rm -rf /'`);
+    expect(c.timeoutSeconds).toBe(315); // the client's limit only if the server's did not act
+    expect(() => runCommand(['x'], { env: { 'A B': '1' } })).toThrow('not an environment variable name');
+  });
+});

@@ -1,0 +1,57 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readSshConfig, resolveSshTarget } from '../../../../lib/remote/transport/ssh-options';
+import { makeEnv } from '../../../support/env';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-sshopt-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const cfg = path.join(dir, 'ssh_config');
+fs.writeFileSync(
+  cfg,
+  [
+    'Host web1',
+    '  HostName 10.1.2.3',
+    '  Port 2200',
+    '  User deployer',
+    '  IdentityFile ~/.ssh/web1_key',
+    `  UserKnownHostsFile ${dir}/kh1 ${dir}/kh2`,
+    'Host *.uat',
+    '  User uatuser',
+    '',
+  ].join('\n'),
+);
+
+describe('where to connect and as whom', () => {
+  it('follows ~/.ssh/config aliases: HostName, Port, User, IdentityFile, UserKnownHostsFile', () => {
+    const env = makeEnv({ hosts: [{ name: 'web1', roles: ['app'] }], ssh: { configFile: cfg, agent: false } });
+    const t = resolveSshTarget(env, env.hosts[0]!, readSshConfig(cfg));
+    expect(t).toMatchObject({ name: 'web1', hostname: '10.1.2.3', port: 2200, user: 'deployer', knownHostsFiles: [`${dir}/kh1`, `${dir}/kh2`] });
+    expect(t.identityFiles).toEqual([path.join(os.homedir(), '.ssh', 'web1_key')]);
+    expect(t.agent).toBeUndefined();
+  });
+
+  it('the environment file wins over ssh config; host entries win over the environment', () => {
+    const env = makeEnv({
+      hosts: [{ name: 'a', address: 'db.uat', roles: ['app'], user: 'hostuser' }, { name: 'b', address: 'web1', roles: ['app'] }],
+      ssh: { configFile: cfg, user: 'envuser', port: 2222, knownHostsFile: `${dir}/kh`, agent: '/tmp/agent.sock', connectTimeoutSeconds: 7 },
+    });
+    const conf = readSshConfig(cfg);
+    expect(resolveSshTarget(env, env.hosts[0]!, conf)).toMatchObject({ hostname: 'db.uat', user: 'hostuser', port: 2222, knownHostsFiles: [`${dir}/kh`], agent: '/tmp/agent.sock', connectTimeoutMs: 7000 });
+    expect(resolveSshTarget(env, env.hosts[1]!, conf)).toMatchObject({ hostname: '10.1.2.3', user: 'envuser', port: 2222 });
+  });
+
+  it('takes a key passphrase from the named variable, and says so when it is missing', () => {
+    const env = makeEnv({ ssh: { configFile: cfg, passphraseEnv: 'SY_TEST_PASSPHRASE' } });
+    delete process.env.SY_TEST_PASSPHRASE;
+    expect(() => resolveSshTarget(env, env.hosts[0]!, readSshConfig(cfg))).toThrow(/ssh\.passphraseEnv: environment variable SY_TEST_PASSPHRASE is not set/);
+    process.env.SY_TEST_PASSPHRASE = 'hunter2';
+    expect(resolveSshTarget(env, env.hosts[0]!, readSshConfig(cfg)).passphrase).toBe('hunter2');
+    delete process.env.SY_TEST_PASSPHRASE;
+  });
+
+  it('a named ssh config file that does not exist is an error', () => {
+    expect(() => readSshConfig(path.join(dir, 'nope'))).toThrow(/ssh\.configFile: .*nope does not exist/);
+  });
+});
