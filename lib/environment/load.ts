@@ -1,0 +1,106 @@
+// Finding and evaluating an environment file (env/<name>.ts, or another repository's --env-dir).
+import fs from 'node:fs';
+import path from 'node:path';
+import vm from 'node:vm';
+import { createRequire } from 'node:module';
+import { buildSync } from 'esbuild';
+import { SwitchyardError } from '../errors';
+import { secret, Secret } from '../config/secrets';
+import { defineEnvironment, validateEnvironment, type Environment } from './schema';
+
+/** What `import … from 'switchyard'` gives an environment file, wherever that file lives. */
+const envFileApi = { defineEnvironment, secret, Secret };
+
+export interface LoadOptions {
+  /** The environment's name: env/<name>.ts. */
+  name: string;
+  /** Directory of environment files; default $SWITCHYARD_ENV_DIR, then <root>/env. */
+  envDir?: string;
+  /** Project root (where the gulpfile is); default process.cwd(). */
+  root?: string;
+}
+
+export function envDirOf(o: { envDir?: string; root?: string }): string {
+  const root = o.root ?? process.cwd();
+  return path.resolve(root, o.envDir ?? process.env.SWITCHYARD_ENV_DIR ?? 'env');
+}
+
+const EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs', '.json'];
+
+/** The environment names available in a directory (files ending in .example.* are samples, not environments). */
+export function listEnvironments(dir: string): string[] {
+  if (!fs.existsSync(dir)) throw new SwitchyardError(`environment directory ${dir} does not exist`);
+  return fs
+    .readdirSync(dir)
+    .filter((f) => EXTENSIONS.includes(path.extname(f)) && !/\.example\.[a-z]+$/.test(f) && !f.endsWith('.d.ts'))
+    .map((f) => f.slice(0, -path.extname(f).length))
+    .sort();
+}
+
+export function findEnvironmentFile(o: LoadOptions): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(o.name)) throw new SwitchyardError(`--env: "${o.name}" is not a valid environment name`);
+  const dir = envDirOf(o);
+  for (const ext of EXTENSIONS) {
+    const f = path.join(dir, o.name + ext);
+    if (fs.existsSync(f)) return f;
+  }
+  let known = '';
+  try {
+    known = listEnvironments(dir).join(', ');
+  } catch {
+    /* the directory itself is missing: said below */
+  }
+  throw new SwitchyardError(
+    `environment "${o.name}": no file ${path.join(dir, o.name)}.ts${fs.existsSync(dir) ? ` (environments there: ${known || 'none'})` : ` (directory ${dir} does not exist)`}`,
+  );
+}
+
+/**
+ * Evaluates an environment file. It may live in another repository (--env-dir) without switchyard
+ * installed there, so it is bundled with esbuild and `import 'switchyard'` is answered from here.
+ */
+function evaluateFile(file: string): unknown {
+  if (file.endsWith('.json')) return JSON.parse(fs.readFileSync(file, 'utf8'));
+  let code: string;
+  try {
+    const out = buildSync({
+      entryPoints: [file],
+      bundle: true,
+      write: false,
+      format: 'cjs',
+      platform: 'node',
+      target: 'node20',
+      packages: 'external',
+      logLevel: 'silent',
+    });
+    code = out.outputFiles[0]!.text;
+  } catch (e) {
+    const errors = (e as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }).errors ?? [];
+    const detail = errors.map((x) => (x.location ? `${x.location.file}:${x.location.line}:${x.location.column}: ${x.text}` : x.text)).join('\n  ');
+    throw new SwitchyardError(`${file}: cannot be compiled\n  ${detail || String(e)}`);
+  }
+  const fileRequire = createRequire(file);
+  const req = (id: string): unknown => (id === 'switchyard' ? envFileApi : fileRequire(id));
+  const mod: { exports: Record<string, unknown> } = { exports: {} };
+  const fn = vm.compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: file });
+  try {
+    fn(mod.exports, req, mod, file, path.dirname(file));
+  } catch (e) {
+    throw new SwitchyardError(`${file}: failed while loading: ${(e as Error).message}`);
+  }
+  const value = mod.exports.default ?? mod.exports.environment;
+  if (value === undefined) throw new SwitchyardError(`${file}: has no default export (export default defineEnvironment({…}))`);
+  return value;
+}
+
+export function loadEnvironment(o: LoadOptions): Environment {
+  const file = findEnvironmentFile(o);
+  const root = path.resolve(o.root ?? process.cwd());
+  return validateEnvironment(evaluateFile(file), { name: o.name, file: displayPath(file, root), root });
+}
+
+/** Paths inside the project are shown relative, so messages are the same on every machine. */
+export function displayPath(file: string, root: string): string {
+  const rel = path.relative(root, file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
