@@ -279,11 +279,17 @@ function positiveInt(name: string, v: number | undefined): void {
   if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new Error(`load: ${name} must be a positive integer, got ${String(v)}`);
 }
 
-/**
- * Start driving load now. Runs until stop(), or until `durationSeconds` or `requests` is reached.
- * Throws at once on invalid options.
- */
-export function startLoad(o: LoadOptions): LoadRun {
+/** The options with their defaults, checked, and each target's URL (the path resolved against it). */
+interface Settings {
+  concurrency: number;
+  keepalive: boolean;
+  method: string;
+  timeoutMs: number;
+  urls: URL[];
+}
+
+/** Defaults applied and every option checked: throws on the first invalid one. */
+function settingsOf(o: LoadOptions): Settings {
   const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
   const keepalive = o.keepalive ?? true;
   const method = (o.method ?? 'GET').toUpperCase();
@@ -298,134 +304,199 @@ export function startLoad(o: LoadOptions): LoadRun {
   if (!/^[A-Z]+$/.test(method)) throw new Error(`load: invalid method ${method}`);
   if (concurrency < o.targets.length) throw new Error(`load: concurrency ${concurrency} is less than the ${o.targets.length} targets`);
   if (o.requests !== undefined && o.requests < o.targets.length) throw new Error(`load: requests ${o.requests} is less than the ${o.targets.length} targets`);
-  const urls = o.targets.map((t) => {
-    let u: URL;
-    try {
-      u = new URL(o.path ?? '', t.url);
-    } catch {
-      throw new Error(`load: invalid target URL ${t.url}`);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`load: target URL must be http(s): ${t.url}`);
-    return u;
-  });
+  return { concurrency, keepalive, method, timeoutMs, urls: o.targets.map((t) => targetUrl(t, o.path)) };
+}
 
-  const t0 = performance.now();
-  const startedAt = new Date().toISOString();
-  const now = (): number => performance.now() - t0;
-  const rec = new Recorder();
-  const inFlight = new Set<http.ClientRequest>();
-  const processed = new Set<ProcessedOptions>();
-  const agents: http.Agent[] = [];
-  let stopping = false;
-  let finished = false;
-  let onIdle: (() => void) | null = null;
+function targetUrl(t: LoadTarget, path: string | undefined): URL {
+  let u: URL;
+  try {
+    u = new URL(path ?? '', t.url);
+  } catch {
+    throw new Error(`load: invalid target URL ${t.url}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`load: target URL must be http(s): ${t.url}`);
+  return u;
+}
 
-  const shares = splitEvenly(concurrency, o.targets.length);
-  const requestShares = o.requests === undefined ? undefined : splitEvenly(o.requests, o.targets.length);
+/** What every request to one target is sent with. */
+interface TargetPlan {
+  /** In failures: the target's label, or its URL. */
+  name: string;
+  hostHeader: string;
+  /** Its own keep-alive agent, or false: a fresh connection per request. */
+  agent: http.Agent | false;
+}
 
-  const beginStop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    for (const p of processed) p.maxRequests = 1;
-  };
+/**
+ * One run of startLoad: a loadtest instance per target, every request measured into the Recorder,
+ * and the end (limits reached or stop()): no new requests, those in flight drained, agents closed.
+ */
+class LoadRunner {
+  private readonly t0 = performance.now();
+  private readonly startedAt = new Date().toISOString();
+  private readonly rec = new Recorder();
+  private readonly inFlight = new Set<http.ClientRequest>();
+  /** loadtest's options objects, one per instance: the handle that stops it. */
+  private readonly processed = new Set<ProcessedOptions>();
+  private readonly agents: http.Agent[] = [];
+  private stopping = false;
+  private finished = false;
+  /** Set by drain(): called when the last request in flight completes. */
+  private onIdle: (() => void) | null = null;
+  private readonly durationTimer: NodeJS.Timeout | undefined;
+  /** The result, once the run has ended; rejects if a target could not start. */
+  readonly done: Promise<LoadResult>;
 
-  const runs = o.targets.map((target, i) => {
-    const url = urls[i] as URL;
-    const share = shares[i] as number;
-    const name = targetName(target);
-    const hostHeader = target.host ?? url.host;
-    let agent: http.Agent | false = false;
-    if (keepalive) {
-      const opts = { keepAlive: true, maxSockets: share, maxFreeSockets: share };
-      agent = url.protocol === 'https:' ? new https.Agent(opts) : new http.Agent(opts);
-      agents.push(agent);
-    }
+  constructor(
+    private readonly o: LoadOptions,
+    private readonly s: Settings,
+  ) {
+    const runs = this.startTargets();
+    this.durationTimer = o.durationSeconds === undefined ? undefined : setTimeout(() => this.beginStop(), o.durationSeconds * 1000);
+    this.done = this.finish(runs);
+    this.done.catch(() => {}); // callers observe it through done/stop(); never an unhandled rejection
+  }
 
-    const requestGenerator = (lt: ProcessedOptions, params: http.RequestOptions, request: RequestFn, connect: (res: http.IncomingMessage) => void): http.ClientRequest => {
-      processed.add(lt);
-      if (stopping) lt.maxRequests = 1;
-      params.agent = agent;
-      params.method = method;
-      // Fresh headers: nothing from a loadtest config file loadtest may find in the cwd (cookies, …).
-      params.headers = { host: hostHeader, accept: '*/*', 'user-agent': USER_AGENT };
-      const cancelled = stopping; // issued after stop(): loadtest needs a request back; it is not counted
-      const sent = performance.now();
-      let settled = false;
-      const settle = (code: string | null): void => {
-        if (settled) return;
-        settled = true;
-        inFlight.delete(req);
-        if (!cancelled) {
-          const end = performance.now();
-          rec.add(end - t0, end - sent, code, name);
-        }
-        if (inFlight.size === 0 && onIdle) onIdle();
-      };
-      // Our listeners are registered before loadtest's (it adds its own when we return / call
-      // connect), so `settle` runs first for every event.
-      const req = request(params, (res) => {
-        const status = res.statusCode ?? 0;
-        res.on('end', () => settle(status >= 200 && status < 400 ? null : String(status)));
-        res.on('error', (e) => settle(errorCode(e)));
-        res.on('close', () => {
-          if (!res.complete) settle('ECONNRESET');
-        });
-        connect(res);
-      });
-      inFlight.add(req);
-      req.on('error', (e) => settle(errorCode(e)));
-      req.setTimeout(timeoutMs, () => req.destroy(codedError('ETIMEDOUT', `no response within ${timeoutMs} ms`)));
-      if (cancelled) req.destroy(codedError('ECANCELED', 'load stopped'));
-      return req;
-    };
+  /** ms since the start. */
+  private now(): number {
+    return performance.now() - this.t0;
+  }
 
+  mark(label: string, m: { host?: string; phase?: string }): void {
+    if (this.finished) return;
+    const marker: LoadMarker = { t: round(this.now(), 1), label };
+    if (m.host !== undefined) marker.host = m.host;
+    if (m.phase !== undefined) marker.phase = m.phase;
+    this.rec.markers.push(marker);
+  }
+
+  stop(): Promise<LoadResult> {
+    this.beginStop();
+    return this.done;
+  }
+
+  progress(): ReturnType<LoadRun['progress']> {
+    return { elapsedMs: round(this.now(), 1), requests: this.rec.requests, failed: this.rec.failed, inFlight: this.inFlight.size };
+  }
+
+  /** Every loadtest instance stops issuing: each client ends at its next completion. */
+  private beginStop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const p of this.processed) p.maxRequests = 1;
+  }
+
+  /** One loadtest instance per target, the concurrency (and the request limit) split between them. */
+  private startTargets(): Promise<void>[] {
+    const shares = splitEvenly(this.s.concurrency, this.o.targets.length);
+    const requestShares = this.o.requests === undefined ? undefined : splitEvenly(this.o.requests, this.o.targets.length);
+    return this.o.targets.map((target, i) => this.startTarget(target, this.s.urls[i] as URL, shares[i] as number, requestShares?.[i]));
+  }
+
+  private startTarget(target: LoadTarget, url: URL, share: number, maxRequests: number | undefined): Promise<void> {
+    const plan: TargetPlan = { name: targetName(target), hostHeader: target.host ?? url.host, agent: this.agentFor(url, share) };
     const options = {
       url: url.href,
       concurrency: share,
       method: 'GET' as const, // the real method is set per request (loadtest only knows five)
-      headers: { host: hostHeader },
+      headers: { host: plan.hostHeader },
       agentKeepAlive: false,
       quiet: true,
-      requestGenerator,
-      ...(requestShares ? { maxRequests: requestShares[i] as number } : { maxSeconds: UNLIMITED_SECONDS }),
+      requestGenerator: (lt: ProcessedOptions, params: http.RequestOptions, request: RequestFn, connect: (res: http.IncomingMessage) => void) =>
+        this.issue(plan, lt, params, request, connect),
+      ...(maxRequests !== undefined ? { maxRequests } : { maxSeconds: UNLIMITED_SECONDS }),
     };
     const run = new Promise<void>((resolve, reject) => {
       loadTest(options, (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()));
     });
-    run.catch(beginStop); // one target cannot start: stop the others, done rejects with the error
+    run.catch(() => this.beginStop()); // one target cannot start: stop the others, done rejects with the error
     return run;
-  });
+  }
 
-  const durationTimer = o.durationSeconds === undefined ? undefined : setTimeout(beginStop, o.durationSeconds * 1000);
+  /** With keep-alive, the target's own agent (destroyed at the end); else false. */
+  private agentFor(url: URL, share: number): http.Agent | false {
+    if (!this.s.keepalive) return false;
+    const opts = { keepAlive: true, maxSockets: share, maxFreeSockets: share };
+    const agent = url.protocol === 'https:' ? new https.Agent(opts) : new http.Agent(opts);
+    this.agents.push(agent);
+    return agent;
+  }
+
+  /** loadtest's requestGenerator: builds one request and records its outcome once, whatever ends it. */
+  private issue(plan: TargetPlan, lt: ProcessedOptions, params: http.RequestOptions, request: RequestFn, connect: (res: http.IncomingMessage) => void): http.ClientRequest {
+    this.processed.add(lt);
+    if (this.stopping) lt.maxRequests = 1;
+    params.agent = plan.agent;
+    params.method = this.s.method;
+    // Fresh headers: nothing from a loadtest config file loadtest may find in the cwd (cookies, …).
+    params.headers = { host: plan.hostHeader, accept: '*/*', 'user-agent': USER_AGENT };
+    const cancelled = this.stopping; // issued after stop(): loadtest needs a request back; it is not counted
+    const sent = performance.now();
+    let settled = false;
+    const settle = (code: string | null): void => {
+      if (settled) return;
+      settled = true;
+      this.completed(req, cancelled ? null : sent, code, plan.name);
+    };
+    // Our listeners are registered before loadtest's (it adds its own when we return / call
+    // connect), so `settle` runs first for every event.
+    const req = request(params, (res) => {
+      watchResponse(res, settle);
+      connect(res);
+    });
+    this.inFlight.add(req);
+    req.on('error', (e) => settle(errorCode(e)));
+    const { timeoutMs } = this.s;
+    req.setTimeout(timeoutMs, () => req.destroy(codedError('ETIMEDOUT', `no response within ${timeoutMs} ms`)));
+    if (cancelled) req.destroy(codedError('ECANCELED', 'load stopped'));
+    return req;
+  }
+
+  /** A request has ended: recorded unless cancelled (sent null), and the drain told when it was the last. */
+  private completed(req: http.ClientRequest, sent: number | null, code: string | null, target: string): void {
+    this.inFlight.delete(req);
+    if (sent !== null) {
+      const end = performance.now();
+      this.rec.add(end - this.t0, end - sent, code, target);
+    }
+    if (this.inFlight.size === 0 && this.onIdle) this.onIdle();
+  }
+
+  /** Waits for every instance to end, then drains and closes; the result, or the error of a target that failed. */
+  private async finish(runs: Promise<void>[]): Promise<LoadResult> {
+    const settled = await Promise.allSettled(runs);
+    this.beginStop(); // ended by limits: make sure nothing restarts
+    if (this.durationTimer) clearTimeout(this.durationTimer);
+    await this.drain();
+    for (const a of this.agents) a.destroy();
+    this.finished = true;
+    const durationMs = round(this.now(), 1);
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure) throw failure.reason instanceof Error ? failure.reason : new Error(String(failure.reason));
+    this.rec.finish(durationMs);
+    return this.result(durationMs);
+  }
 
   /** Wait until nothing is in flight; past the timeout (+1 s), destroy what is left (ETIMEDOUT). */
-  const drain = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      if (inFlight.size === 0) return resolve();
+  private drain(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.inFlight.size === 0) return resolve();
       const cap = setTimeout(() => {
-        for (const r of inFlight) r.destroy(codedError('ETIMEDOUT', 'still in flight when the load stopped'));
-      }, timeoutMs + 1000);
-      onIdle = () => {
-        onIdle = null;
+        for (const r of this.inFlight) r.destroy(codedError('ETIMEDOUT', 'still in flight when the load stopped'));
+      }, this.s.timeoutMs + 1000);
+      this.onIdle = () => {
+        this.onIdle = null;
         clearTimeout(cap);
         resolve();
       };
     });
+  }
 
-  const done = (async (): Promise<LoadResult> => {
-    const settled = await Promise.allSettled(runs);
-    beginStop(); // ended by limits: make sure nothing restarts
-    if (durationTimer) clearTimeout(durationTimer);
-    await drain();
-    for (const a of agents) a.destroy();
-    finished = true;
-    const durationMs = round(now(), 1);
-    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failure) throw failure.reason instanceof Error ? failure.reason : new Error(String(failure.reason));
-    rec.finish(durationMs);
+  private result(durationMs: number): LoadResult {
+    const { rec, o } = this;
     const h = rec.histogram;
     const result: LoadResult = {
-      startedAt,
+      startedAt: this.startedAt,
       durationMs,
       requests: rec.requests,
       failed: rec.failed,
@@ -436,34 +507,39 @@ export function startLoad(o: LoadOptions): LoadRun {
       timeline: rec.timeline,
       markers: rec.markers,
       targets: o.targets.map((t) => ({ ...t })),
-      concurrency,
-      keepalive,
-      method,
-      timeoutMs,
+      concurrency: this.s.concurrency,
+      keepalive: this.s.keepalive,
+      method: this.s.method,
+      timeoutMs: this.s.timeoutMs,
       bucketMs: BUCKET_MS,
     };
     if (o.path !== undefined) result.path = o.path;
     if (rec.failuresOmitted > 0) result.failuresOmitted = rec.failuresOmitted;
     return result;
-  })();
-  done.catch(() => {}); // callers observe it through done/stop(); never an unhandled rejection
+  }
+}
 
+/** A response's end, error or early close settles its request: a status outside 2xx–3xx is a failure. */
+function watchResponse(res: http.IncomingMessage, settle: (code: string | null) => void): void {
+  const status = res.statusCode ?? 0;
+  res.on('end', () => settle(status >= 200 && status < 400 ? null : String(status)));
+  res.on('error', (e) => settle(errorCode(e)));
+  res.on('close', () => {
+    if (!res.complete) settle('ECONNRESET');
+  });
+}
+
+/**
+ * Start driving load now. Runs until stop(), or until `durationSeconds` or `requests` is reached.
+ * Throws at once on invalid options.
+ */
+export function startLoad(o: LoadOptions): LoadRun {
+  const run = new LoadRunner(o, settingsOf(o));
   return {
-    mark(label, m = {}) {
-      if (finished) return;
-      const marker: LoadMarker = { t: round(now(), 1), label };
-      if (m.host !== undefined) marker.host = m.host;
-      if (m.phase !== undefined) marker.phase = m.phase;
-      rec.markers.push(marker);
-    },
-    stop() {
-      beginStop();
-      return done;
-    },
-    done,
-    progress() {
-      return { elapsedMs: round(now(), 1), requests: rec.requests, failed: rec.failed, inFlight: inFlight.size };
-    },
+    mark: (label, m = {}) => run.mark(label, m),
+    stop: () => run.stop(),
+    done: run.done,
+    progress: () => run.progress(),
   };
 }
 

@@ -1,15 +1,17 @@
 // A task's working set: the environment, the selected hosts, one connection per host (opened on
 // first use, reused by every step), parallelism limits, and the output.
 import fs from 'node:fs';
-import { PassThrough } from 'node:stream';
 import pLimit from 'p-limit';
 import { runCommand, type RemoteCommand, type RunCommandOptions } from './commands';
 import { forHost, type Environment, type HostConfig } from '../environment';
 import { primaryHost } from '../environment/hosts';
 import { SwitchyardError } from '../errors';
-import { parseResultLine, parseResultLines, type ResultLine } from './protocol';
+import { parseResultLines, type ResultLine } from './protocol';
+import { failureOf, ReleaseConversation, type Conversation } from './conversation';
 import type { Reporter } from '../output/reporter';
-import { transportsFor, type ExecResult, type Transport } from './transport';
+import { transportsFor, type Transport } from './transport';
+
+export type { Conversation } from './conversation';
 
 export interface StepResult {
   host: string;
@@ -23,24 +25,6 @@ export interface StepResult {
   /** Everything the command printed on stdout (for your own commands' output). */
   stdout: string;
   seconds: number;
-}
-
-/**
- * One exec that the client talks to (release.sh): it prints `::sy ready step=…` and waits for the
- * next word on its stdin. Each step's result holds only the lines printed during that step.
- */
-export interface Conversation {
-  /**
-   * Resolves when the command says it is ready (ok), or ends (its exit code says how). A step
-   * that takes longer than timeoutSeconds ends the command (TERM, then KILL).
-   */
-  untilReady(step: string, timeoutSeconds: number): Promise<StepResult>;
-  /** Writes the word and resolves as untilReady, or when the command ends (last: stdin is closed after). */
-  say(word: string, step: string, timeoutSeconds: number, last?: boolean): Promise<StepResult>;
-  /** Closes stdin: a command still waiting for a word ends. */
-  end(): void;
-  /** The command has ended. */
-  readonly ended: boolean;
 }
 
 export interface RunTarget {
@@ -128,102 +112,12 @@ export class Session {
    * the words the caller says. Like exec, a lost host rejects the pending step.
    */
   converse(host: string, cmd: RemoteCommand, o: { packageFile?: string } = {}): Conversation {
-    this.reporter.log('debug', `${cmd.step}: one exec for every step: ${cmd.display}`, host);
-    const stdin = new PassThrough();
-    if (cmd.stdinPackage && o.packageFile) fs.createReadStream(o.packageFile).on('error', (e) => stdin.destroy(e)).pipe(stdin, { end: false });
-    let events: ResultLine[] = [];
-    let out: string[] = [];
-    const tail: string[] = [];
-    let stepStarted = Date.now();
-    let step = cmd.step as string;
-    let waiter: { resolve: (r: StepResult) => void; reject: (e: Error) => void } | undefined;
-    let ended = false;
-    let early: StepResult | undefined;
-    let limit = cmd.timeoutSeconds;
-    let timer: NodeJS.Timeout | undefined;
-    const stop = new AbortController();
-    const take = (): StepResult => {
-      const r: StepResult = { host, step, ok: true, code: 0, events, stdout: out.join(''), seconds: (Date.now() - stepStarted) / 1000 };
-      events = [];
-      out = [];
-      return r;
-    };
-    const done = this.transport(host)
-      .exec(cmd.command, {
-        stdin: () => stdin,
-        // No limit for the whole exec: it waits between steps for the other hosts, as long as
-        // they take; each step has its own limit (untilReady/say), and the waits are the client's.
-        stop: stop.signal,
-        onLine: (line, stream) => {
-          if (stream === 'stdout') out.push(`${line}\n`);
-          const ev = stream === 'stdout' ? parseResultLine(line) : undefined;
-          if (ev) {
-            this.reporter.log('debug', line, host);
-            if (ev.event === 'ready') {
-              clearTimeout(timer);
-              const w = waiter;
-              waiter = undefined;
-              if (w) w.resolve(take());
-              else early = take(); // nobody asked yet: kept for the next wait
-              return;
-            }
-            events.push(ev);
-            return;
-          }
-          this.show(host, line, stream, tail);
-        },
-      })
-      .then(
-        (r) => {
-          ended = true;
-          clearTimeout(timer);
-          const result = take();
-          result.ok = r.code === 0;
-          result.code = r.code;
-          if (!result.ok) result.error = failureOf(result, r, step, limit, tail);
-          waiter?.resolve(result);
-          waiter = undefined;
-          return result;
-        },
-        (e: Error) => {
-          ended = true;
-          clearTimeout(timer);
-          waiter?.reject(e);
-          waiter = undefined;
-          throw e;
-        },
-      );
-    done.catch(() => undefined); // a lost host is reported through the pending step
-    const wait = (name: string, seconds: number): Promise<StepResult> => {
-      if (early) {
-        const r = { ...early, step: name };
-        early = undefined;
-        return Promise.resolve(r);
-      }
-      step = name;
-      stepStarted = Date.now();
-      if (ended) return done.then((r) => ({ ...r, step: name }));
-      limit = seconds;
-      timer = setTimeout(() => stop.abort(), seconds * 1000);
-      return new Promise<StepResult>((resolve, reject) => (waiter = { resolve, reject }));
-    };
-    return {
-      untilReady: (name, seconds) => wait(name, seconds),
-      say: (word, name, seconds, isLast = false) => {
-        const p = wait(name, seconds);
-        if (!ended) {
-          stdin.write(`${word}\n`);
-          if (isLast) stdin.end();
-        }
-        return p;
-      },
-      end: () => {
-        if (!stdin.writableEnded) stdin.end();
-      },
-      get ended() {
-        return ended;
-      },
-    };
+    return new ReleaseConversation(host, cmd, {
+      reporter: this.reporter,
+      exec: (command, options) => this.transport(host).exec(command, options),
+      show: (line, stream, tail) => this.show(host, line, stream, tail),
+      packageFile: o.packageFile,
+    });
   }
 
   /** A line of human text from a command: shown with its host, and kept in tail for error messages. */
@@ -289,15 +183,6 @@ export class Session {
   async close(): Promise<void> {
     await Promise.all([...this.transports.values()].map((t) => t.close().catch(() => undefined)));
   }
-}
-
-/** Why a command failed: its own `::sy error` line, a timeout, or its last lines of output. */
-function failureOf(result: StepResult, r: ExecResult, step: string, timeoutSeconds: number, tail: string[]): string {
-  const err = result.events.find((e) => e.event === 'error');
-  if (err?.msg) return err.msg;
-  if (r.timedOut) return `${step} timed out after ${timeoutSeconds}s`;
-  if (r.code === 124 || r.code === 137) return `${step} timed out on the server`;
-  return tail.slice(-5).join(' | ') || `${step} exited with code ${r.code}`;
 }
 
 export function field(r: StepResult, event: string, key: string): string | undefined {
