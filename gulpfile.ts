@@ -1,6 +1,5 @@
-// Wiring only: read the command line once, hand plain options to the task factories.
-// Put flags after the task name: `gulp deploy --env=uat` (`gulp --dry-run deploy` would make
-// `deploy` the value of --dry-run).
+// Wiring only: read the command line once (strictly: an unknown flag stops here), hand plain
+// options to the task factories. Put flags after the task name: `gulp deploy --env=uat`.
 import { task } from 'gulp';
 import { createTasks, parseFlags } from './index';
 

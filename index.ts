@@ -37,7 +37,7 @@ export { showConfig, checkConfig, type ConfigTaskOptions, type ConfigVariantDiff
 export { renderForHosts, configDiff, ConfigError, MissingSecretsError, type RenderedVariants } from './lib/config';
 export { loadtest, withLoad, underLoadIf, LoadCheckFailedError, type LoadOutcome } from './lib/load/loadtest';
 export { verify, type VerifyOptions, type VerifyOutcome } from './lib/load/verify';
-export { demo } from './tasks/demo';
+export { demo } from './lib/demo';
 export { loadTargets } from './lib/load/targets';
 export { remoteTask } from './tasks/remote';
 export { setupTask, coldDeployTask, deployTask, rollbackTask, restartTask, statusTask, unlockTask, nginxConfigTask, configTask, configCheckTask, loadtestTask, verifyTask, demoTask };

@@ -3,15 +3,14 @@
 // .switchyard/local/): set up, cold-deploy (or deploy, when a release is already live), then
 // `verify` with two deploys under 100 concurrent connections; prints the summary and the report.
 import path from 'node:path';
-import { contextFor } from '../lib/context';
-import { COMMON_FLAGS, task, type Task } from './plumbing/task';
-import { displayPath, forHost } from '../lib/environment';
-import { hasRole } from '../lib/environment/hosts';
-import { hostUrl } from '../lib/load/targets';
-import { deploy } from '../lib/release/deploy';
-import { setup } from '../lib/servers/setup';
-import { status } from '../lib/servers/status';
-import { verify, type VerifyOptions, type VerifyOutcome } from '../lib/load/verify';
+import { contextFor } from './context';
+import { displayPath, forHost } from './environment';
+import { hasRole } from './environment/hosts';
+import { hostUrl } from './load/targets';
+import { deploy } from './release/deploy';
+import { setup } from './servers/setup';
+import { status } from './servers/status';
+import { verify, type VerifyOptions, type VerifyOutcome } from './load/verify';
 
 export const DEMO_CYCLES = 2;
 export const DEMO_CONCURRENCY = 100;
@@ -45,15 +44,4 @@ export async function demo(o: VerifyOptions): Promise<VerifyOutcome> {
     say(`demo: open ${displayPath(out.report.html, process.cwd())} in a browser for the timeline; the private nginx's pid is in ${path.join(h.deployTo, 'nginx', 'nginx.pid')}`);
   }
   return out;
-}
-
-export function demoTask(o: VerifyOptions): Task {
-  return task(
-    'demo',
-    'On this machine (env local unless --env): setup, cold-deploy, then verify with two deploys under 100 concurrent connections; prints the summary and report',
-    { ...COMMON_FLAGS, '--env': 'environment (default: local, the built-in one)', '--cycles': `deploys under load (default ${DEMO_CYCLES})`, '--concurrency': `default ${DEMO_CONCURRENCY}` },
-    async () => {
-      await demo(o);
-    },
-  );
 }

@@ -1,10 +1,9 @@
 import type { TaskOptions } from '../lib/context';
 import { checkConfig } from '../lib/config/show';
-import { COMMON_FLAGS, task, type Task } from './plumbing/task';
+import { task, type Task } from './plumbing/task';
 
 export function configCheckTask(o: TaskOptions): Task {
-  const description = 'Render the config of every environment in the env dir without secrets (placeholders); fail listing every error';
-  return task('config-check', description, { '--env-dir': COMMON_FLAGS['--env-dir'] }, async () => {
+  return task('config-check', async () => {
     await checkConfig(o);
   });
 }

@@ -1,10 +1,10 @@
-import { underLoadIf } from '../lib/load/loadtest';
 import type { LoadTaskOptions } from '../lib/context';
+import { underLoadIf } from '../lib/load/loadtest';
 import { deploy, type DeployOptions } from '../lib/release/deploy';
-import { RELEASE_FLAGS, task, UNDER_LOAD_FLAG, type Task } from './plumbing/task';
+import { task, type Task } from './plumbing/task';
 
 export function deployTask(o: DeployOptions & LoadTaskOptions): Task {
-  return task('deploy', 'Package, upload and release atomically on every host (one transaction)', { ...RELEASE_FLAGS, ...UNDER_LOAD_FLAG }, async () => {
+  return task('deploy', async () => {
     await underLoadIf(o, 'deploy', (extra) => deploy({ ...o, ...extra }, 'deploy'));
   });
 }

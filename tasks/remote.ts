@@ -2,12 +2,12 @@
 //   export const migrate = remoteTask('migrate', 'Run migrations once', { env: 'uat' },
 //     (s) => s.run({ role: 'db', primary: true }, ['node', 'migrate.js']));
 import { contextFor, withSession, type TaskOptions } from '../lib/context';
-import { COMMON_FLAGS, task, type Task } from './plumbing/task';
 import { selectHosts } from '../lib/environment/hosts';
 import type { Session } from '../lib/remote/session';
+import { ownTask, type Task } from './plumbing/task';
 
 export function remoteTask(name: string, description: string, o: TaskOptions, fn: (s: Session) => Promise<unknown>): Task {
-  return task(name, description, COMMON_FLAGS, async () => {
+  return ownTask(name, description, async () => {
     const ctx = contextFor(o);
     const hosts = selectHosts(ctx.env, { ...(o.roles ? { roles: o.roles } : {}), ...(o.hosts ? { hosts: o.hosts } : {}) });
     await withSession(ctx, hosts, async (s) => {

@@ -1,9 +1,9 @@
 import type { TaskOptions } from '../lib/context';
 import { unlock } from '../lib/servers/unlock';
-import { COMMON_FLAGS, task, type Task } from './plumbing/task';
+import { task, type Task } from './plumbing/task';
 
 export function unlockTask(o: TaskOptions): Task {
-  return task('unlock', 'Remove the deploy lock after a killed deploy (a release that never went live is cleaned up)', COMMON_FLAGS, async () => {
+  return task('unlock', async () => {
     await unlock(o);
   });
 }

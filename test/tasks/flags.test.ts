@@ -27,7 +27,7 @@ describe('command line flags', () => {
 
   it('rejects bad numbers with the flag named', () => {
     expect(() => parseFlags(['--parallel=zero'], {})).toThrow(/--parallel: "zero" is not a positive whole number/);
-    expect(() => parseFlags(['--keepalive=maybe'], {})).toThrow(/--keepalive: "maybe" is not on or off/);
+    expect(() => parseFlags(['--keepalive=maybe'], {})).toThrow(/--keepalive: "maybe" is not true or false/);
   });
 
   it('turns --batch into hosts per batch', () => {
@@ -36,5 +36,65 @@ describe('command line flags', () => {
     expect(batchSize('50%', 4)).toBe(2);
     expect(batchSize('10%', 4)).toBe(1);
     expect(() => batchSize('x', 4)).toThrow(/--batch/);
+  });
+});
+
+describe('strict flags', () => {
+  const refuse = (argv: string[]) => {
+    try {
+      parseFlags(argv, {});
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error(`accepted ${argv.join(' ')}`);
+  };
+
+  it('refuses an unknown or misspelled flag, suggesting the nearest one', () => {
+    expect(refuse(['deploy', '--env=uat', '--dryrun'])).toBe('--dryrun: unknown flag; did you mean --dry-run?');
+    expect(refuse(['deploy', '--evn=uat'])).toBe('--evn: unknown flag; did you mean --env?');
+    expect(refuse(['deploy', '--host=web1'])).toBe('--host: unknown flag; did you mean --hosts?');
+    expect(refuse(['status', '--frobnicate'])).toBe('--frobnicate: unknown flag');
+  });
+
+  it('refuses a flag of another task, naming who takes it', () => {
+    expect(refuse(['status', '--batch=2'])).toBe('--batch: not a flag of this task (cold-deploy, deploy take it)');
+    expect(refuse(['setup', '--dry-run'])).toMatch(/^--dry-run: not a flag of this task \(.*deploy/);
+    // several tasks at once: a flag must suit every one of them
+    expect(refuse(['setup', 'deploy', '--batch=1'])).toMatch(/^--batch: not a flag of this task/);
+  });
+
+  it('refuses values a flag cannot take, and lists every problem at once', () => {
+    expect(refuse(['deploy', '--hosts='])).toBe('--hosts: needs a comma-separated list, e.g. --hosts=a,b');
+    expect(refuse(['deploy', '--hosts=a,,b'])).toBe('--hosts: needs a comma-separated list, e.g. --hosts=a,b');
+    expect(refuse(['deploy', '--env='])).toBe('--env: needs a value, e.g. --env=local');
+    expect(refuse(['deploy', '--dry-run=maybe'])).toBe('--dry-run: "maybe" is not true or false (--dry-run, --no-dry-run, --dry-run=true|false)');
+    expect(refuse(['deploy', '--parallel=1.5'])).toBe('--parallel: "1.5" is not a positive whole number');
+    expect(refuse(['deploy', '--parallel'])).toBe('--parallel: needs a value, e.g. --parallel=2');
+    expect(refuse(['deploy', '--dryrun', '--hosts='])).toBe('--dryrun: unknown flag; did you mean --dry-run?\n--hosts: needs a comma-separated list, e.g. --hosts=a,b');
+  });
+
+  it('reads booleans as --x, --no-x, --x=true|false', () => {
+    expect(parseFlags(['deploy', '--dry-run'], {}).dryRun).toBe(true);
+    expect(parseFlags(['deploy', '--dry-run=false'], {}).dryRun).toBe(false);
+    expect(parseFlags(['deploy', '--no-dry-run'], {}).dryRun).toBe(false);
+    expect(parseFlags(['loadtest', '--no-keepalive'], {}).keepalive).toBe(false);
+    expect(parseFlags(['loadtest', '--keepalive=true'], {}).keepalive).toBe(true);
+  });
+
+  it("lets gulp's own flags and their values through, and a task of your own takes any of switchyard's flags", () => {
+    expect(parseFlags(['--gulpfile', 'x/gulpfile.js', '--cwd', 'x', 'deploy', '--tasks', '-T', '--color', '--silent', '-LLL'], {})).toEqual({});
+    expect(parseFlags(['release', '--batch=1', '--dry-run'], {})).toEqual({ batch: '1', dryRun: true });
+    expect(refuse(['release', '--dryrun'])).toBe('--dryrun: unknown flag; did you mean --dry-run?');
+    expect(parseFlags(['release', '--prod', '--dry-run'], {}, { allow: { '--prod': 'boolean' } })).toEqual({ dryRun: true });
+  });
+
+  it('is an error without a stack when gulp shows it', () => {
+    let err: Error | undefined;
+    try {
+      parseFlags(['deploy', '--dryrun'], {});
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err?.stack).toBe('switchyard: --dryrun: unknown flag; did you mean --dry-run?');
   });
 });
