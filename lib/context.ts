@@ -37,6 +37,8 @@ export interface LoadTaskOptions extends TaskOptions {
   duration?: number;
   /** loadtest only: stop after this many requests. */
   requests?: number;
+  /** loadtest only: exit 0 while no more than this many requests failed (default 0). */
+  maxFailures?: number;
   /** Reuse connections (default on). */
   keepalive?: boolean;
   /** Path (and query) to request, default `/`. */

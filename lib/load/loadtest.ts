@@ -103,6 +103,18 @@ export async function loadtest(o: LoadTaskOptions): Promise<LoadOutcome> {
   return { result, report };
 }
 
+/** `gulp loadtest` fails when more requests failed than it accepts (default none), naming them and the report. */
+export function assertAccepted(outcome: LoadOutcome, maxFailures = 0): void {
+  const { result, report } = outcome;
+  if (result.failed <= maxFailures) return;
+  const head = maxFailures ? ` (more than the ${maxFailures} accepted by --max-failures)` : '';
+  try {
+    assertZeroFailures(result);
+  } catch (e) {
+    throw new LoadCheckFailedError(`${(e as Error).message.replace(/:\n/, `${head}:\n`)}\nreport: ${where(report.html)}`, result, report);
+  }
+}
+
 /* ------------------------------------------------------------------ under load */
 
 /** What a change run under load gets: options to spread into deploy()/rollback(), and the run itself. */

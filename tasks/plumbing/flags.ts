@@ -10,8 +10,6 @@ export interface Flags extends LoadTaskOptions {
   cycles?: number;
   /** verify: a rollback after each deploy. */
   rollback?: boolean;
-  /** loadtest: this many failed requests are accepted (default 0). */
-  maxFailures?: number;
 }
 
 type FlagType = 'string' | 'boolean' | 'count' | 'list' | 'whole';

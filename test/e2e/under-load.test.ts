@@ -10,6 +10,7 @@ import type { LoadReportJson } from '../../lib/output/report';
 import { MemoryReporter } from '../../lib/output/reporter';
 import { deploy } from '../../lib/release/deploy';
 import { deployTask } from '../../tasks/deploy';
+import { loadtestTask } from '../../tasks/loadtest';
 import { loadtest, LoadCheckFailedError } from '../../lib/load/loadtest';
 import { setup } from '../../lib/servers/setup';
 import { verify } from '../../lib/load/verify';
@@ -59,6 +60,16 @@ describe.sequential('load tasks against the lab', () => {
     expect(out.result.durationMs).toBeGreaterThanOrEqual(1000);
     expect(out.result.method).toBe('HEAD');
     expect(rep.text()).toMatch(new RegExp(`failed: ${out.result.requests} \\(100\\.00%\\): 404 ×${out.result.requests}`));
+  });
+
+  it('gulp loadtest exits non-zero when a request failed, unless --max-failures accepts that many', async () => {
+    const rep = new MemoryReporter();
+    const fails = loadtestTask({ environment: env, reporter: rep, requests: 20, concurrency: 5, path: '/nope', reportDir: dir });
+    await expect(fails()).rejects.toThrow(/^20 of 20 requests failed \(404 ×20\):\n/);
+    const accepted = loadtestTask({ environment: env, reporter: rep, requests: 20, concurrency: 5, path: '/nope', reportDir: dir, maxFailures: 20 });
+    await expect(accepted()).resolves.toBeUndefined();
+    const tooMany = loadtestTask({ environment: env, reporter: rep, requests: 20, concurrency: 5, path: '/nope', reportDir: dir, maxFailures: 19 });
+    await expect(tooMany()).rejects.toThrow(/^20 of 20 requests failed \(404 ×20\) \(more than the 19 accepted by --max-failures\):\n[\s\S]*report: /);
   });
 
   it('gulp deploy --under-load: the deploy task runs under load, marks each step, fails on none', async () => {
