@@ -4,10 +4,31 @@
 # Usage: the client runs `bash -c '<lib.sh><script>' NAME ARGS…`; a script run as a file sources
 #        it: if ! declare -F sy_emit >/dev/null; then . "${BASH_SOURCE[0]%/*}/lib.sh"; fi
 #
-# Defines functions and defaults only; running it does nothing. Exit codes used by every script:
-#   0 done            1 unexpected failure        2 usage / bad value
-#   3 not set up, or release dir missing / exists  4 deploy lock held by someone else / not ours
-#   5 app did not start   6 health check failed   7 switch refused   8 kill refused
+# Defines functions and defaults only; running it does nothing.
+#
+# Exit codes: every code a script exits with, and which scripts use it. Each code means one thing,
+# so a new failure of a script's own gets a new number (the client acts on codes: 3, 4 and 9 in
+# lib/release/flow.ts).
+#   0  done: every script.
+#   1  unexpected failure (a command failed under set -e), or SIGTERM/SIGINT/SIGHUP (sy_init's
+#      traps): every script but release.sh, which runs the steps and sets no traps of its own.
+#   2  usage or bad value: every script (release.sh: also an unexpected word on stdin).
+#   3  not set up (D/releases missing): prepare switch retire undo status unlock; releases/R
+#      missing or already there: prepare switch; setup: a tool or the socket group is missing;
+#      nginx.sh: nginx is not installed.
+#   4  deploy lock held by someone else: prepare; not held by R: switch retire, unlock --release R;
+#      undo: R is live but its deploy is over.
+#   5  app did not start: prepare.
+#   6  health check failed: prepare.
+#   7  switch refused (no staged socket or pid file): switch; R is not live: retire.
+#   8  kill refused (the process still serves the live socket, or that cannot be checked): retire
+#      undo; undo: cannot restore the previous release.
+#   9  no word from the client (stdin ended or WAIT passed): release.sh.
+#   10 nginx rejected the config, or did not start or reload: nginx.sh.
+#   release.sh also ends with the code of the step that ended it.
+#   Not a script's own: 128+N when signal N ends bash with no trap run (KILL, the client's second
+#   signal: 137; release.sh sets no traps, so TERM there: 143); the client reports its time limit
+#   as 124, and a user's `session.run` command may end with anything (124: its server `timeout`).
 #
 # shellcheck disable=SC2034  # the option variables below are read by the scripts, not here.
 set -euo pipefail

@@ -5,6 +5,7 @@ import path from 'node:path';
 import {
   newReleaseId,
   prepareCommand,
+  privateNginxCommand,
   q,
   RELEASE_ID,
   releaseCommand,
@@ -13,12 +14,20 @@ import {
   retireCommand,
   runCommand,
   setupCommand,
+  statusCommand,
   switchCommand,
   undoCommand,
   unlockCommand,
   words,
 } from '../../../lib/remote/commands';
+import { privateNginxConfig } from '../../../lib/nginx/site';
 import { makeEnv } from '../../support/env';
+
+/** lib.sh + NAME as the client sends it, read from the files here, quoted as one shell word. */
+function inline(name: string): string {
+  const read = (f: string) => fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, f), 'utf8');
+  return q(read('lib.sh') + '\n' + read(name));
+}
 
 /** What bash makes of a command line: the argv it would run (printed NUL-separated). */
 function argvOf(commandLine: string): string[] {
@@ -98,6 +107,46 @@ describe('remote commands', () => {
     expect(retireCommand(env, R, 'x').timeoutSeconds).toBe(152);
     expect(switchCommand(env, R).timeoutSeconds).toBe(60);
     expect(unlockCommand(env).display).toBe('unlock.sh --deploy-to /srv/app');
+  });
+
+  it('status: the exact command and display', () => {
+    const c = statusCommand(env);
+    expect(c.step).toBe('status');
+    expect(c.display).toBe('status.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --health-path /health --expect-status 200');
+    expect(c.command).toBe(
+      `exec bash -c ${inline('status.sh')} status.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --health-path /health --expect-status 200`,
+    );
+    expect(c.timeoutSeconds).toBe(60);
+    expect(c.stdinPackage).toBeUndefined();
+  });
+
+  it('unlock: the exact command and display, with and without --release', () => {
+    const any = unlockCommand(env);
+    expect(any.step).toBe('unlock');
+    expect(any.display).toBe('unlock.sh --deploy-to /srv/app');
+    expect(any.command).toBe(`exec bash -c ${inline('unlock.sh')} unlock.sh --deploy-to /srv/app`);
+    expect(any.timeoutSeconds).toBe(60);
+    const only = unlockCommand(env, R);
+    expect(only.display).toBe(`unlock.sh --deploy-to /srv/app --release ${R}`);
+    expect(only.command).toBe(`exec bash -c ${inline('unlock.sh')} unlock.sh --deploy-to /srv/app --release ${R}`);
+    expect(only.timeoutSeconds).toBe(60);
+    expect(only.stdinPackage).toBeUndefined();
+  });
+
+  it('private nginx: lib.sh + nginx.sh inline, the prefix under deployTo, the config one word; shown without the config', () => {
+    const c = privateNginxCommand(env);
+    expect(c.step).toBe('setup');
+    expect(c.display).toBe('nginx.sh --prefix /srv/app/nginx --conf <nginx.conf for app.test>');
+    const conf = privateNginxConfig(env);
+    expect(c.command).toBe(`exec bash -c ${inline('nginx.sh')} nginx.sh --prefix /srv/app/nginx --conf ${q(conf)}`);
+    expect(c.timeoutSeconds).toBe(60);
+    expect(c.stdinPackage).toBeUndefined();
+    // the config travels as one word, byte for byte, and is the one for this host's live socket
+    const argv = argvOf(c.command);
+    expect(argv.slice(4)).toEqual(['nginx.sh', '--prefix', '/srv/app/nginx', '--conf', conf]);
+    expect(conf).toContain('\npid /srv/app/nginx/nginx.pid;\n');
+    expect(conf).toContain('\n        app.test /run/sy/SOCK-app.test;\n');
+    expect(conf).toContain('\n        listen 80;\n');
   });
 
   it('a hostile start argument and env value stay single words in the command', () => {
