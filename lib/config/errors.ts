@@ -12,15 +12,38 @@ export interface ConfigProblem {
   message: string;
 }
 
-/** The problems of one config file of one environment, and the function that adds one. */
-export function problemList(ctx: { envFile: string; configFile: string }): {
+/**
+ * Something wrong with one override (or with the file) found while rendering it. The renderer
+ * catches it and reports it as a {@link ConfigProblem}; any other exception is a bug and propagates.
+ */
+export class RenderProblem extends Error {}
+
+/** The problems of one config file of one environment, and the functions that add to them. */
+export interface ProblemList {
   problems: ConfigProblem[];
   report: (where: string | undefined, message: string) => void;
-} {
+  /** Runs `fn`; a {@link RenderProblem} it throws is reported under `where`, so the next override still runs. */
+  attempt: (where: string | undefined, fn: () => void) => void;
+  /** Stops rendering (throws a {@link ConfigError}) if anything has been reported. */
+  throwIfAny: () => void;
+}
+
+export function problemList(ctx: { envFile: string; configFile: string }): ProblemList {
   const problems: ConfigProblem[] = [];
   const report = (where: string | undefined, message: string) =>
     problems.push({ envFile: ctx.envFile, configFile: ctx.configFile, ...(where !== undefined ? { where } : {}), message });
-  return { problems, report };
+  const attempt = (where: string | undefined, fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      if (!(e instanceof RenderProblem)) throw e;
+      report(where, e.message);
+    }
+  };
+  const throwIfAny = () => {
+    if (problems.length) throw new ConfigError(problems);
+  };
+  return { problems, report, attempt, throwIfAny };
 }
 
 /** A text's byte order mark (kept as it was on output) and the rest. */

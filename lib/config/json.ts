@@ -11,15 +11,16 @@
  * - `json: { 'a.b': v }` sets a value whose path exists (else an error that points to `add`);
  * - `add: { 'a.b': v }` sets it if it exists, else creates it (and missing parent objects);
  *   `[n]` with n = the array's length appends to an array.
- * Key path syntax: see ./jsonpath.ts.
+ * Key path syntax: see ./jsonpath.ts; the parser (positions, comments): ./json-parse.ts.
  */
-import { splice, type Edit } from './splice';
 import { isDeepStrictEqual } from 'node:util';
 import { toJson } from './escape';
-import { ConfigError, problemList, splitBom } from './errors';
-import { formatJsonPath, parseJsonPath, type PathSegment } from './jsonpath';
+import { ConfigError, problemList, RenderProblem, splitBom, type ProblemList } from './errors';
+import { parseJson, toPlain, type JMember, type JNode, type Plain } from './json-parse';
+import { formatJsonPath, JsonPathSyntaxError, parseJsonPath, type PathSegment } from './jsonpath';
 import type { JsonFileOverrides, JsonOverrideValue } from './schema';
 import { Secret } from './secrets';
+import { eolOf, splice, type Edit, type Eol } from './splice';
 
 export interface JsonRenderContext {
   configFile: string;
@@ -28,171 +29,11 @@ export interface JsonRenderContext {
   resolveSecret: (s: Secret) => string;
 }
 
-type JNode =
-  | { kind: 'object'; start: number; end: number; members: JMember[] }
-  | { kind: 'array'; start: number; end: number; items: JNode[] }
-  | { kind: 'scalar'; start: number; end: number };
-interface JMember {
-  key: string;
-  keyStart: number;
-  keyEnd: number;
-  value: JNode;
-}
-type Plain = string | number | boolean | null | Plain[] | { [k: string]: Plain };
-
-class Problem extends Error {}
-
-function lineCol(s: string, at: number): string {
-  let line = 1;
-  let ls = 0;
-  for (let i = 0; i < at && i < s.length; i++) {
-    if (s[i] === '\n' || (s[i] === '\r' && s[i + 1] !== '\n')) {
-      line++;
-      ls = i + 1;
-    }
-  }
-  return `line ${line}, column ${at - ls + 1}`;
-}
-
-/** A JSON parser that keeps the position of every value. Accepts // and /* *\/ comments. */
-function parseJson(s: string): JNode {
-  let i = 0;
-  const fail = (what: string): never => {
-    throw new Problem(`malformed JSON at ${lineCol(s, i)}: ${what}`);
-  };
-  const skip = () => {
-    for (;;) {
-      const c = s[i];
-      if (c === ' ' || c === '\t' || c === '\n' || c === '\r') i++;
-      else if (c === '/' && s[i + 1] === '/') {
-        while (i < s.length && s[i] !== '\n' && s[i] !== '\r') i++;
-      } else if (c === '/' && s[i + 1] === '*') {
-        const e = s.indexOf('*/', i + 2);
-        if (e < 0) fail('unterminated comment');
-        i = e + 2;
-      } else return;
-    }
-  };
-  const str = (): string => {
-    const start = i;
-    i++;
-    while (i < s.length && s[i] !== '"') i += s[i] === '\\' ? 2 : 1;
-    if (i >= s.length) {
-      i = start;
-      fail('unterminated string');
-    }
-    i++;
-    try {
-      return JSON.parse(s.slice(start, i)) as string;
-    } catch {
-      i = start;
-      return fail('invalid string (bad escape or raw control character)');
-    }
-  };
-  const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-  const value = (): JNode => {
-    skip();
-    const start = i;
-    const c = s[i];
-    if (c === '{') {
-      i++;
-      const members: JMember[] = [];
-      skip();
-      if (s[i] === '}') {
-        i++;
-        return { kind: 'object', start, end: i, members };
-      }
-      for (;;) {
-        skip();
-        if (s[i] !== '"') fail(members.length ? 'expected a key (trailing commas are not allowed)' : 'expected a key or "}"');
-        const keyStart = i;
-        const key = str();
-        const keyEnd = i;
-        skip();
-        if (s[i] !== ':') fail('expected ":"');
-        i++;
-        members.push({ key, keyStart, keyEnd, value: value() });
-        skip();
-        if (s[i] === ',') i++;
-        else if (s[i] === '}') {
-          i++;
-          return { kind: 'object', start, end: i, members };
-        } else fail('expected "," or "}"');
-      }
-    }
-    if (c === '[') {
-      i++;
-      const items: JNode[] = [];
-      skip();
-      if (s[i] === ']') {
-        i++;
-        return { kind: 'array', start, end: i, items };
-      }
-      for (;;) {
-        skip();
-        if (s[i] === ']') fail('trailing commas are not allowed');
-        items.push(value());
-        skip();
-        if (s[i] === ',') i++;
-        else if (s[i] === ']') {
-          i++;
-          return { kind: 'array', start, end: i, items };
-        } else fail('expected "," or "]"');
-      }
-    }
-    if (c === '"') {
-      str();
-      return { kind: 'scalar', start, end: i };
-    }
-    for (const lit of ['true', 'false', 'null']) {
-      if (s.startsWith(lit, i)) {
-        i += lit.length;
-        return { kind: 'scalar', start, end: i };
-      }
-    }
-    NUMBER.lastIndex = i;
-    const m = NUMBER.exec(s);
-    if (m) {
-      i += m[0].length;
-      return { kind: 'scalar', start, end: i };
-    }
-    return fail(i >= s.length ? 'unexpected end of input' : `unexpected character ${JSON.stringify(c)}`);
-  };
-  const root = value();
-  skip();
-  if (i < s.length) fail('unexpected content after the end of the document');
-  return root;
-}
-
-function toPlain(s: string, n: JNode): Plain {
-  switch (n.kind) {
-    case 'scalar':
-      return JSON.parse(s.slice(n.start, n.end)) as Plain;
-    case 'array':
-      return n.items.map((x) => toPlain(s, x));
-    case 'object': {
-      const o: { [k: string]: Plain } = {};
-      for (const m of n.members) Object.defineProperty(o, m.key, { value: toPlain(s, m.value), enumerable: true, writable: true, configurable: true });
-      return o;
-    }
-  }
-}
-
-function resolveValue(v: JsonOverrideValue, ctx: JsonRenderContext): Plain {
-  if (v instanceof Secret) return ctx.resolveSecret(v);
-  if (Array.isArray(v)) return v.map((x) => resolveValue(x, ctx));
-  if (typeof v === 'object' && v !== null) {
-    const o: { [k: string]: Plain } = {};
-    for (const [k, x] of Object.entries(v)) Object.defineProperty(o, k, { value: resolveValue(x, ctx), enumerable: true, writable: true, configurable: true });
-    return o;
-  }
-  return v;
-}
-
+type Container = JNode & { kind: 'object' | 'array' };
 
 /** New members for an existing object, or new items for an existing array, in the order given. */
 interface Additions {
-  container: JNode & { kind: 'object' | 'array' };
+  container: Container;
   /** For an object: key → value (nested objects merged); for an array: appended values. */
   members: Map<string, Plain>;
   items: Plain[];
@@ -204,189 +45,262 @@ interface Additions {
  * new text. Throws a {@link ConfigError} listing every problem.
  */
 export function applyJsonOverrides(text: string, overrides: JsonFileOverrides, ctx: JsonRenderContext): string {
-  const { problems, report } = problemList(ctx);
-  const { bom, body: s } = splitBom(text);
-  let root: JNode;
-  try {
-    root = parseJson(s);
-  } catch (e) {
-    if (!(e instanceof Problem)) throw e;
-    report(undefined, e.message);
-    throw new ConfigError(problems);
-  }
-  const eol = /\r\n/.test(s) ? '\r\n' : '\n';
-  const unit = /(?:^|\n)([ \t]+)\S/.exec(s)?.[1] ?? '  ';
-
-  const edits: Edit[] = [];
-  const additions = new Map<JNode, Additions>();
-  /** Every change as (path, value), to check the output against. */
-  const changes: { segs: PathSegment[]; value: Plain }[] = [];
-  const seen = new Map<string, string>();
-
-  const entries = [
-    ...Object.entries(overrides.json ?? {}).map(([p, v]) => ({ p, v, add: false })),
-    ...Object.entries(overrides.add ?? {}).map(([p, v]) => ({ p, v, add: true })),
-  ];
-  for (const { p, v, add } of entries) {
-    const where = `${add ? 'add' : 'json'} ${JSON.stringify(p)}`;
-    try {
-      const segs = parseJsonPath(p);
-      const canonical = formatJsonPath(segs);
-      const other = seen.get(canonical);
-      if (other) throw new Problem(`sets the same path as ${other}; keep one`);
-      seen.set(canonical, where);
-      const value = resolveValue(v, ctx);
-      changes.push({ segs, value });
-      locate(segs, value, add, where);
-    } catch (e) {
-      if (!(e instanceof Problem) && !(e instanceof Error && e.name === 'JsonPathSyntaxError')) throw e;
-      report(where, e.message);
-    }
-  }
-  for (const a of additions.values()) {
-    try {
-      edits.push(insert(a));
-    } catch (e) {
-      if (!(e instanceof Problem)) throw e;
-      report(a.owners.join(', '), e.message);
-    }
-  }
-  if (problems.length) throw new ConfigError(problems);
-
-  const out = splice(s, edits, (prev, e) => report(`${prev.owner} and ${e.owner}`, 'change overlapping parts of the file (one sets a value inside the other); keep one'));
-  if (problems.length) throw new ConfigError(problems);
-
-  // verify: the output parses, and equals the input with exactly these changes
-  let actual: Plain;
-  try {
-    actual = toPlain(out, parseJson(out));
-  } catch (e) {
-    report(undefined, `internal error: the rendered file does not parse (${(e as Error).message}); please report this with the file`);
-    throw new ConfigError(problems);
-  }
-  const expected = toPlain(s, root);
-  for (const c of changes) setPlain(expected, c.segs, c.value);
-  if (!isDeepStrictEqual(expected, actual)) {
-    report(undefined, 'internal error: the rendered file differs from the base file by more than the overrides; please report this with the file');
-    throw new ConfigError(problems);
-  }
+  const list = problemList(ctx);
+  const { bom, body } = splitBom(text);
+  const render = new JsonRender(body, readJson(body, list), ctx, list);
+  for (const [p, v] of Object.entries(overrides.json ?? {})) render.set(p, v, false);
+  for (const [p, v] of Object.entries(overrides.add ?? {})) render.set(p, v, true);
+  render.insertAdditions();
+  list.throwIfAny();
+  const out = render.splice();
+  list.throwIfAny();
+  render.verify(out);
   return bom + out;
+}
 
-  // ---------------------------------------------------------------------------------------------
+function readJson(body: string, list: ProblemList): JNode {
+  try {
+    return parseJson(body);
+  } catch (e) {
+    if (!(e instanceof RenderProblem)) throw e;
+    list.report(undefined, e.message);
+    throw new ConfigError(list.problems);
+  }
+}
 
-  function locate(segs: PathSegment[], value: Plain, add: boolean, owner: string): void {
-    let node: JNode = root;
+/**
+ * One render of one JSON file: the parsed source, the edits and additions asked for so far, and
+ * every change as (path, value) to check the output against. Problems go to `list`, so that
+ * every override is tried and all problems are reported together.
+ */
+class JsonRender {
+  private readonly edits: Edit[] = [];
+  private readonly additions = new Map<JNode, Additions>();
+  private readonly changes: { segs: PathSegment[]; value: Plain }[] = [];
+  /** Canonical path → the override that sets it. */
+  private readonly seen = new Map<string, string>();
+  private readonly eol: Eol;
+  /** The file's indentation step (its first indented line), for new nested values. */
+  private readonly unit: string;
+
+  constructor(
+    private readonly s: string,
+    private readonly root: JNode,
+    private readonly ctx: JsonRenderContext,
+    private readonly list: ProblemList,
+  ) {
+    this.eol = eolOf(s);
+    this.unit = /(?:^|\n)([ \t]+)\S/.exec(s)?.[1] ?? '  ';
+  }
+
+  // ---- keys and paths (`json`, and `add` where the path exists)
+
+  set(p: string, v: JsonOverrideValue, add: boolean): void {
+    const where = `${add ? 'add' : 'json'} ${JSON.stringify(p)}`;
+    this.list.attempt(where, () => {
+      const segs = pathOf(p);
+      const canonical = formatJsonPath(segs);
+      const other = this.seen.get(canonical);
+      if (other) throw new RenderProblem(`sets the same path as ${other}; keep one`);
+      this.seen.set(canonical, where);
+      const value = resolveValue(v, this.ctx);
+      this.changes.push({ segs, value });
+      this.locate(segs, value, add, where);
+    });
+  }
+
+  /** Follows the path to the value it replaces (an edit), or to the container that gets it (an addition). */
+  private locate(segs: PathSegment[], value: Plain, add: boolean, owner: string): void {
+    let node: JNode | undefined = this.root;
     let parent: JNode | undefined;
     for (let k = 0; k < segs.length; k++) {
       parent = node;
-      const seg = segs[k]!;
-      const at = k === 0 ? 'the top level' : formatJsonPath(segs.slice(0, k));
-      if ('index' in seg) {
-        if (node.kind !== 'array') throw new Problem(`${at} is ${kindName(node)}, not an array, so [${seg.index}] does not apply`);
-        const item: JNode | undefined = node.items[seg.index];
-        if (!item) {
-          if (add && k === segs.length - 1 && seg.index === node.items.length + (additions.get(node)?.items.length ?? 0)) {
-            addition(node, owner).items.push(value);
-            return;
-          }
-          throw new Problem(
-            `${formatJsonPath(segs.slice(0, k + 1))} does not exist: ${at} has ${node.items.length} element${node.items.length === 1 ? '' : 's'}` +
-              (add ? (k === segs.length - 1 ? ` (to append, use index ${node.items.length})` : '') : '; use `add` to append'),
-          );
-        }
-        node = item;
-      } else {
-        if (node.kind !== 'object') throw new Problem(`${at} is ${kindName(node)}, not an object, so it has no key ${JSON.stringify(seg.key)}`);
-        const matches: JMember[] = node.members.filter((m) => m.key === seg.key);
-        if (matches.length > 1) throw new Problem(`${at} has the key ${JSON.stringify(seg.key)} ${matches.length} times; which one is meant is ambiguous`);
-        const m = matches[0];
-        if (!m) {
-          if (!add) {
-            throw new Problem(`${formatJsonPath(segs.slice(0, k + 1))} does not exist in the file; to create it, put it under \`add\` instead of \`json\``);
-          }
-          const rest = segs.slice(k + 1);
-          const bad = rest.find((r) => 'index' in r);
-          if (bad) throw new Problem(`cannot create ${formatJsonPath(segs.slice(0, k + 1))} and an array inside it by path; add the whole value at ${formatJsonPath(segs.slice(0, k + 1))}`);
-          let nested: Plain = value;
-          for (const r of [...rest].reverse()) nested = { [(r as { key: string }).key]: nested };
-          const a = addition(node, owner);
-          const existing = a.members.get(seg.key);
-          if (existing !== undefined) {
-            if (!isObject(existing) || !isObject(nested)) throw new Problem(`conflicts with another \`add\` creating ${formatJsonPath(segs.slice(0, k + 1))}`);
-            mergeInto(existing, nested, formatJsonPath(segs.slice(0, k + 1)));
-          } else {
-            a.members.set(seg.key, nested);
-          }
-          return;
-        }
-        node = m.value;
-      }
+      node = 'index' in segs[k]! ? this.item(node, segs, k, value, add, owner) : this.member(node, segs, k, value, add, owner);
+      if (!node) return;
     }
     // inside a one-line object or array, a new object/array value stays on one line too
-    const compact = parent !== undefined && !/[\r\n]/.test(s.slice(parent.start, parent.end));
-    edits.push({ start: node.start, end: node.end, text: serialize(value, node.start, compact), owner });
+    const compact = parent !== undefined && !/[\r\n]/.test(this.s.slice(parent.start, parent.end));
+    this.edits.push({ start: node.start, end: node.end, text: this.serialize(value, node.start, compact), owner });
   }
 
-  function addition(container: JNode & { kind: 'object' | 'array' }, owner: string): Additions {
-    let a = additions.get(container);
-    if (!a) additions.set(container, (a = { container, members: new Map(), items: [], owners: [] }));
+  /** Step `[n]` of the path from `node`; undefined when the value is appended instead. */
+  private item(node: JNode, segs: PathSegment[], k: number, value: Plain, add: boolean, owner: string): JNode | undefined {
+    const { index } = segs[k] as { index: number };
+    const at = atStep(segs, k);
+    if (node.kind !== 'array') throw new RenderProblem(`${at} is ${kindName(node)}, not an array, so [${index}] does not apply`);
+    const item: JNode | undefined = node.items[index];
+    if (item) return item;
+    const last = k === segs.length - 1;
+    if (add && last && index === node.items.length + (this.additions.get(node)?.items.length ?? 0)) {
+      this.addition(node, owner).items.push(value);
+      return undefined;
+    }
+    const n = node.items.length;
+    throw new RenderProblem(
+      `${formatJsonPath(segs.slice(0, k + 1))} does not exist: ${at} has ${n} element${n === 1 ? '' : 's'}` +
+        (add ? (last ? ` (to append, use index ${n})` : '') : '; use `add` to append'),
+    );
+  }
+
+  /** Step `.key` of the path from `node`; undefined when the key is created instead. */
+  private member(node: JNode, segs: PathSegment[], k: number, value: Plain, add: boolean, owner: string): JNode | undefined {
+    const { key } = segs[k] as { key: string };
+    const at = atStep(segs, k);
+    if (node.kind !== 'object') throw new RenderProblem(`${at} is ${kindName(node)}, not an object, so it has no key ${JSON.stringify(key)}`);
+    const matches: JMember[] = node.members.filter((m) => m.key === key);
+    if (matches.length > 1) throw new RenderProblem(`${at} has the key ${JSON.stringify(key)} ${matches.length} times; which one is meant is ambiguous`);
+    const m = matches[0];
+    if (m) return m.value;
+    if (!add) {
+      throw new RenderProblem(`${formatJsonPath(segs.slice(0, k + 1))} does not exist in the file; to create it, put it under \`add\` instead of \`json\``);
+    }
+    this.create(node, segs, k, value, owner);
+    return undefined;
+  }
+
+  // ---- adds: keys and items the file does not have
+
+  /** Creates `segs[k]` in `node` (and the objects of the rest of the path inside it) holding `value`. */
+  private create(node: Container, segs: PathSegment[], k: number, value: Plain, owner: string): void {
+    const { key } = segs[k] as { key: string };
+    const created = formatJsonPath(segs.slice(0, k + 1));
+    const rest = segs.slice(k + 1);
+    if (rest.some((r) => 'index' in r)) throw new RenderProblem(`cannot create ${created} and an array inside it by path; add the whole value at ${created}`);
+    let nested: Plain = value;
+    for (const r of [...rest].reverse()) nested = { [(r as { key: string }).key]: nested };
+    const a = this.addition(node, owner);
+    const existing = a.members.get(key);
+    if (existing === undefined) {
+      a.members.set(key, nested);
+      return;
+    }
+    // two `add`s under one new key: their objects merge
+    if (!isObject(existing) || !isObject(nested)) throw new RenderProblem(`conflicts with another \`add\` creating ${created}`);
+    mergeInto(existing, nested, created);
+  }
+
+  private addition(container: Container, owner: string): Additions {
+    let a = this.additions.get(container);
+    if (!a) this.additions.set(container, (a = { container, members: new Map(), items: [], owners: [] }));
     if (!a.owners.includes(owner)) a.owners.push(owner);
     return a;
   }
 
-  /** Leading blanks of the line that contains offset `at`. */
-  function lineIndent(at: number): string {
-    let ls = at;
-    while (ls > 0 && s[ls - 1] !== '\n' && s[ls - 1] !== '\r') ls--;
-    return /^[ \t]*/.exec(s.slice(ls))![0];
+  insertAdditions(): void {
+    for (const a of this.additions.values()) this.list.attempt(a.owners.join(', '), () => this.edits.push(this.insert(a)));
   }
 
-  /** A value as JSON, laid out like the file, for a place whose line is indented `indentOf(at)`. */
-  function serialize(v: Plain, at: number, compact = false): string {
-    if (compact) return toJson(v);
-    return toJson(v, unit).split('\n').join(eol + lineIndent(at));
-  }
-
-  function insert(a: Additions): Edit {
+  /** One edit per container: its new members after the last one, laid out like it. */
+  private insert(a: Additions): Edit {
     const c = a.container;
     const owner = a.owners.join(', ');
     const entries: { key?: string; value: Plain }[] =
       c.kind === 'object' ? [...a.members].map(([key, value]) => ({ key, value })) : a.items.map((value) => ({ value }));
     const existing: { start: number; end: number }[] =
       c.kind === 'object' ? c.members.map((m) => ({ start: m.keyStart, end: m.value.end })) : c.items.map((x) => ({ start: x.start, end: x.end }));
-    const sepOf = () => {
-      const m = c.kind === 'object' ? c.members.at(-1) : undefined;
-      const sep = m ? s.slice(m.keyEnd, m.value.start) : ': ';
-      return /^[ \t]*:[ \t]*$/.test(sep) ? sep : ': ';
-    };
-    const sep = sepOf();
+    const sep = this.separator(c);
     const last = existing.at(-1);
     const first = existing[0];
-    if (last && first) {
-      const multiline = /[\r\n]/.test(s.slice(c.start, first.start));
-      if (multiline) {
-        const indent = lineIndent(last.start);
-        const text = entries
-          .map((e) => `,${eol}${indent}${e.key !== undefined ? toJson(e.key) + sep : ''}${toJson(e.value, unit).split('\n').join(eol + indent)}`)
-          .join('');
-        return { start: last.end, end: last.end, text, owner };
-      }
-      const text = entries.map((e) => `, ${e.key !== undefined ? toJson(e.key) + sep : ''}${serialize(e.value, 0, true)}`).join('');
+    if (!last || !first) return this.fill(c, entries, sep, owner);
+    if (/[\r\n]/.test(this.s.slice(c.start, first.start))) {
+      const indent = this.lineIndent(last.start);
+      const text = entries.map((e) => `,${this.eol}${indent}${this.entry(e, sep, indent)}`).join('');
       return { start: last.end, end: last.end, text, owner };
     }
-    // empty container
-    const base = lineIndent(c.start);
-    const indent = base + unit;
-    const list = entries
-      .map((e, i) => `${i ? ',' : ''}${eol}${indent}${e.key !== undefined ? toJson(e.key) + sep : ''}${toJson(e.value, unit).split('\n').join(eol + indent)}`)
-      .join('');
-    const inner = s.slice(c.start + 1, c.end - 1);
+    const text = entries.map((e) => `, ${e.key !== undefined ? toJson(e.key) + sep : ''}${this.serialize(e.value, 0, true)}`).join('');
+    return { start: last.end, end: last.end, text, owner };
+  }
+
+  /** The members of an empty container, one a line, indented one step more than the container's line. */
+  private fill(c: Container, entries: { key?: string; value: Plain }[], sep: string, owner: string): Edit {
+    const base = this.lineIndent(c.start);
+    const indent = base + this.unit;
+    const list = entries.map((e, i) => `${i ? ',' : ''}${this.eol}${indent}${this.entry(e, sep, indent)}`).join('');
+    const inner = this.s.slice(c.start + 1, c.end - 1);
     if (/^\s*$/.test(inner)) {
       const [open, close] = c.kind === 'object' ? ['{', '}'] : ['[', ']'];
-      return { start: c.start, end: c.end, text: `${open}${list}${eol}${base}${close}`, owner };
+      return { start: c.start, end: c.end, text: `${open}${list}${this.eol}${base}${close}`, owner };
     }
     return { start: c.start + 1, end: c.start + 1, text: list, owner }; // only comments inside: keep them after
   }
+
+  /** A member (`"key": value`) or item, on lines indented `indent`. */
+  private entry(e: { key?: string; value: Plain }, sep: string, indent: string): string {
+    return `${e.key !== undefined ? toJson(e.key) + sep : ''}${toJson(e.value, this.unit).split('\n').join(this.eol + indent)}`;
+  }
+
+  /** What goes between a key and its value: as in the object's last member if that is plain, else `: `. */
+  private separator(c: Container): string {
+    const m = c.kind === 'object' ? c.members.at(-1) : undefined;
+    const sep = m ? this.s.slice(m.keyEnd, m.value.start) : ': ';
+    return /^[ \t]*:[ \t]*$/.test(sep) ? sep : ': ';
+  }
+
+  // ---- layout
+
+  /** Leading blanks of the line that contains offset `at`. */
+  private lineIndent(at: number): string {
+    let ls = at;
+    while (ls > 0 && this.s[ls - 1] !== '\n' && this.s[ls - 1] !== '\r') ls--;
+    return /^[ \t]*/.exec(this.s.slice(ls))![0];
+  }
+
+  /** A value as JSON, laid out like the file, for a place whose line is indented `lineIndent(at)`. */
+  private serialize(v: Plain, at: number, compact = false): string {
+    if (compact) return toJson(v);
+    return toJson(v, this.unit).split('\n').join(this.eol + this.lineIndent(at));
+  }
+
+  // ---- output
+
+  splice(): string {
+    return splice(this.s, this.edits, (prev, e) =>
+      this.list.report(`${prev.owner} and ${e.owner}`, 'change overlapping parts of the file (one sets a value inside the other); keep one'),
+    );
+  }
+
+  /** The output parses, and equals the input with exactly these changes. */
+  verify(out: string): void {
+    let actual: Plain;
+    try {
+      actual = toPlain(out, parseJson(out));
+    } catch (e) {
+      this.list.report(undefined, `internal error: the rendered file does not parse (${(e as Error).message}); please report this with the file`);
+      throw new ConfigError(this.list.problems);
+    }
+    const expected = toPlain(this.s, this.root);
+    for (const c of this.changes) setPlain(expected, c.segs, c.value);
+    if (!isDeepStrictEqual(expected, actual)) {
+      this.list.report(undefined, 'internal error: the rendered file differs from the base file by more than the overrides; please report this with the file');
+      throw new ConfigError(this.list.problems);
+    }
+  }
+}
+
+/** A key path, a syntax error in it being a problem of the override. */
+function pathOf(p: string): PathSegment[] {
+  try {
+    return parseJsonPath(p);
+  } catch (e) {
+    if (e instanceof JsonPathSyntaxError) throw new RenderProblem(e.message);
+    throw e;
+  }
+}
+
+/** Where step k of a path starts from, as messages name it. */
+function atStep(segs: PathSegment[], k: number): string {
+  return k === 0 ? 'the top level' : formatJsonPath(segs.slice(0, k));
+}
+
+function resolveValue(v: JsonOverrideValue, ctx: JsonRenderContext): Plain {
+  if (v instanceof Secret) return ctx.resolveSecret(v);
+  if (Array.isArray(v)) return v.map((x) => resolveValue(x, ctx));
+  if (typeof v === 'object' && v !== null) {
+    const o: { [k: string]: Plain } = {};
+    for (const [k, x] of Object.entries(v)) Object.defineProperty(o, k, { value: resolveValue(x, ctx), enumerable: true, writable: true, configurable: true });
+    return o;
+  }
+  return v;
 }
 
 function kindName(n: JNode): string {
@@ -402,7 +316,7 @@ function mergeInto(target: { [k: string]: Plain }, src: { [k: string]: Plain }, 
     const t = Object.prototype.hasOwnProperty.call(target, k) ? target[k] : undefined;
     if (t === undefined) Object.defineProperty(target, k, { value: v, enumerable: true, writable: true, configurable: true });
     else if (isObject(t) && isObject(v)) mergeInto(t, v, `${at}.${k}`);
-    else throw new Problem(`conflicts with another \`add\` creating ${at}.${k}`);
+    else throw new RenderProblem(`conflicts with another \`add\` creating ${at}.${k}`);
   }
 }
 

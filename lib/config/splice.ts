@@ -26,3 +26,10 @@ export function splice(text: string, edits: Edit[], onOverlap: (first: Edit, sec
   }
   return out + text.slice(cur);
 }
+
+export type Eol = '\n' | '\r\n';
+
+/** The line end that inserted text uses: CRLF if the file has any, else LF. */
+export function eolOf(text: string): Eol {
+  return /\r\n/.test(text) ? '\r\n' : '\n';
+}
