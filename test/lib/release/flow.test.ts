@@ -1,0 +1,435 @@
+// The release transaction (lib/release/flow.ts) against a fake transport that plays release.sh:
+// the order of every exec and every word across hosts, what is undone where, the hooks, the aborts.
+// The same states through real sshd and nginx: test/e2e/transaction.test.ts.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryReporter } from '../../../lib/output/reporter';
+import type { Package } from '../../../lib/release/package';
+import { reportOf, runRelease, type HookContext, type HookName, type Hooks, type ReleaseEvent, type ReleaseKind, type ReleaseOptions, type ReleaseReport } from '../../../lib/release/flow';
+import { Session } from '../../../lib/remote/session';
+import { SwitchyardError } from '../../../lib/errors';
+import { makeEnv } from '../../support/env';
+import { FakeFleet, type HostScript } from '../../support/fake-transport';
+
+const HOSTS = ['h1', 'h2', 'h3'];
+const REL = '20260101T000000.000Z-abc1234';
+const HOOKS: HookName[] = ['started', 'prepared', 'switched', 'finished', 'failed', 'rolledBack'];
+
+let dir: string;
+let pkg: Package;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-flow-'));
+  const file = path.join(dir, 'release.tar.gz');
+  fs.writeFileSync(file, 'not really a tarball\n'); // the fake skips exactly --package-bytes of it
+  pkg = { file, bytes: fs.statSync(file).size, files: 1, sha256: '0', remove: async () => undefined };
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+interface World {
+  fleet: FakeFleet;
+  reporter: MemoryReporter;
+  session: Session;
+  /** Every hook that ran, in order, with its context (also noted in the fleet's log as `hook NAME`). */
+  hooks: { name: HookName; ctx: HookContext }[];
+  events: ReleaseEvent[];
+  run(): Promise<ReleaseReport>;
+  /** Runs the release expecting it to fail; the error. */
+  fail(): Promise<SwitchyardError>;
+}
+
+interface Setup {
+  scripts?: Record<string, HostScript>;
+  kind?: ReleaseKind;
+  release?: ReleaseOptions['release'];
+  batchSize?: number;
+  /** Run after the recording hook of the same name. */
+  hooks?: Hooks;
+  signal?: AbortSignal;
+  dryRun?: boolean;
+}
+
+function world(o: Setup = {}): World {
+  const env = makeEnv({ hosts: HOSTS.map((name) => ({ name, address: '127.0.0.1', roles: ['web', 'app'] })) });
+  const fleet = new FakeFleet(HOSTS, o.scripts);
+  const reporter = new MemoryReporter();
+  const session = new Session(env, env.hosts, reporter, o.dryRun ? { dryRun: true } : {}, fleet.transports);
+  const hooks: World['hooks'] = [];
+  const events: ReleaseEvent[] = [];
+  const all: Hooks = {};
+  for (const name of HOOKS) {
+    const record = (ctx: HookContext) => {
+      hooks.push({ name, ctx });
+      fleet.note(`hook ${name}`);
+    };
+    const extra = o.hooks?.[name];
+    all[name] = [record, ...(Array.isArray(extra) ? extra : extra ? [extra] : [])];
+  }
+  const run = () =>
+    runRelease({
+      session,
+      kind: o.kind ?? 'deploy',
+      release: o.release ?? REL,
+      packageFor: () => pkg,
+      hooks: all,
+      onEvent: (e) => events.push(e),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.batchSize ? { batchSize: o.batchSize } : {}),
+    });
+  const fail = () =>
+    run().then(
+      (r) => {
+        throw new Error(`expected the release to fail; it reported ${JSON.stringify(r.hosts.map((h) => h.phase))}`);
+      },
+      (e: unknown) => {
+        expect(e).toBeInstanceOf(SwitchyardError);
+        return e as SwitchyardError;
+      },
+    );
+  return { fleet, reporter, session, hooks, events, run, fail };
+}
+
+const names = (w: World) => w.hooks.map((h) => h.name);
+const phases = (r: ReleaseReport | undefined) => r?.hosts.map((h) => h.phase);
+/** Hosts that got an undo: the word on their release exec, or undo.sh as an exec of its own. */
+const undone = (f: FakeFleet) => HOSTS.filter((h) => f.of(h).some((w) => w === 'word undo' || w === 'exec undo.sh'));
+const switchWords = (f: FakeFleet) => f.lines('word').filter((l) => l.endsWith(' word switch'));
+const served = (f: FakeFleet) => HOSTS.map((h) => f.host(h).live);
+const logText = (w: World) => w.reporter.text();
+
+describe('the release transaction, with a fake transport', () => {
+  it('prepares every host before any host switches, then switches and retires in the one exec per host', async () => {
+    const w = world({ scripts: { h1: { prepare: { delayMs: 1 } }, h2: { prepare: { delayMs: 40 } }, h3: { prepare: { delayMs: 20 } } } });
+    const r = await w.run();
+    expect(r).toMatchObject({ ok: true, kind: 'deploy', release: REL, env: 'test', site: 'app.test' });
+    expect(phases(r)).toEqual(['finished', 'finished', 'finished']);
+    expect(r.hosts.map((h) => h.previous)).toEqual(['R0', 'R0', 'R0']);
+    // the barrier: every ready of prepare comes before the first switch word anywhere
+    const lastReady = Math.max(...w.fleet.seqs('*', 'ready prepare'));
+    const firstSwitch = Math.min(...w.fleet.seqs('*', 'word switch'));
+    expect(w.fleet.seqs('*', 'ready prepare')).toHaveLength(3);
+    expect(lastReady).toBeLessThan(firstSwitch);
+    // and every host is switched before any retires
+    expect(Math.max(...w.fleet.seqs('*', 'ready switch'))).toBeLessThan(Math.min(...w.fleet.seqs('*', 'word retire')));
+    for (const h of HOSTS) {
+      expect(w.fleet.of(h)).toEqual(['connect', 'exec release.sh', 'ready prepare', 'word switch', 'ready switch', 'word retire', 'exit release.sh 0']);
+      expect(w.fleet.host(h).stats).toEqual({ connections: 1, executions: 1, bytesUploaded: pkg.bytes });
+    }
+    expect(served(w.fleet)).toEqual([REL, REL, REL]);
+    expect(logText(w)).toContain(`deploy ${REL} to 3 host(s): h1, h2, h3`);
+    expect(logText(w)).toContain('[h2] prepared: pid 4242, healthy (200), live now: R0');
+    expect(logText(w)).toContain(`[h2] switched: ${REL} is live (was R0)`);
+    expect(logText(w)).toContain('[h2] retired R0 (TERM)');
+    expect(w.events.filter((e) => e.host === 'h1').map((e) => `${e.step} ${e.at}${e.ok === undefined ? '' : ` ${e.ok}`}`)).toEqual([
+      'prepare start',
+      'prepare end true',
+      'switch start',
+      'switch end true',
+      'retire start',
+      'retire end true',
+    ]);
+  });
+
+  it('a health check failing on one host: no host switches, every touched host is undone, the host is named', async () => {
+    const w = world({ scripts: { h2: { prepare: { code: 6, msg: 'health check failed: GET /health answered 500', delayMs: 10 } } } });
+    const err = await w.fail();
+    expect(err.message).toBe('no host switched: 1 of 3 failed to prepare\nh2: prepare failed: health check failed: GET /health answered 500');
+    expect(err.host).toBe('h2');
+    expect(switchWords(w.fleet)).toEqual([]);
+    // h2's exec ended with its prepare: its undo runs as an exec of its own; h1 and h3 get the word
+    expect(undone(w.fleet)).toEqual(['h1', 'h2', 'h3']);
+    expect(w.fleet.of('h1')).toEqual(['connect', 'exec release.sh', 'ready prepare', 'word undo', 'exit release.sh 0']);
+    expect(w.fleet.of('h2')).toEqual(['connect', 'exec release.sh', 'exit release.sh 6', 'exec undo.sh', 'exit undo.sh 0']);
+    const report = reportOf(err)!;
+    expect(report).toMatchObject({ ok: false, error: err.message, switchOrder: [] });
+    expect(phases(report)).toEqual(['rolled-back', 'failed', 'rolled-back']);
+    expect(report.hosts[1]!.error).toBe('health check failed: GET /health answered 500');
+    expect(names(w)).toEqual(['started', 'rolledBack', 'failed']);
+    expect(served(w.fleet)).toEqual(['R0', 'R0', 'R0']);
+    expect(logText(w)).toContain('rolling back h1, h2, h3: no host switched: 1 of 3 failed to prepare');
+    expect(logText(w)).toContain('[h1] rolled back (not-switched)');
+  });
+
+  it.each([
+    [4, 'locked by: release=20251231T000000.000Z alice@elsewhere pid=42', 'deploy lock is held: release=20251231T000000.000Z alice@elsewhere pid=42'],
+    [3, `releases/${REL} already exists`, `releases/${REL} already exists`],
+  ])('a host refused with code %i is not undone (nothing there is ours); the others are', async (code, msg, said) => {
+    const w = world({ scripts: { h2: { prepare: { code, msg } } } });
+    const err = await w.fail();
+    expect(err.message).toBe(`no host switched: 1 of 3 failed to prepare\nh2: prepare failed: ${said}`);
+    expect(switchWords(w.fleet)).toEqual([]);
+    expect(undone(w.fleet)).toEqual(['h1', 'h3']);
+    expect(w.fleet.of('h2')).toEqual(['connect', 'exec release.sh', `exit release.sh ${code}`]);
+    expect(phases(reportOf(err))).toEqual(['rolled-back', 'failed', 'rolled-back']);
+    expect(reportOf(err)!.hosts[1]!.error).toBe(said);
+    expect(logText(w)).toContain('rolling back h1, h3: ');
+  });
+
+  it('batchSize 1 over 3 hosts: batch N+1 switches only after batch N answered its status check healthy', async () => {
+    const w = world({ batchSize: 1 });
+    const r = await w.run();
+    expect(r.ok).toBe(true);
+    expect(r.switchOrder).toEqual(['h1', 'h2', 'h3']);
+    expect(r.hosts.map((h) => h.batch)).toEqual([1, 2, 3]);
+    const f = w.fleet;
+    expect(f.seqOf('h1', 'ready switch')).toBeLessThan(f.seqOf('h1', 'exec status.sh'));
+    expect(f.seqOf('h1', 'exit status.sh 0')).toBeLessThan(f.seqOf('h2', 'word switch'));
+    expect(f.seqOf('h2', 'exit status.sh 0')).toBeLessThan(f.seqOf('h3', 'word switch'));
+    // no check after the last batch; then every host retires
+    expect(f.seqs('h3', 'exec status.sh')).toEqual([]);
+    expect(f.seqOf('h3', 'ready switch')).toBeLessThan(Math.min(...f.seqs('*', 'word retire')));
+    expect(f.lines('word', 'exec').filter((l) => !l.endsWith('release.sh'))).toEqual([
+      'h1 word switch',
+      'h1 exec status.sh',
+      'h2 word switch',
+      'h2 exec status.sh',
+      'h3 word switch',
+      'h1 word retire',
+      'h2 word retire',
+      'h3 word retire',
+    ]);
+    for (const h of HOSTS) expect(f.host(h).stats).toMatchObject({ connections: 1, executions: h === 'h3' ? 1 : 2 });
+  });
+
+  it('an unhealthy batch check stops the release: no further batch switches, every touched host is undone', async () => {
+    const w = world({ batchSize: 1, scripts: { h2: { health: 502 } } });
+    const err = await w.fail();
+    expect(err.message).toBe('batch 2 is not healthy after the switch: h2');
+    expect(switchWords(w.fleet)).toEqual(['h1 word switch', 'h2 word switch']);
+    expect(w.fleet.seqOf('h2', 'exit status.sh 0')).toBeLessThan(Math.min(...w.fleet.seqs('*', 'word undo')));
+    expect(undone(w.fleet)).toEqual(['h1', 'h2', 'h3']);
+    expect(served(w.fleet)).toEqual(['R0', 'R0', 'R0']);
+    const report = reportOf(err)!;
+    expect(report.switchOrder).toEqual(['h1', 'h2']);
+    expect(phases(report)).toEqual(['rolled-back', 'rolled-back', 'rolled-back']);
+    expect(logText(w)).toContain('[h1] rolled back (R0)');
+    expect(logText(w)).toContain('[h3] rolled back (not-switched)');
+    expect(names(w)).toEqual(['started', 'prepared', 'rolledBack', 'failed']);
+  });
+
+  it('a switch failing on one host puts every switched host back', async () => {
+    const w = world({ scripts: { h3: { switch: { code: 7, msg: 'the staged socket is gone', delayMs: 15 } } } });
+    const err = await w.fail();
+    expect(err.message).toBe('switch failed on h3: every host goes back\nh3: switch failed: the staged socket is gone');
+    expect(err.host).toBe('h3');
+    // h1 and h2 did switch; they get undo on their exec; h3's exec ended with its switch
+    for (const h of ['h1', 'h2']) expect(w.fleet.of(h)).toEqual(['connect', 'exec release.sh', 'ready prepare', 'word switch', 'ready switch', 'word undo', 'exit release.sh 0']);
+    expect(w.fleet.of('h3')).toEqual(['connect', 'exec release.sh', 'ready prepare', 'word switch', 'exit release.sh 7', 'exec undo.sh', 'exit undo.sh 0']);
+    expect(undone(w.fleet)).toEqual(['h1', 'h2', 'h3']);
+    expect(served(w.fleet)).toEqual(['R0', 'R0', 'R0']);
+    const report = reportOf(err)!;
+    expect(phases(report)).toEqual(['rolled-back', 'rolled-back', 'failed']);
+    expect(report.hosts[2]!.error).toBe('h3: switch failed: the staged socket is gone');
+    expect(w.fleet.lines('word').filter((l) => l.endsWith('retire'))).toEqual([]);
+    expect(names(w)).toEqual(['started', 'prepared', 'rolledBack', 'failed']);
+  });
+
+  it('hooks run started, prepared, switched, finished, each at its moment, with the release, kind, hosts and session', async () => {
+    const w = world();
+    await w.run();
+    expect(names(w)).toEqual(['started', 'prepared', 'switched', 'finished']);
+    for (const { ctx } of w.hooks) {
+      expect(ctx.session).toBe(w.session);
+      expect(ctx).toMatchObject({ release: REL, kind: 'deploy' });
+      expect(ctx.hosts.map((h) => h.name)).toEqual(HOSTS);
+      expect(ctx.error).toBeUndefined();
+    }
+    const f = w.fleet;
+    expect(f.seqOf('-', 'hook started')).toBeLessThan(Math.min(...f.seqs('*', 'connect')));
+    expect(Math.max(...f.seqs('*', 'ready prepare'))).toBeLessThan(f.seqOf('-', 'hook prepared'));
+    expect(f.seqOf('-', 'hook prepared')).toBeLessThan(Math.min(...f.seqs('*', 'word switch')));
+    expect(Math.max(...f.seqs('*', 'ready switch'))).toBeLessThan(f.seqOf('-', 'hook switched'));
+    expect(f.seqOf('-', 'hook switched')).toBeLessThan(Math.min(...f.seqs('*', 'word retire')));
+    expect(Math.max(...f.seqs('*', 'exit release.sh 0'))).toBeLessThan(f.seqOf('-', 'hook finished'));
+  });
+
+  it('on failure: rolledBack once every touched host is undone, then failed; both carry the error', async () => {
+    const w = world({ scripts: { h1: { prepare: { code: 5, msg: 'the app did not start' } } } });
+    const err = await w.fail();
+    expect(names(w)).toEqual(['started', 'rolledBack', 'failed']);
+    for (const { ctx } of w.hooks.slice(1)) {
+      expect(ctx.error).toBe(err);
+      expect(ctx).toMatchObject({ release: REL, kind: 'deploy' });
+    }
+    expect(Math.max(...w.fleet.seqs('*', 'exit release.sh 0'), w.fleet.seqOf('h1', 'exit undo.sh 0'))).toBeLessThan(w.fleet.seqOf('-', 'hook rolledBack'));
+  });
+
+  it.each(['prepared', 'switched'] as const)('a %s hook that throws rolls every host back; the error is the hook’s', async (name) => {
+    const w = world({
+      hooks: {
+        [name]: () => {
+          throw new Error('migration failed');
+        },
+      },
+    });
+    const err = await w.fail();
+    expect(err.message).toBe('migration failed');
+    expect((err.cause as Error).message).toBe('migration failed');
+    expect(undone(w.fleet)).toEqual(['h1', 'h2', 'h3']);
+    expect(w.fleet.lines('word').filter((l) => l.endsWith('retire'))).toEqual([]);
+    expect(served(w.fleet)).toEqual(['R0', 'R0', 'R0']);
+    expect(phases(reportOf(err))).toEqual(['rolled-back', 'rolled-back', 'rolled-back']);
+    expect(names(w)).toEqual(name === 'prepared' ? ['started', 'prepared', 'rolledBack', 'failed'] : ['started', 'prepared', 'switched', 'rolledBack', 'failed']);
+    if (name === 'prepared') expect(switchWords(w.fleet)).toEqual([]);
+  });
+
+  it('a started hook that throws stops before any connection; nothing to undo', async () => {
+    const w = world({
+      hooks: {
+        started: () => {
+          throw new SwitchyardError('not today');
+        },
+      },
+    });
+    const err = await w.fail();
+    expect(err.message).toBe('not today');
+    expect(w.fleet.lines().filter((l) => !l.startsWith('- '))).toEqual([]);
+    expect(phases(reportOf(err))).toEqual(['planned', 'planned', 'planned']);
+    expect(names(w)).toEqual(['started', 'failed']);
+  });
+
+  it('a retire failure: the new release is live everywhere, but the error and the report say retire failed', async () => {
+    const w = world({ scripts: { h2: { retire: { code: 8, msg: 'kill refused: pid 4141 is not the old app' } } } });
+    const err = await w.fail();
+    const msg = `${REL} is live everywhere, but retiring the old release failed on h2:\nh2: retire failed: kill refused: pid 4141 is not the old app`;
+    expect(err.message).toBe(msg);
+    const report = reportOf(err)!;
+    expect(report).toMatchObject({ ok: false, error: msg, switchOrder: ['h1', 'h2', 'h3'] });
+    expect(phases(report)).toEqual(['finished', 'switched', 'finished']);
+    expect(report.hosts[1]!.error).toBe('retire failed: kill refused: pid 4141 is not the old app');
+    expect(undone(w.fleet)).toEqual([]);
+    expect(served(w.fleet)).toEqual([REL, REL, REL]);
+    expect(names(w)).toEqual(['started', 'prepared', 'switched', 'failed']);
+    expect(w.hooks[3]!.ctx.error?.message).toBe(msg);
+  });
+
+  it.each([
+    ['after-ready', false],
+    ['at-word', true],
+  ] as const)('a release exec that ended waiting for its word (%s): the steps run as execs of their own', async (endEarly, warned) => {
+    const w = world({ scripts: { h1: { prepare: { delayMs: 30 } }, h2: { endEarly } } });
+    const r = await w.run();
+    expect(r.ok).toBe(true);
+    expect(phases(r)).toEqual(['finished', 'finished', 'finished']);
+    expect(w.fleet.of('h2', 'exec', 'exit')).toEqual(['exec release.sh', 'exit release.sh 9', 'exec switch.sh', 'exit switch.sh 0', 'exec retire.sh', 'exit retire.sh 0']);
+    expect(w.fleet.host('h2').stats.executions).toBe(3);
+    expect(w.fleet.host('h2').live).toBe(REL);
+    expect(w.reporter.lines.some((l) => /^\[h2\] switch: the host's release exec ended \(no word from the client after prepare .*\); running switch on its own$/.test(l.line))).toBe(warned);
+  });
+
+  it('cold-deploy refuses before touching any host when a release is live somewhere', async () => {
+    const w = world({ kind: 'cold-deploy', scripts: { h1: { live: 'none' }, h2: { live: 'R0' }, h3: { live: 'none' } } });
+    const err = await w.fail();
+    expect(err.message).toBe('cold-deploy: a release is already live on h2 (R0); use gulp deploy');
+    expect(w.fleet.lines('exec')).toEqual(['h1 exec status.sh', 'h2 exec status.sh', 'h3 exec status.sh']);
+    expect(names(w)).toEqual(['started', 'failed']);
+    expect(phases(reportOf(err))).toEqual(['planned', 'planned', 'planned']);
+  });
+
+  it('cold-deploy onto hosts that serve nothing: nothing to retire', async () => {
+    const w = world({ kind: 'cold-deploy', scripts: Object.fromEntries(HOSTS.map((h) => [h, { live: 'none' }])) });
+    const r = await w.run();
+    expect(r.ok).toBe(true);
+    expect(r.hosts.map((h) => h.previous)).toEqual([undefined, undefined, undefined]);
+    expect(logText(w)).toContain('[h1] prepared: pid 4242, healthy (200), nothing live yet');
+    expect(logText(w)).toContain('[h1] nothing to retire');
+  });
+
+  it('a rollback reuses a release per host: no package, the report names every id', async () => {
+    const target: Record<string, string> = { h1: 'A', h2: 'B', h3: 'A' };
+    const w = world({ kind: 'rollback', release: (h) => target[h.name]! });
+    const r = await w.run();
+    expect(r).toMatchObject({ ok: true, kind: 'rollback', release: 'A,B' });
+    expect(r.hosts.map((h) => h.release)).toEqual(['A', 'B', 'A']);
+    expect(served(w.fleet)).toEqual(['A', 'B', 'A']);
+    for (const h of HOSTS) expect(w.fleet.host(h).stats.bytesUploaded).toBe(0);
+  });
+
+  it('a dry run prints every step it would run and runs nothing', async () => {
+    const w = world({ dryRun: true });
+    const r = await w.run();
+    expect(r.ok).toBe(true);
+    expect(w.fleet.lines().filter((l) => !l.startsWith('- '))).toEqual([]);
+    const would = w.reporter.lines.filter((l) => l.line.includes('would run: '));
+    expect(would).toHaveLength(9);
+    for (const h of HOSTS) for (const s of ['prepare.sh', 'switch.sh', 'retire.sh']) expect(would.some((l) => l.line.startsWith(`[${h}] would run: ${s}`))).toBe(true);
+    expect(names(w)).toEqual(['started', 'prepared', 'switched', 'finished']);
+  });
+});
+
+describe('aborting the release (Ctrl-C) at each phase', () => {
+  /** A world whose signal aborts when `when` first holds for a log entry (or in a hook). */
+  function aborting(o: Setup, when?: (what: string, host: string) => boolean): { w: World; ac: AbortController } {
+    const ac = new AbortController();
+    const w = world({ ...o, signal: ac.signal });
+    if (when) w.fleet.on((e) => void (when(e.what, e.host) && ac.abort()));
+    return { w, ac };
+  }
+  const interrupted = 'deploy interrupted: every host is put back';
+
+  it('before connecting: nothing connects, nothing is touched', async () => {
+    const ac = new AbortController();
+    const w = world({ signal: ac.signal, hooks: { started: () => ac.abort() } });
+    const err = await w.fail();
+    expect(err.message).toBe(interrupted);
+    expect(w.fleet.lines().filter((l) => !l.startsWith('- '))).toEqual([]);
+    expect(phases(reportOf(err))).toEqual(['planned', 'planned', 'planned']);
+    expect(names(w)).toEqual(['started', 'failed']);
+    expect(logText(w)).toContain(interrupted);
+  });
+
+  it('while preparing: every host finishes its prepare, then every host is undone; none switched', async () => {
+    const { w } = aborting({ scripts: { h3: { prepare: { delayMs: 20 } } } }, (what, host) => host === 'h1' && what === 'exec release.sh');
+    const err = await w.fail();
+    expect(err.message).toBe(interrupted);
+    expect(w.fleet.seqs('*', 'ready prepare')).toHaveLength(3);
+    expect(switchWords(w.fleet)).toEqual([]);
+    expect(undone(w.fleet)).toEqual(['h1', 'h2', 'h3']);
+    expect(phases(reportOf(err))).toEqual(['rolled-back', 'rolled-back', 'rolled-back']);
+    expect(names(w)).toEqual(['started', 'prepared', 'rolledBack', 'failed']);
+    expect(w.hooks.at(-1)!.ctx.error?.message).toBe(interrupted);
+  });
+
+  it('after prepare (in the prepared hook): every host is undone before any switch', async () => {
+    const ac = new AbortController();
+    const w = world({ signal: ac.signal, hooks: { prepared: () => ac.abort() } });
+    const err = await w.fail();
+    expect(err.message).toBe(interrupted);
+    expect(switchWords(w.fleet)).toEqual([]);
+    expect(undone(w.fleet)).toEqual(['h1', 'h2', 'h3']);
+    expect(served(w.fleet)).toEqual(['R0', 'R0', 'R0']);
+  });
+
+  it('between batches: the batch already switched goes back, with every other touched host', async () => {
+    const { w } = aborting({ batchSize: 1 }, (what, host) => host === 'h1' && what === 'ready switch');
+    const err = await w.fail();
+    expect(err.message).toBe(interrupted);
+    // the batch's check still ran; then the abort, before the next batch
+    expect(w.fleet.seqOf('h1', 'exit status.sh 0')).toBeLessThan(Math.min(...w.fleet.seqs('*', 'word undo')));
+    expect(switchWords(w.fleet)).toEqual(['h1 word switch']);
+    expect(undone(w.fleet)).toEqual(['h1', 'h2', 'h3']);
+    expect(served(w.fleet)).toEqual(['R0', 'R0', 'R0']);
+    expect(logText(w)).toContain('[h1] rolled back (R0)');
+    const report = reportOf(err)!;
+    expect(report.switchOrder).toEqual(['h1']);
+    expect(phases(report)).toEqual(['rolled-back', 'rolled-back', 'rolled-back']);
+  });
+
+  it.each([
+    ['during the last batch’s switch', { batchSize: 1 }, (what: string, host: string) => host === 'h3' && what === 'word switch'],
+    ['after every host switched (in the switched hook)', {}, undefined],
+  ] as const)('%s: past the point of no return, the release finishes (retire)', async (_, o, when) => {
+    const ac = new AbortController();
+    const w = world({ ...o, signal: ac.signal, ...(when ? {} : { hooks: { switched: () => ac.abort() } }) });
+    if (when) w.fleet.on((e) => void (when(e.what, e.host) && ac.abort()));
+    const r = await w.run();
+    expect(ac.signal.aborted).toBe(true);
+    expect(r.ok).toBe(true);
+    expect(phases(r)).toEqual(['finished', 'finished', 'finished']);
+    expect(undone(w.fleet)).toEqual([]);
+    expect(w.fleet.seqs('*', 'word retire')).toHaveLength(3);
+    expect(served(w.fleet)).toEqual([REL, REL, REL]);
+    expect(names(w)).toEqual(['started', 'prepared', 'switched', 'finished']);
+  });
+});
