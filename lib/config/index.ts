@@ -2,8 +2,7 @@
 // XML and JSON files (splicing into the original text), rendering a build and diffing it.
 export {
   configOverridesSchema,
-  xmlFileOverridesSchema,
-  jsonFileOverridesSchema,
+  configSchemas,
   mergeOverrides,
   isJsonConfigFile,
   type ConfigOverrides,

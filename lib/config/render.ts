@@ -4,7 +4,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createTwoFilesPatch } from 'diff';
+import { lazy } from '../lazy';
+
+const diff = lazy(() => require('diff') as typeof import('diff'));
 import { Secret, type Masker, type ResolvedSecrets } from './secrets';
 import { ConfigError, type ConfigProblem } from './errors';
 import { applyJsonOverrides } from './json';
@@ -136,7 +138,7 @@ export function renderConfigFilesSync(o: RenderOptions): RenderedFile[] {
  */
 export function configDiff(file: string, base: string, rendered: string, masker: Masker): string {
   if (base === rendered) return '';
-  const patch = createTwoFilesPatch(`a/${file}`, `b/${file}`, masker.mask(base), masker.mask(rendered), undefined, undefined, {
+  const patch = diff().createTwoFilesPatch(`a/${file}`, `b/${file}`, masker.mask(base), masker.mask(rendered), undefined, undefined, {
     context: 3,
     stripTrailingCr: true,
     headerOptions: { includeIndex: false, includeUnderline: false, includeFileHeaders: true },

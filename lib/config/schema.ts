@@ -4,7 +4,8 @@
  * lib/config/README.md for the user-facing syntax.
  */
 import { posix } from 'node:path';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { lazy } from '../lazy';
 import { Secret } from './secrets';
 import { formatJsonPath, JsonPathSyntaxError, parseJsonPath } from './jsonpath';
 
@@ -51,50 +52,8 @@ export function isJsonConfigFile(path: string): boolean {
   return /\.json$/i.test(path);
 }
 
-const secretSchema = z.instanceof(Secret, { message: 'expected a secret(...)' });
-const valueSchema = z.union([secretSchema, z.string(), z.number(), z.boolean()], {
-  message: 'expected a string, number, boolean or secret(...)',
-});
-
-const keyOverrideSchema = z.union([valueSchema, z.strictObject({ value: valueSchema, add: z.boolean().optional() })], {
-  message: 'expected a value (string, number, boolean, secret(...)) or { value, add?: boolean }',
-});
-const xpathOverrideSchema = z.union([valueSchema, z.strictObject({ value: valueSchema, all: z.boolean().optional() })], {
-  message: 'expected a value (string, number, boolean, secret(...)) or { value, all?: boolean }',
-});
-
-const notEmpty = (what: string) => (k: string) => (k === '' ? `${what} must not be empty` : undefined);
-
-export const xmlFileOverridesSchema = z.strictObject({
-  appSettings: recordOf(keyOverrideSchema, notEmpty('an appSettings key')).optional(),
-  connectionStrings: recordOf(keyOverrideSchema, notEmpty('a connectionStrings name')).optional(),
-  xpath: recordOf(xpathOverrideSchema, notEmpty('an XPath expression')).optional(),
-  namespaces: recordOf(z.string().min(1, 'a namespace URI must not be empty'), (k) =>
-    /^[A-Za-z_][\w.-]*$/.test(k) ? undefined : `namespace prefix ${JSON.stringify(k)} must be an XML NCName (e.g. "asm")`,
-  ).optional(),
-});
-
-export const jsonOverrideValueSchema: z.ZodType<JsonOverrideValue> = z.lazy(() =>
-  z.union([
-    secretSchema,
-    z.string(),
-    z.number(),
-    z.boolean(),
-    z.null(),
-    z.array(jsonOverrideValueSchema),
-    z.record(z.string(), jsonOverrideValueSchema),
-  ]),
-);
-
-/** A record whose keys are checked by `keyProblem` (zod's own key errors lose the message). */
-function recordOf<T extends z.ZodType>(value: T, keyProblem: (key: string) => string | undefined) {
-  return z.record(z.string(), value).superRefine((rec, ctx) => {
-    for (const key of Object.keys(rec)) {
-      const problem = keyProblem(key);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [key], input: key });
-    }
-  });
-}
+/** zod, loaded on first use (start-up: listing tasks or printing help never validates). */
+export const zod = lazy(() => require('zod') as typeof import('zod'));
 
 function jsonPathProblem(p: string): string | undefined {
   try {
@@ -106,10 +65,107 @@ function jsonPathProblem(p: string): string | undefined {
   }
 }
 
-export const jsonFileOverridesSchema = z.strictObject({
-  json: recordOf(jsonOverrideValueSchema, jsonPathProblem).optional(),
-  add: recordOf(jsonOverrideValueSchema, jsonPathProblem).optional(),
-});
+/** The schemas of the `config` field, built on first use. */
+function buildConfigSchemas() {
+  const { z } = zod();
+  /** A record whose keys are checked by `keyProblem` (zod's own key errors lose the message). */
+  const recordOf = <T extends z.ZodType>(value: T, keyProblem: (key: string) => string | undefined) => {
+    return z.record(z.string(), value).superRefine((rec, ctx) => {
+      for (const key of Object.keys(rec)) {
+        const problem = keyProblem(key);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [key], input: key });
+      }
+    });
+  }
+
+  const secretSchema = z.instanceof(Secret, { message: 'expected a secret(...)' });
+  const valueSchema = z.union([secretSchema, z.string(), z.number(), z.boolean()], {
+    message: 'expected a string, number, boolean or secret(...)',
+  });
+
+  const keyOverrideSchema = z.union([valueSchema, z.strictObject({ value: valueSchema, add: z.boolean().optional() })], {
+    message: 'expected a value (string, number, boolean, secret(...)) or { value, add?: boolean }',
+  });
+  const xpathOverrideSchema = z.union([valueSchema, z.strictObject({ value: valueSchema, all: z.boolean().optional() })], {
+    message: 'expected a value (string, number, boolean, secret(...)) or { value, all?: boolean }',
+  });
+
+  const notEmpty = (what: string) => (k: string) => (k === '' ? `${what} must not be empty` : undefined);
+
+  const xmlFileOverridesSchema = z.strictObject({
+    appSettings: recordOf(keyOverrideSchema, notEmpty('an appSettings key')).optional(),
+    connectionStrings: recordOf(keyOverrideSchema, notEmpty('a connectionStrings name')).optional(),
+    xpath: recordOf(xpathOverrideSchema, notEmpty('an XPath expression')).optional(),
+    namespaces: recordOf(z.string().min(1, 'a namespace URI must not be empty'), (k) =>
+      /^[A-Za-z_][\w.-]*$/.test(k) ? undefined : `namespace prefix ${JSON.stringify(k)} must be an XML NCName (e.g. "asm")`,
+    ).optional(),
+  });
+
+  const jsonOverrideValueSchema: z.ZodType<JsonOverrideValue> = z.lazy(() =>
+    z.union([
+      secretSchema,
+      z.string(),
+      z.number(),
+      z.boolean(),
+      z.null(),
+      z.array(jsonOverrideValueSchema),
+      z.record(z.string(), jsonOverrideValueSchema),
+    ]),
+  );
+
+  const jsonFileOverridesSchema = z.strictObject({
+    json: recordOf(jsonOverrideValueSchema, jsonPathProblem).optional(),
+    add: recordOf(jsonOverrideValueSchema, jsonPathProblem).optional(),
+  });
+
+  /**
+   * Validates the `config` value of an environment file or host entry. Each file's overrides are
+   * checked against the XML or the JSON shape, chosen by the file's extension. Unknown keys are
+   * errors.
+   */
+  const configOverridesSchema = z.record(z.string(), z.unknown()).transform((rec, ctx): ConfigOverrides => {
+    const out: ConfigOverrides = {};
+    for (const [file, value] of Object.entries(rec)) {
+      const bad = configPathProblem(file);
+      if (bad) {
+        ctx.addIssue({ code: 'custom', message: `${bad}: ${JSON.stringify(file)}`, path: [file], input: value });
+        continue;
+      }
+      const schema = isJsonConfigFile(file) ? jsonFileOverridesSchema : xmlFileOverridesSchema;
+      const r = schema.safeParse(value);
+      if (!r.success) {
+        for (const issue of r.error.issues) {
+          let message = issue.message;
+          if (issue.code === 'unrecognized_keys') {
+            const section = issue.path[0];
+            message +=
+              issue.path.length === 0
+                ? isJsonConfigFile(file)
+                  ? ' (a .json config file takes { json, add })'
+                  : ' (an XML config file takes { appSettings, connectionStrings, xpath, namespaces })'
+                : section === 'xpath'
+                  ? ' (an xpath entry takes { value, all })'
+                  : ' (an entry takes { value, add })';
+          }
+          ctx.addIssue({ code: 'custom', message, path: [file, ...issue.path], input: value });
+        }
+        continue;
+      }
+      out[file] = r.data as FileOverrides;
+    }
+    return out;
+  });
+  return { xmlFileOverridesSchema, jsonOverrideValueSchema, jsonFileOverridesSchema, configOverridesSchema };
+}
+
+export const configSchemas = lazy(buildConfigSchemas);
+
+/**
+ * Validates the `config` value of an environment file or host entry. Each file's overrides are
+ * checked against the XML or the JSON shape, chosen by the file's extension. Unknown keys are
+ * errors.
+ */
+export const configOverridesSchema = () => configSchemas().configOverridesSchema;
 
 /** Why `path` is not acceptable as a config file path, or undefined if it is. */
 export function configPathProblem(path: string): string | undefined {
@@ -120,44 +176,6 @@ export function configPathProblem(path: string): string | undefined {
   if (posix.normalize(path) !== path || path.endsWith('/')) return `config file path must be normalised (${posix.normalize(path)})`;
   return undefined;
 }
-
-/**
- * Validates the `config` value of an environment file or host entry. Each file's overrides are
- * checked against the XML or the JSON shape, chosen by the file's extension. Unknown keys are
- * errors.
- */
-export const configOverridesSchema = z.record(z.string(), z.unknown()).transform((rec, ctx): ConfigOverrides => {
-  const out: ConfigOverrides = {};
-  for (const [file, value] of Object.entries(rec)) {
-    const bad = configPathProblem(file);
-    if (bad) {
-      ctx.addIssue({ code: 'custom', message: `${bad}: ${JSON.stringify(file)}`, path: [file], input: value });
-      continue;
-    }
-    const schema = isJsonConfigFile(file) ? jsonFileOverridesSchema : xmlFileOverridesSchema;
-    const r = schema.safeParse(value);
-    if (!r.success) {
-      for (const issue of r.error.issues) {
-        let message = issue.message;
-        if (issue.code === 'unrecognized_keys') {
-          const section = issue.path[0];
-          message +=
-            issue.path.length === 0
-              ? isJsonConfigFile(file)
-                ? ' (a .json config file takes { json, add })'
-                : ' (an XML config file takes { appSettings, connectionStrings, xpath, namespaces })'
-              : section === 'xpath'
-                ? ' (an xpath entry takes { value, all })'
-                : ' (an entry takes { value, add })';
-        }
-        ctx.addIssue({ code: 'custom', message, path: [file, ...issue.path], input: value });
-      }
-      continue;
-    }
-    out[file] = r.data as FileOverrides;
-  }
-  return out;
-});
 
 function isPlainRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x) && !(x instanceof Secret);

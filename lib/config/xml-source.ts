@@ -1,7 +1,9 @@
 // The XML renderer's view of the source: the DOM (with positions) and where each node sits in the
 // text, double-checked, so that edits can be spliced in without re-serialising anything.
-import { DOMParser } from '@xmldom/xmldom';
-import { XMLValidator } from 'fast-xml-parser';
+import { lazy } from '../lazy';
+
+const xmldom = lazy(() => require('@xmldom/xmldom') as typeof import('@xmldom/xmldom'));
+const fastXml = lazy(() => require('fast-xml-parser') as typeof import('fast-xml-parser'));
 import { RenderProblem } from './errors';
 
 // Node types (DOM constants)
@@ -48,14 +50,14 @@ export interface Source {
  * well-formed XML.
  */
 export function parse(body: string): Source {
-  const v = XMLValidator.validate(body);
+  const v = fastXml().XMLValidator.validate(body);
   if (v !== true) {
     throw new RenderProblem(`malformed XML at line ${v.err.line}, column ${v.err.col}: ${v.err.msg}`);
   }
   let failure: string | undefined;
   let doc: XNode;
   try {
-    doc = new DOMParser({
+    doc = new (xmldom().DOMParser)({
       // XML 1.0 line ends only: U+0085/U+2028/U+2029 stay what they are
       normalizeLineEndings: (s: string) => s.replace(/\r\n?/g, '\n'),
       onError: (level, message, ctx) => {

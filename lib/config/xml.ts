@@ -11,7 +11,10 @@
  *
  * Parsing and node positions: ./xml-source.ts; the check after splicing: ./xml-verify.ts.
  */
-import * as xpath from 'xpath';
+import type * as xpath from 'xpath';
+import { lazy } from '../lazy';
+
+const xpathModule = lazy(() => require('xpath') as typeof import('xpath'));
 import { cdataContent, escapeXmlAttr, escapeXmlText, fitsInCdata, invalidXmlCharIndex } from './escape';
 import { ConfigError, problemList, RenderProblem, splitBom, type ProblemList } from './errors';
 import type { KeyOverride, Value, XmlFileOverrides, XpathOverride } from './schema';
@@ -120,7 +123,7 @@ class XmlRender {
   ) {
     this.pos = new Positions(src);
     this.eol = eolOf(src.body);
-    this.select = xpath.useNamespaces(overrides.namespaces ?? {});
+    this.select = xpathModule().useNamespaces(overrides.namespaces ?? {});
     this.rootNs = src.doc.documentElement?.namespaceURI ?? null;
   }
 

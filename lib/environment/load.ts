@@ -3,10 +3,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
 import { createRequire } from 'node:module';
-import { buildSync } from 'esbuild';
+import { lazy } from '../lazy';
 import { SwitchyardError } from '../errors';
 import { secret, Secret } from '../config/secrets';
 import { defineEnvironment, validateEnvironment, type Environment } from './schema';
+
+const esbuild = lazy(() => require('esbuild') as typeof import('esbuild'));
 
 /** What `import … from 'switchyard'` gives an environment file, wherever that file lives. */
 const envFileApi = { defineEnvironment, secret, Secret };
@@ -63,7 +65,7 @@ function evaluateFile(file: string): unknown {
   if (file.endsWith('.json')) return JSON.parse(fs.readFileSync(file, 'utf8'));
   let code: string;
   try {
-    const out = buildSync({
+    const out = esbuild().buildSync({
       entryPoints: [file],
       bundle: true,
       write: false,

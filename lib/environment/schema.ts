@@ -1,139 +1,149 @@
 // The environment file: what it may say and what it means. One schema: the types, the checks and
 // the reference (docs/ENVIRONMENT.md) all come from it. Validation runs before any connection is
 // made, so a bad file changes nothing anywhere.
-import { z } from 'zod';
+import type { z } from 'zod';
+import { lazy } from '../lazy';
 import { SwitchyardError } from '../errors';
-import { configOverridesSchema } from '../config/schema';
+import { configOverridesSchema, zod } from '../config/schema';
 
-const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only');
-const hostname = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'a host name such as app.example.com');
-const absolutePath = z.string().regex(/^\/[^\0\n]*$/, 'an absolute path');
-const relativePath = z
-  .string()
-  .min(1)
-  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0'), 'a relative path without ".."');
-const seconds = z.number().nonnegative();
-const port = z.number().int().min(1).max(65535);
-const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
+type Z = ReturnType<typeof zod>['z'];
+/** What the reference shows for a key: its meaning and an example value. */
+const doc = (description: string, example?: unknown) => ({ description, ...(example === undefined ? {} : { example }) });
 
-const sshSchema = z.strictObject({
-  /** Login user; default: ~/.ssh/config, then the local user name. */
-  user: z.string().min(1).optional(),
-  port: port.optional(),
-  /** Private key file; default: ~/.ssh/config IdentityFile, then ssh-agent, then ~/.ssh/id_ed25519 / id_rsa. */
-  identityFile: z.string().min(1).optional(),
-  /** Name of a local environment variable holding the key's passphrase (never the passphrase itself). */
-  passphraseEnv: envVarName.optional(),
-  /** known_hosts file(s) to verify host keys against; default ~/.ssh/known_hosts (+ UserKnownHostsFile from ssh config). */
-  knownHostsFile: z.string().min(1).optional(),
-  /** ssh_config file for Host aliases; default ~/.ssh/config. */
-  configFile: z.string().min(1).optional(),
-  /** ssh-agent socket path, or false to not use the agent; default $SSH_AUTH_SOCK. */
-  agent: z.union([z.string().min(1), z.literal(false)]).optional(),
-  connectTimeoutSeconds: seconds.default(20),
-  keepaliveIntervalSeconds: seconds.default(10),
-  /** How long one remote step may run (prepare; a user's own command); then the client ends it: TERM to its process group, then KILL. */
-  commandTimeoutSeconds: z.number().positive().default(600),
-});
+/** The value types several keys share. */
+function fields(z: Z) {
+  return {
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only'),
+    hostname: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'a host name such as app.example.com'),
+    absolutePath: z.string().regex(/^\/[^\0\n]*$/, 'an absolute path'),
+    relativePath: z
+      .string()
+      .min(1)
+      .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0'), 'a relative path without ".."'),
+    seconds: z.number().nonnegative(),
+    port: z.number().int().min(1).max(65535),
+    envVarName: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'),
+  };
+}
+type Fields = ReturnType<typeof fields>;
 
-const hostSchema = z.strictObject({
-  /** Unique name used by --hosts, in logs and reports. */
-  name,
-  /** Host name, IP address or ~/.ssh/config alias; default: the name. */
-  address: z.string().min(1).optional(),
-  port: port.optional(),
-  user: z.string().min(1).optional(),
-  identityFile: z.string().min(1).optional(),
-  /** web, app, db, or any name of your own. */
-  roles: z.array(name).min(1),
-  /** Primary for all of its roles (true) or for the roles listed. One primary per role at most. */
-  primary: z.union([z.boolean(), z.array(name)]).optional(),
-  /** This host's own deployTo / socketDir, when it differs from the environment's. */
-  deployTo: absolutePath.optional(),
-  socketDir: absolutePath.optional(),
-  /**
-   * Where this host's nginx is reached, for load tests (`gulp loadtest`, `gulp verify`), e.g.
-   * http://10.0.0.5:8080; default http://<nginx.listen address, or address ?? name>:<listen port>.
-   */
-  url: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).optional(),
-  /** Config overrides for this host only; they win over the environment-level ones. */
-  config: configOverridesSchema.optional(),
-});
+function sshSchema(z: Z, f: Fields) {
+  return z.strictObject({
+    user: z.string().min(1).optional().meta(doc('Login user; default: ~/.ssh/config, then the local user name.', 'deploy')),
+    port: f.port.optional().meta(doc('SSH port; default: ~/.ssh/config, then 22.', 22)),
+    identityFile: z.string().min(1).optional().meta(doc('Private key file; default: ~/.ssh/config IdentityFile, then ssh-agent, then ~/.ssh/id_ed25519 / id_rsa.', '~/.ssh/deploy_ed25519')),
+    passphraseEnv: f.envVarName.optional().meta(doc("Name of a local environment variable holding the key's passphrase (never the passphrase itself).", 'DEPLOY_KEY_PASSPHRASE')),
+    knownHostsFile: z.string().min(1).optional().meta(doc('known_hosts file to verify host keys against; default ~/.ssh/known_hosts (+ UserKnownHostsFile from ssh config).', '~/.ssh/known_hosts')),
+    configFile: z.string().min(1).optional().meta(doc('ssh_config file for Host aliases; default ~/.ssh/config.', '~/.ssh/config')),
+    agent: z.union([z.string().min(1), z.literal(false)]).optional().meta(doc('ssh-agent socket path, or false to not use the agent; default $SSH_AUTH_SOCK.', false)),
+    connectTimeoutSeconds: f.seconds.default(20).meta(doc('How long to wait for a host to accept the connection.')),
+    keepaliveIntervalSeconds: f.seconds.default(10).meta(doc('Keep-alive probes on the connection; a dead link is noticed instead of hanging.')),
+    commandTimeoutSeconds: z.number().positive().default(600).meta(
+      doc("How long one remote step may run (prepare; a user's own command); then the client ends it: TERM to its process group, then KILL."),
+    ),
+  });
+}
 
-export const environmentSchema = z.strictObject({
-  /** The public host name nginx sees in the Host header. */
-  site: hostname,
-  /** `ssh` (default) or `local` (this machine, no SSH: the built-in local default). */
-  transport: z.enum(['ssh', 'local']).default('ssh'),
-  build: z.strictObject({
-    /** Directory whose contents become the release, relative to the project root. */
-    dir: z.string().min(1),
-  }),
-  app: z.strictObject({
-    /** argv of the app; `{socket}` is replaced by the socket path it must listen on, `{release}` by the release id. */
-    start: z.array(z.string().min(1)).min(1),
-    /** Extra environment variables for the app. */
-    env: z.record(envVarName, z.string()).default({}),
-    /** Roles whose hosts run the app. */
-    roles: z.array(name).min(1).default(['app']),
-    startTimeoutSeconds: z.number().positive().default(30),
-    health: z
+function hostSchema(z: Z, f: Fields) {
+  return z.strictObject({
+    name: f.name.meta(doc('Unique name used by --hosts, in logs and reports.', 'web1')),
+    address: z.string().min(1).optional().meta(doc('Host name, IP address or ~/.ssh/config alias; default: the name.', 'web1.uat.internal')),
+    port: f.port.optional().meta(doc("This host's SSH port (over ssh.port).", 2222)),
+    user: z.string().min(1).optional().meta(doc("This host's login user (over ssh.user).", 'deploy')),
+    identityFile: z.string().min(1).optional().meta(doc("This host's private key file (over ssh.identityFile).", '~/.ssh/web1_ed25519')),
+    roles: z.array(f.name).min(1).meta(doc('web, app, db, or any name of your own.', ['web', 'app'])),
+    primary: z.union([z.boolean(), z.array(f.name)]).optional().meta(doc('Primary for all of its roles (true) or for the roles listed; one primary per role at most.', true)),
+    deployTo: f.absolutePath.optional().meta(doc("This host's own deployTo, when it differs from the environment's.", '/srv/site')),
+    socketDir: f.absolutePath.optional().meta(doc("This host's own socketDir, when it differs from the environment's.", '/run/switchyard')),
+    url: z
+      .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
+      .optional()
+      .meta(doc("Where this host's nginx is reached by load tests; default http://<nginx.listen address, or address ?? name>:<listen port>.", 'http://10.0.0.5:8080')),
+    config: configOverridesSchema().optional().meta(doc('Config overrides for this host only; they win over the environment-level ones.', { 'Web.config': { appSettings: { Node: 'web1' } } })),
+  });
+}
+
+function appSchema(z: Z, f: Fields) {
+  const health = z
+    .strictObject({
+      path: z.string().regex(/^\/[^\s]*$/, 'a path starting with /').default('/health').meta(doc('Path the health check requests, with the Host header of the site.')),
+      timeoutSeconds: z.number().positive().default(30).meta(doc('How long the new release may take to answer the health check.')),
+      expectStatus: z.number().int().min(100).max(599).default(200).meta(doc('The HTTP status a healthy release answers.')),
+    })
+    .prefault({})
+    .meta(doc('How a started release is checked before anything switches.'));
+  return z
+    .strictObject({
+      start: z.array(z.string().min(1)).min(1).meta(doc('argv of the app; `{socket}` is replaced by the socket path it must listen on, `{release}` by the release id.', ['node', 'server.js', '--socket', '{socket}'])),
+      env: z.record(f.envVarName, z.string()).default({}).meta(doc('Extra environment variables for the app.', { NODE_ENV: 'production' })),
+      roles: z.array(f.name).min(1).default(['app']).meta(doc('Roles whose hosts run the app.')),
+      startTimeoutSeconds: z.number().positive().default(30).meta(doc('How long the app may take to create its socket.')),
+      health,
+    })
+    .meta(doc('The app: how it starts and how its health is checked.'));
+}
+
+function serverSchemas(z: Z, f: Fields) {
+  return {
+    socket: z
       .strictObject({
-        path: z.string().regex(/^\/[^\s]*$/, 'a path starting with /').default('/health'),
-        timeoutSeconds: z.number().positive().default(30),
-        expectStatus: z.number().int().min(100).max(599).default(200),
+        mode: z.string().regex(/^0?[0-7]{3}$/, 'an octal mode such as 0660').default('0660').meta(doc("The socket file's mode.")),
+        group: f.name.optional().meta(doc('Group given to the socket so the nginx workers may connect.', 'www-data')),
       })
-      .prefault({}),
-  }),
-  hosts: z.array(hostSchema).min(1),
-  ssh: sshSchema.prefault({}),
-  /** Where releases live on the servers (absolute); a host may set its own. */
-  deployTo: absolutePath.optional(),
-  /** Where the sockets live on the servers (absolute); nginx must be able to reach it. A host may set its own. */
-  socketDir: absolutePath.optional(),
-  socket: z
-    .strictObject({
-      mode: z.string().regex(/^0?[0-7]{3}$/, 'an octal mode such as 0660').default('0660'),
-      /** Group given to the socket so the nginx workers may connect (e.g. www-data). */
-      group: name.optional(),
-    })
-    .prefault({}),
-  /** Paths inside the release that live in <deployTo>/shared and survive releases (logs, uploads). */
-  shared: z.array(relativePath).default([]),
-  keepReleases: z.number().int().min(2).default(5),
-  retire: z
-    .strictObject({
-      /** Pause between the switch and closing the old listener; below 1 s requests in its backlog are reset. */
-      graceSeconds: seconds.default(2),
-      /** How long the old release may take to finish in-flight requests after SIGTERM before SIGKILL. */
-      drainSeconds: seconds.default(30),
-    })
-    .prefault({}),
-  /** At most this many hosts worked on at once (default: all). */
-  parallel: z.number().int().min(1).optional(),
-  nginx: z
-    .strictObject({
-      /** What nginx listens on, as in its `listen` directive. */
-      listen: z.string().regex(/^[A-Za-z0-9.:[\]]+$/, 'a listen address such as 80 or 127.0.0.1:8080').default('80'),
-      pass: z.enum(['http', 'fastcgi']).default('http'),
-      /** Roles whose hosts get the nginx config. */
-      roles: z.array(name).min(1).default(['web']),
-      /** Run a private, non-root nginx under <deployTo>/nginx, started by `gulp setup`. */
-      private: z.boolean().default(false),
-    })
-    .prefault({}),
-  loadtest: z
-    .strictObject({
-      /** Send load here instead of to every web host (e.g. a load balancer). */
-      url: z.url().optional(),
-    })
-    .optional(),
-  /** Config file overrides for every host: { 'Web.config': { appSettings: {…}, xpath: {…} } }. */
-  config: configOverridesSchema.optional(),
-});
+      .prefault({})
+      .meta(doc('Who may connect to the sockets.')),
+    retire: z
+      .strictObject({
+        graceSeconds: f.seconds.default(2).meta(doc('Pause between the switch and closing the old listener; below 1 s requests in its backlog are reset.')),
+        drainSeconds: f.seconds.default(30).meta(doc('How long the old release may take to finish in-flight requests after SIGTERM before SIGKILL.')),
+      })
+      .prefault({})
+      .meta(doc('How the old release is stopped after the switch.')),
+    nginx: z
+      .strictObject({
+        listen: z.string().regex(/^[A-Za-z0-9.:[\]]+$/, 'a listen address such as 80 or 127.0.0.1:8080').default('80').meta(doc('What nginx listens on, as in its `listen` directive.')),
+        pass: z.enum(['http', 'fastcgi']).default('http').meta(doc('How nginx talks to the app: HTTP (proxy_pass) or FastCGI (fastcgi_pass).')),
+        roles: z.array(f.name).min(1).default(['web']).meta(doc('Roles whose hosts get the nginx config.')),
+        private: z.boolean().default(false).meta(doc('Run a private, non-root nginx under <deployTo>/nginx, started by `setup`.')),
+      })
+      .prefault({})
+      .meta(doc('The nginx in front of the sockets.')),
+  };
+}
 
-export type EnvironmentInput = z.input<typeof environmentSchema>;
-export type EnvironmentConfig = z.output<typeof environmentSchema>;
+/** Built on first use: zod costs start-up time that listing tasks or printing help must not pay. */
+function buildEnvironmentSchema() {
+  const { z } = zod();
+  const f = fields(z);
+  return z.strictObject({
+    site: f.hostname.meta(doc('The public host name nginx sees in the Host header; the live socket is <socketDir>/SOCK-<site>.', 'uat.example.com')),
+    transport: z.enum(['ssh', 'local']).default('ssh').meta(doc('`ssh`, or `local`: this machine, no SSH (the built-in local default).')),
+    build: z.strictObject({ dir: z.string().min(1).meta(doc('Directory whose contents become the release, relative to the project root.', 'dist')) }).meta(doc('What becomes the release.')),
+    app: appSchema(z, f),
+    hosts: z.array(hostSchema(z, f)).min(1).meta(doc('The servers; adding one is one line.')),
+    ssh: sshSchema(z, f).prefault({}).meta(doc('How every host is reached (a host may set its own port, user, identityFile).')),
+    deployTo: f.absolutePath.optional().meta(doc('Where releases live on the servers (absolute); a host may set its own.', '/srv/uat.example.com')),
+    socketDir: f.absolutePath.optional().meta(doc('Where the sockets live on the servers (absolute); nginx must be able to reach it. A host may set its own.', '/run/switchyard')),
+    ...serverSchemas(z, f),
+    shared: z.array(f.relativePath).default([]).meta(doc('Paths inside the release that live in <deployTo>/shared and survive releases (logs, uploads).', ['logs', 'uploads'])),
+    keepReleases: z.number().int().min(2).default(5).meta(doc('Releases kept on each host; older ones are pruned.')),
+    parallel: z.number().int().min(1).optional().meta(doc('At most this many hosts worked on at once; default: all.', 10)),
+    loadtest: z
+      .strictObject({ url: z.url().optional().meta(doc('Send load here instead of to every web host (a load balancer).', 'https://uat.example.com')) })
+      .optional()
+      .meta(doc('Where `loadtest` and `verify` send their load.')),
+    config: configOverridesSchema()
+      .optional()
+      .meta(doc("Config file overrides for every host, per file of the build (see lib/config/README.md).", { 'Web.config': { appSettings: { Environment: 'uat' } } })),
+  });
+}
+
+/** The one schema of an environment file (every key, its type, default and meaning). */
+export const environmentSchema = lazy(buildEnvironmentSchema);
+
+type EnvironmentSchema = ReturnType<typeof buildEnvironmentSchema>;
+export type EnvironmentInput = z.input<EnvironmentSchema>;
+export type EnvironmentConfig = z.output<EnvironmentSchema>;
 export type HostConfig = EnvironmentConfig['hosts'][number];
 
 export interface Environment extends Omit<EnvironmentConfig, 'deployTo' | 'socketDir'> {
@@ -181,7 +191,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 
 /** Checks a plain object against the schema and the rules that span fields. Throws one error listing every problem. */
 export function validateEnvironment(input: unknown, where: { name: string; file: string; root: string }): Environment {
-  const parsed = environmentSchema.safeParse(input);
+  const parsed = environmentSchema().safeParse(input);
   if (!parsed.success) {
     const lines = parsed.error.issues.flatMap((i) => describeIssue(i).split('\n'));
     throw new SwitchyardError(`${where.file}: invalid environment\n${lines.map((l) => `  ${l}`).join('\n')}`);

@@ -46,7 +46,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
-import { loadTest } from 'loadtest';
+import { lazy } from '../lazy';
+
+const loadtestModule = lazy(() => require('loadtest') as typeof import('loadtest'));
 import { SwitchyardError } from '../errors';
 
 export interface LoadTarget {
@@ -407,7 +409,7 @@ class LoadRunner {
       ...(maxRequests !== undefined ? { maxRequests } : { maxSeconds: UNLIMITED_SECONDS }),
     };
     const run = new Promise<void>((resolve, reject) => {
-      loadTest(options, (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()));
+      loadtestModule().loadTest(options, (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()));
     });
     run.catch(() => this.beginStop()); // one target cannot start: stop the others, done rejects with the error
     return run;

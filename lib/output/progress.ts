@@ -1,6 +1,8 @@
 // On a terminal: one live line per host (phase, seconds), redrawn in place while the release runs.
 // log-update does the cursor work; every log line clears the block, prints, and redraws it.
-import { createLogUpdate } from 'log-update';
+import { lazy } from '../lazy';
+
+const logUpdate = lazy(() => require('log-update') as typeof import('log-update'));
 import type { ReleaseEvent } from '../release/flow';
 import { GulpReporter, type Level } from './reporter';
 
@@ -27,7 +29,7 @@ export function renderProgress(rows: Map<string, HostProgress>, now: number): st
 
 export class ProgressView {
   private rows = new Map<string, HostProgress>();
-  private update = createLogUpdate(process.stdout);
+  private update = logUpdate().createLogUpdate(process.stdout);
   private timer: NodeJS.Timeout;
 
   constructor(hosts: string[]) {

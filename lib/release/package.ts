@@ -6,7 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import tar from 'tar-stream';
+import type tar from 'tar-stream';
+import { lazy } from '../lazy';
+
+const tarStream = lazy(() => require('tar-stream') as typeof import('tar-stream'));
 import { REMOTE_SCRIPTS_DIR } from '../remote/commands';
 import { SwitchyardError } from '../errors';
 
@@ -51,7 +54,7 @@ export async function buildPackage(o: PackageOptions): Promise<Package> {
   }
   const scriptsDir = o.scriptsDir ?? REMOTE_SCRIPTS_DIR;
   const replaced = new Map((o.files ?? []).map((f) => [f.path, f]));
-  const pack = tar.pack();
+  const pack = tarStream().pack();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-pkg-'));
   const file = path.join(tmp, 'release.tar.gz');
   const hash = crypto.createHash('sha256');

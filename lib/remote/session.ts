@@ -1,7 +1,10 @@
 // A task's working set: the environment, the selected hosts, one connection per host (opened on
 // first use, reused by every step), parallelism limits, and the output.
 import fs from 'node:fs';
-import pLimit from 'p-limit';
+import type pLimit from 'p-limit';
+import { lazy } from '../lazy';
+
+const pLimitModule = lazy(() => (require('p-limit') as { default: typeof pLimit }).default);
 import { runCommand, type RemoteCommand, type RunCommandOptions } from './commands';
 import { forHost, type Environment, type HostConfig } from '../environment';
 import { primaryHost } from '../environment/hosts';
@@ -58,7 +61,7 @@ export class Session {
     transports?: Map<string, Transport>,
   ) {
     this.transports = transports ?? transportsFor(env, hosts);
-    this.limit = pLimit(options.parallel ?? env.parallel ?? Math.max(1, hosts.length));
+    this.limit = pLimitModule()(options.parallel ?? env.parallel ?? Math.max(1, hosts.length));
   }
 
   /** The host's connection; hosts outside the selection (a db primary for a hook, say) get one on first use. */

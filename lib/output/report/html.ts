@@ -43,8 +43,8 @@ let uplotCache: { js: string; css: string } | undefined;
 
 async function uplotAssets(): Promise<{ js: string; css: string }> {
   if (uplotCache) return uplotCache;
-  // CJS (esbuild-register) has __filename; the ESM test runner has import.meta.url.
-  const req = createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
+  // the package is CommonJS; the test runner gives its modules __filename too
+  const req = createRequire(__filename);
   const dist = path.dirname(req.resolve('uplot/dist/uPlot.iife.min.js'));
   const [js, css] = await Promise.all([readFile(path.join(dist, 'uPlot.iife.min.js'), 'utf8'), readFile(path.join(dist, 'uPlot.min.css'), 'utf8')]);
   if (/<\/script|<!--/i.test(js) || /<\/style/i.test(css)) throw new Error('report: uPlot assets cannot be inlined as they are');

@@ -1,5 +1,7 @@
 // The same remote commands, run on this machine: the built-in `local` environment.
-import { execa } from 'execa';
+import { lazy } from '../../lazy';
+
+const execaModule = lazy(() => require('execa') as typeof import('execa'));
 import { KILL_AFTER_MS, lineSplitter, TIMED_OUT, type ExecOptions, type ExecResult, type Transport, type TransportStats } from './types';
 
 export class LocalTransport implements Transport {
@@ -10,7 +12,7 @@ export class LocalTransport implements Transport {
 
   async exec(command: string, o: ExecOptions = {}): Promise<ExecResult> {
     this.stats.executions++;
-    const child = execa('bash', ['-c', command], {
+    const child = execaModule().execa('bash', ['-c', command], {
       reject: false,
       stripFinalNewline: false,
       killSignal: 'SIGTERM' as const,

@@ -2,7 +2,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import SSHConfig from 'ssh-config';
+import type SSHConfig from 'ssh-config';
+import { lazy } from '../../lazy';
+
+const sshConfig = lazy(() => (require('ssh-config') as { default: typeof SSHConfig }).default);
 import type { Environment, HostConfig } from '../../environment';
 import { SwitchyardError } from '../../errors';
 
@@ -40,7 +43,7 @@ export function readSshConfig(file: string | undefined): SSHConfig | undefined {
     if (file) throw new SwitchyardError(`ssh.configFile: ${f} does not exist`);
     return undefined;
   }
-  return SSHConfig.parse(fs.readFileSync(f, 'utf8'));
+  return sshConfig().parse(fs.readFileSync(f, 'utf8'));
 }
 
 export function resolveSshTarget(env: Environment, host: HostConfig, sshConfig = readSshConfig(env.ssh.configFile)): SshTarget {

@@ -1,7 +1,10 @@
 // Commands on a server over one SSH connection, reused for every step of a task.
 import fs from 'node:fs';
 import { Readable, Transform } from 'node:stream';
-import { NodeSSH } from 'node-ssh';
+import type { NodeSSH } from 'node-ssh';
+import { lazy } from '../../lazy';
+
+const nodeSsh = lazy(() => require('node-ssh') as typeof import('node-ssh'));
 import { SwitchyardError } from '../../errors';
 import { describeVerdict, knownKeyAlgorithms, parseKnownHosts, verifyHostKey, type HostKeyVerdict, type KnownHostEntry } from './known-hosts';
 import type { SshTarget } from './ssh-options';
@@ -17,7 +20,7 @@ const PID_RE = /^::sy-pid (\d+)\n/;
 
 export class SshTransport implements Transport {
   readonly stats: TransportStats = { connections: 0, executions: 0, bytesUploaded: 0 };
-  private ssh = new NodeSSH();
+  private ssh: NodeSSH = new (nodeSsh().NodeSSH)();
   private connecting?: Promise<void>;
 
   constructor(readonly target: SshTarget) {}

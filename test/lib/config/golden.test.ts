@@ -23,7 +23,7 @@ const SECRETS = {
 };
 
 // What a user writes in env/uat.ts, validated by the schema the environment loader uses.
-export const uatOverrides: ConfigOverrides = configOverridesSchema.parse({
+export const uatOverrides: ConfigOverrides = configOverridesSchema().parse({
   'Web.config': {
     appSettings: {
       Environment: 'uat',

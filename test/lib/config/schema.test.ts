@@ -6,7 +6,7 @@ import { configOverridesSchema, mergeOverrides, type ConfigOverrides } from '../
 import { secret } from '../../../lib/config/secrets';
 
 const issues = (input: unknown) => {
-  const r = configOverridesSchema.safeParse(input);
+  const r = configOverridesSchema().safeParse(input);
   if (r.success) throw new Error('expected a validation error');
   return r.error.issues.map((i) => `${i.path.join(' › ')}: ${i.message}`);
 };
@@ -25,7 +25,7 @@ describe('config overrides schema', () => {
         add: { 'Logging.LogLevel["Microsoft.AspNetCore"]': 'Warning', 'auth.keys': [secret('K1'), secret('K2')] },
       },
     };
-    expect(configOverridesSchema.parse(input)).toEqual(input);
+    expect(configOverridesSchema().parse(input)).toEqual(input);
   });
 
   it('rejects unknown keys, naming the file and the key, and what the file type takes', () => {
@@ -69,7 +69,7 @@ describe('config overrides schema', () => {
   });
 
   it('composes into an environment schema (as lib/environment does)', () => {
-    const env = z.strictObject({ config: configOverridesSchema.optional() });
+    const env = z.strictObject({ config: configOverridesSchema().optional() });
     expect(env.parse({})).toEqual({});
     const r = env.safeParse({ config: { 'Web.config': { appSettings: { A: [] } } } });
     expect(r.success).toBe(false);
