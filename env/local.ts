@@ -1,7 +1,7 @@
 // The built-in default: deploys examples/hello on this machine (no SSH) into .switchyard/local/
 // and serves it through a private nginx on 127.0.0.1:8080 that `gulp setup` starts (no root).
 import path from 'node:path';
-import { defineEnvironment } from 'switchyard';
+import { defineEnvironment } from 'gulp-switchyard';
 
 const here = path.resolve(__dirname, '..', '.switchyard', 'local');
 

@@ -1,7 +1,7 @@
 // A sample environment: copy to env/uat.ts (or keep it in the systems team's repository and
 // point --env-dir / SWITCHYARD_ENV_DIR at it). Every key is checked when loaded: a typo is an
 // error naming the file and the key, before any connection is made.
-import { defineEnvironment, secret } from 'switchyard';
+import { defineEnvironment, secret } from 'gulp-switchyard';
 
 export default defineEnvironment({
   // What nginx sees in the Host header; the live socket is <socketDir>/SOCK-<site>.

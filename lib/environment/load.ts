@@ -10,7 +10,7 @@ import { defineEnvironment, validateEnvironment, type Environment } from './sche
 
 const esbuild = lazy(() => require('esbuild') as typeof import('esbuild'));
 
-/** What `import … from 'switchyard'` gives an environment file, wherever that file lives. */
+/** What `import … from 'switchyard'` (or 'gulp-switchyard') gives an environment file, wherever that file lives. */
 const envFileApi = { defineEnvironment, secret, Secret };
 
 export interface LoadOptions {
@@ -59,7 +59,7 @@ export function findEnvironmentFile(o: LoadOptions): string {
 
 /**
  * Evaluates an environment file. It may live in another repository (--env-dir) without switchyard
- * installed there, so it is bundled with esbuild and `import 'switchyard'` is answered from here.
+ * installed there, so it is bundled with esbuild and `import 'gulp-switchyard'` (or 'switchyard') is answered from here.
  */
 function evaluateFile(file: string): unknown {
   if (file.endsWith('.json')) return JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -82,7 +82,7 @@ function evaluateFile(file: string): unknown {
     throw new SwitchyardError(`${file}: cannot be compiled\n  ${detail || String(e)}`);
   }
   const fileRequire = createRequire(file);
-  const req = (id: string): unknown => (id === 'switchyard' ? envFileApi : fileRequire(id));
+  const req = (id: string): unknown => (id === 'gulp-switchyard' || id === 'switchyard' ? envFileApi : fileRequire(id));
   const mod: { exports: Record<string, unknown> } = { exports: {} };
   const fn = vm.compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname'], { filename: file });
   try {

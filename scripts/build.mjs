@@ -1,0 +1,30 @@
+// Usage: node scripts/build.mjs   (npm run build; npm pack runs it as prepack)
+//
+// Builds the published package into dist/: CommonJS JavaScript and declarations from tsc
+// (tsconfig.build.json), the remote scripts beside them (dist/lib/remote/commands.js finds
+// dist/remote-scripts as the source finds remote-scripts), and dist/index.mjs, the ESM face of
+// the same CommonJS module (named exports listed, so `import { createTasks }` works everywhere).
+// Exit codes: 0 built; 1 tsc or a copy failed.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(root, 'dist');
+fs.rmSync(dist, { recursive: true, force: true });
+execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+fs.cpSync(path.join(root, 'remote-scripts'), path.join(dist, 'remote-scripts'), { recursive: true });
+fs.chmodSync(path.join(dist, 'bin', 'switchyard.js'), 0o755);
+
+const names = Object.keys(createRequire(import.meta.url)(path.join(dist, 'index.js'))).filter((n) => n !== 'default' && n !== '__esModule');
+const esm = [
+  '// The ESM face of the CommonJS package: one module instance whichever way it is loaded.',
+  "import sy from './index.js';",
+  `export const { ${names.join(', ')} } = sy;`,
+  'export default sy;',
+  '',
+].join('\n');
+fs.writeFileSync(path.join(dist, 'index.mjs'), esm);
+console.log(`dist/: built (${names.length} exports)`);
