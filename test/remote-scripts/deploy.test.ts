@@ -28,7 +28,7 @@ describe('cold deploy of r1', () => {
     expect(lab.pidFile('r1')).toEqual({ pid, starttime });
     expect(procStat(pid)?.starttime).toBe(starttime);
     expect(alive(pid, starttime)).toBe(true);
-    // Its own session and process group (setsid), so `timeout` never reaches it.
+    // Its own session and process group (setsid), so the client's TERM to the exec's group never reaches it.
     expect(procStat(pid)?.pgrp).toBe(pid);
     pids.r1 = { pid, starttime };
     expect(find(r, 'live')?.fields).toEqual({ release: 'none' });
