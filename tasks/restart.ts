@@ -1,5 +1,5 @@
 import type { LoadTaskOptions } from '../lib/context';
-import { underLoadIf } from '../lib/load/loadtest';
+import { underLoadIf } from '../lib/load/under-load';
 import { restart, type ReuseOptions } from '../lib/release/reuse';
 import { task, type Task } from './plumbing/task';
 

@@ -3,7 +3,8 @@
 // request failed, listing them with time and code. Report: reports/verify-<env>-<time>.html.
 import type { ReleaseReport } from '../release/flow';
 import { deploy, type DeployOptions } from '../release/deploy';
-import { withLoad, type LoadOutcome, type LoadTaskOptions } from './loadtest';
+import type { LoadOutcome, LoadTaskOptions } from './loadtest';
+import { withLoad } from './under-load';
 import { rollback } from '../release/reuse';
 
 export interface VerifyOptions extends LoadTaskOptions, DeployOptions {
