@@ -32,11 +32,18 @@ export abstract class BaseReporter implements Reporter {
   protected abstract write(level: Level, line: string): void;
 }
 
-/** Through gulplog, so gulp-cli prints it with its timestamps (and --silent works). */
+/**
+ * Through gulplog, so gulp-cli prints it with its timestamps (and --silent works). Outside gulp
+ * (the switchyard command, a program of your own) nobody listens to gulplog, which would throw on
+ * an error line: the line goes to the console instead (warnings and errors to stderr).
+ */
 export class GulpReporter extends BaseReporter {
   protected write(level: Level, line: string): void {
     // gulp-cli shows debug only at -LLLL; --verbose already chose to show these lines.
-    log[level === 'debug' ? 'info' : level](line);
+    const as = level === 'debug' ? 'info' : level;
+    // gulplog is an EventEmitter (glogg over sparkles); its types leave that out
+    if ((log as unknown as NodeJS.EventEmitter).listenerCount(as) > 0) log[as](line);
+    else (as === 'info' ? process.stdout : process.stderr).write(`${line}\n`);
   }
 }
 
