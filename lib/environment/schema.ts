@@ -58,7 +58,7 @@ function hostSchema(z: Z, f: Fields) {
     url: z
       .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
       .optional()
-      .meta(doc("Where this host's nginx is reached by load tests; default http://<nginx.listen address, or address ?? name>:<listen port>.", 'http://10.0.0.5:8080')),
+      .meta(doc("Where this host's nginx is reached by load tests; default `http://<nginx.listen address, or address ?? name>:<listen port>`.", 'http://10.0.0.5:8080')),
     config: configOverridesSchema().optional().meta(doc('Config overrides for this host only; they win over the environment-level ones.', { 'Web.config': { appSettings: { Node: 'web1' } } })),
   });
 }
@@ -101,10 +101,10 @@ function serverSchemas(z: Z, f: Fields) {
       .meta(doc('How the old release is stopped after the switch.')),
     nginx: z
       .strictObject({
-        listen: z.string().regex(/^[A-Za-z0-9.:[\]]+$/, 'a listen address such as 80 or 127.0.0.1:8080').default('80').meta(doc('What nginx listens on, as in its `listen` directive.')),
+        listen: z.string().regex(/^[A-Za-z0-9.:[\]]+$/, 'a listen address such as 80 or 127.0.0.1:8080').default('80').meta(doc('What nginx listens on, as in its `listen` directive.', '127.0.0.1:8080')),
         pass: z.enum(['http', 'fastcgi']).default('http').meta(doc('How nginx talks to the app: HTTP (proxy_pass) or FastCGI (fastcgi_pass).')),
         roles: z.array(f.name).min(1).default(['web']).meta(doc('Roles whose hosts get the nginx config.')),
-        private: z.boolean().default(false).meta(doc('Run a private, non-root nginx under <deployTo>/nginx, started by `setup`.')),
+        private: z.boolean().default(false).meta(doc('Run a private, non-root nginx under `<deployTo>/nginx`, started by `setup`.')),
       })
       .prefault({})
       .meta(doc('The nginx in front of the sockets.')),
@@ -116,16 +116,16 @@ function buildEnvironmentSchema() {
   const { z } = zod();
   const f = fields(z);
   return z.strictObject({
-    site: f.hostname.meta(doc('The public host name nginx sees in the Host header; the live socket is <socketDir>/SOCK-<site>.', 'uat.example.com')),
+    site: f.hostname.meta(doc('The public host name nginx sees in the Host header; the live socket is `<socketDir>/SOCK-<site>`.', 'uat.example.com')),
     transport: z.enum(['ssh', 'local']).default('ssh').meta(doc('`ssh`, or `local`: this machine, no SSH (the built-in local default).')),
     build: z.strictObject({ dir: z.string().min(1).meta(doc('Directory whose contents become the release, relative to the project root.', 'dist')) }).meta(doc('What becomes the release.')),
     app: appSchema(z, f),
     hosts: z.array(hostSchema(z, f)).min(1).meta(doc('The servers; adding one is one line.')),
     ssh: sshSchema(z, f).prefault({}).meta(doc('How every host is reached (a host may set its own port, user, identityFile).')),
-    deployTo: f.absolutePath.optional().meta(doc('Where releases live on the servers (absolute); a host may set its own.', '/srv/uat.example.com')),
-    socketDir: f.absolutePath.optional().meta(doc('Where the sockets live on the servers (absolute); nginx must be able to reach it. A host may set its own.', '/run/switchyard')),
+    deployTo: f.absolutePath.optional().meta(doc('Where releases live on the servers (absolute); required unless every host sets its own.', '/srv/uat.example.com')),
+    socketDir: f.absolutePath.optional().meta(doc('Where the sockets live on the servers (absolute); nginx must be able to reach it. Required unless every host sets its own.', '/run/switchyard')),
     ...serverSchemas(z, f),
-    shared: z.array(f.relativePath).default([]).meta(doc('Paths inside the release that live in <deployTo>/shared and survive releases (logs, uploads).', ['logs', 'uploads'])),
+    shared: z.array(f.relativePath).default([]).meta(doc('Paths inside the release that live in `<deployTo>/shared` and survive releases (logs, uploads).', ['logs', 'uploads'])),
     keepReleases: z.number().int().min(2).default(5).meta(doc('Releases kept on each host; older ones are pruned.')),
     parallel: z.number().int().min(1).optional().meta(doc('At most this many hosts worked on at once; default: all.', 10)),
     loadtest: z
@@ -134,7 +134,7 @@ function buildEnvironmentSchema() {
       .meta(doc('Where `loadtest` and `verify` send their load.')),
     config: configOverridesSchema()
       .optional()
-      .meta(doc("Config file overrides for every host, per file of the build (see lib/config/README.md).", { 'Web.config': { appSettings: { Environment: 'uat' } } })),
+      .meta(doc('Config file overrides for every host, per config file of the build (path relative to the build).', { 'Web.config': { appSettings: { Environment: 'uat' } } })),
   });
 }
 
