@@ -3,12 +3,13 @@
  * for errors with a boolean `showStack`, so the message must say everything.
  */
 export class SwitchyardError extends Error {
-  readonly showStack = false;
+  declare readonly showStack: boolean;
   /** The host the error is about, when there is one. */
-  readonly host?: string;
+  declare readonly host?: string;
   constructor(message: string, o: { host?: string; cause?: unknown } = {}) {
     super(message, o.cause === undefined ? undefined : { cause: o.cause });
-    this.name = 'switchyard';
-    if (o.host) this.host = o.host;
+    // not enumerable: gulp-cli prints a gulpfile's load error with console.error, own fields and all
+    if (o.host) Object.defineProperty(this, 'host', { value: o.host, enumerable: false });
   }
 }
+for (const [k, value] of [['showStack', false], ['name', 'switchyard']] as const) Object.defineProperty(SwitchyardError.prototype, k, { value, enumerable: false, writable: true });

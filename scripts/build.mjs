@@ -15,7 +15,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
 fs.rmSync(dist, { recursive: true, force: true });
 execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
-fs.cpSync(path.join(root, 'remote-scripts'), path.join(dist, 'remote-scripts'), { recursive: true });
+// the scripts only: the directory's dotfiles (.shellcheckrc) are the linter's, not the package's
+fs.cpSync(path.join(root, 'remote-scripts'), path.join(dist, 'remote-scripts'), { recursive: true, filter: (src) => !path.basename(src).startsWith('.') });
 fs.chmodSync(path.join(dist, 'bin', 'switchyard.js'), 0o755);
 
 const names = Object.keys(createRequire(import.meta.url)(path.join(dist, 'index.js'))).filter((n) => n !== 'default' && n !== '__esModule');
