@@ -4,7 +4,7 @@ import { SwitchyardError } from './errors';
 import { loadEnvironment, type Environment, type HostConfig } from './environment';
 import { hasRole, selectHosts } from './environment/hosts';
 import type { Hooks } from './release/flow';
-import { GulpReporter, type Reporter } from './output/reporter';
+import { DryRunReporter, GulpReporter, type Reporter } from './output/reporter';
 import { Session } from './remote/session';
 
 export interface TaskOptions {
@@ -58,7 +58,8 @@ export interface TaskContext {
 }
 
 export function contextFor(o: TaskOptions): TaskContext {
-  const reporter = o.reporter ?? new GulpReporter(o.verbose ?? false);
+  const base = o.reporter ?? new GulpReporter(o.verbose ?? false);
+  const reporter = o.dryRun && !(base instanceof DryRunReporter) ? new DryRunReporter(base) : base;
   const env =
     o.environment ??
     loadEnvironment({ name: o.env ?? 'local', ...(o.envDir ? { envDir: o.envDir } : {}), ...(o.root ? { root: o.root } : {}) });

@@ -10,6 +10,14 @@ export interface Reporter {
   readonly verbose: boolean;
 }
 
+/**
+ * Control characters (a value's escape sequence, a carriage return that would overwrite the line)
+ * are shown as \xNN, so what a terminal shows is what the line holds. Tabs stay.
+ */
+export function escapeControls(line: string): string {
+  return line.replace(/[\x00-\x08\x0b-\x1f\x7f\x9b]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export abstract class BaseReporter implements Reporter {
   private secrets: string[] = [];
   constructor(readonly verbose = false) {}
@@ -27,7 +35,7 @@ export abstract class BaseReporter implements Reporter {
   log(level: Level, message: string, host?: string): void {
     if (level === 'debug' && !this.verbose) return;
     const text = this.mask(message);
-    for (const line of text.split('\n')) this.write(level, host ? `[${host}] ${line}` : line);
+    for (const line of text.split('\n')) this.write(level, escapeControls(host ? `[${host}] ${line}` : line));
   }
   protected abstract write(level: Level, line: string): void;
 }
@@ -44,6 +52,20 @@ export class GulpReporter extends BaseReporter {
     // gulplog is an EventEmitter (glogg over sparkles); its types leave that out
     if ((log as unknown as NodeJS.EventEmitter).listenerCount(as) > 0) log[as](line);
     else (as === 'info' ? process.stdout : process.stderr).write(`${line}\n`);
+  }
+}
+
+/** A dry run says so at the end of every line it prints, so no line reads as something that happened. */
+export class DryRunReporter implements Reporter {
+  constructor(private readonly inner: Reporter) {}
+  get verbose(): boolean {
+    return this.inner.verbose;
+  }
+  addSecret(value: string): void {
+    this.inner.addSecret(value);
+  }
+  log(level: Level, message: string, host?: string): void {
+    this.inner.log(level, message.split('\n').map((l) => `${l}  (dry run)`).join('\n'), host);
   }
 }
 

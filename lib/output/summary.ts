@@ -15,6 +15,7 @@ export function formatReleaseSummary(r: ReleaseReport): string {
   for (const h of r.hosts) {
     rows.push([h.host, h.roles.join(','), h.phase, h.seconds.toFixed(1), String(h.stats.connections), String(h.stats.executions), formatBytes(h.stats.bytesUploaded)]);
   }
-  const head = `${r.kind} ${r.release} to ${r.env} (${r.site}): ${r.ok ? 'OK' : 'FAILED'} in ${r.seconds.toFixed(1)} s`;
+  const outcome = r.dryRun ? 'DRY RUN, nothing was changed' : r.ok ? 'OK' : 'FAILED';
+  const head = `${r.kind} ${r.release} to ${r.env} (${r.site}): ${outcome} in ${r.seconds.toFixed(1)} s`;
   return `${head}\n${table(rows)}`;
 }

@@ -86,6 +86,8 @@ export interface ReleaseReport {
   seconds: number;
   switchOrder: string[];
   hosts: HostReport[];
+  /** A dry run: nothing ran, nothing changed; the phases say how far the plan went. */
+  dryRun?: true;
 }
 
 class Aborted extends SwitchyardError {}
@@ -167,7 +169,7 @@ class ReleaseRun {
   /** Every host prepares; the barrier: one failure and no host switches. */
   private async prepareAll(): Promise<void> {
     const { hosts } = this;
-    this.say(`${this.o.kind} ${this.release} to ${hosts.length} host(s): ${hosts.map((h) => h.name).join(', ')}`);
+    this.reporter.log('info', `${this.o.kind} ${this.release} to ${hosts.length} host(s): ${hosts.map((h) => h.name).join(', ')}`);
     const prepared = await this.session.each(hosts, (h) => this.prepareHost(h));
     const failedPrepare = prepared.filter((p) => p.error);
     if (failedPrepare.length) {
@@ -375,8 +377,9 @@ class ReleaseRun {
     return { host: h.name, roles: h.roles, release: this.releaseOf(h), phase: 'planned', seconds: 0, stats: this.session.transport(h.name).stats };
   }
 
+  /** What happened on a host; a dry run made nothing happen, so it says only what would run. */
   private say(msg: string, host?: string): void {
-    this.reporter.log('info', msg, host);
+    if (!this.session.options.dryRun) this.reporter.log('info', msg, host);
   }
 
   private emit(host: string, step: ReleaseEvent['step'], at: ReleaseEvent['at'], ok?: boolean): void {
@@ -395,6 +398,7 @@ class ReleaseRun {
       seconds: (Date.now() - this.started) / 1000,
       switchOrder: this.switchOrder,
       hosts: [...this.state.values()],
+      ...(this.session.options.dryRun ? { dryRun: true as const } : {}),
     };
   }
 }

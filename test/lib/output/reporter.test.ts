@@ -1,6 +1,6 @@
 import gulplog from 'gulplog';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { GulpReporter } from '../../../lib/output/reporter';
+import { DryRunReporter, GulpReporter, MemoryReporter } from '../../../lib/output/reporter';
 
 describe('GulpReporter', () => {
   afterEach(() => vi.restoreAllMocks());
@@ -29,5 +29,21 @@ describe('GulpReporter', () => {
       log.off('info', onInfo);
     }
     expect(seen).toEqual(['through gulp']);
+  });
+});
+
+describe('what a reporter shows', () => {
+  it('escapes control characters (an escape sequence, a carriage return) and masks secrets', () => {
+    const r = new MemoryReporter();
+    r.addSecret('hunter2');
+    r.log('info', 'value \x1b[2Jcleared\rover\ttab hunter2', 'h1');
+    expect(r.lines[0]!.line).toBe('[h1] value \\x1b[2Jcleared\\x0dover\ttab ******');
+  });
+
+  it('a dry run says so at the end of every line', () => {
+    const inner = new MemoryReporter();
+    const r = new DryRunReporter(inner);
+    r.log('info', 'would run: switch.sh\nsecond line', 'h1');
+    expect(inner.lines.map((l) => l.line)).toEqual(['[h1] would run: switch.sh  (dry run)', '[h1] second line  (dry run)']);
   });
 });

@@ -355,6 +355,9 @@ describe('the release transaction, with a fake transport', () => {
     expect(would).toHaveLength(9);
     for (const h of HOSTS) for (const s of ['prepare.sh', 'switch.sh', 'retire.sh']) expect(would.some((l) => l.line.startsWith(`[${h}] would run: ${s}`))).toBe(true);
     expect(names(w)).toEqual(['started', 'prepared', 'switched', 'finished']);
+    // nothing happened, so nothing says it did; the report says it was a dry run
+    expect(r.dryRun).toBe(true);
+    expect(w.reporter.text()).not.toMatch(/healthy|is live|retired|nothing to retire/);
   });
 });
 
