@@ -12,7 +12,8 @@
 #   0  done: every script.
 #   1  unexpected failure (a command failed under set -e), or SIGTERM/SIGINT/SIGHUP (sy_init's
 #      traps): every script but release.sh, which runs the steps and sets no traps of its own.
-#   2  usage or bad value: every script (release.sh: also an unexpected word on stdin).
+#   2  usage or bad value: every script (release.sh: also an unexpected word on stdin; prepare:
+#      also a package member or shared path that would reach outside releases/R or shared/).
 #   3  not set up (D/releases missing): prepare switch retire undo status unlock; releases/R
 #      missing or already there: prepare switch; setup: a tool or the socket group is missing;
 #      nginx.sh: nginx is not installed.
@@ -36,7 +37,7 @@ set -euo pipefail
 # ---- options (sy_parse fills these; defaults are the protocol's) ---------------------------------
 DEPLOY_TO='' RELEASE='' SITE='' SOCKET_DIR='' SOCKET_GROUP='' SOCKET_MODE='0660'
 START_TIMEOUT='30' HEALTH_PATH='/health' HEALTH_TIMEOUT='30' EXPECT_STATUS='200'
-GRACE='2' DRAIN='30' KEEP='5' AUDIT='' LOCK_OWNER='' REUSE='' PACKAGE_BYTES=''
+GRACE='2' DRAIN='30' DRAIN_MODE='signal' KEEP='5' AUDIT='' LOCK_OWNER='' REUSE='' PACKAGE_BYTES=''
 SHARED=() ENVS=() SY_CMD=()
 SY_STEP='init' SY_ON_FAIL='' SY_FAILED='' SY_ERR_LINE='' SY_ERR_CMD=''
 
@@ -81,6 +82,11 @@ sy_on_exit() {
 # sy_init STEP: install the traps; call once at the top of a script.
 sy_init() {
   SY_STEP=$1
+  # Whatever the login umask (000 included): nothing we create is group-writable or reachable by
+  # others (dirs 0750, files 0640); where nginx must pass, setup.sh sets the mode itself. The app
+  # prepare starts inherits it too, so its socket is never connectable by others before the
+  # chmod to --socket-mode (docs/REMOTE-PROTOCOL.md, "Safety").
+  umask 027
   # -E: the ERR trap also sees failures inside functions. It is inherited by `$(…)` too, where it
   # stops bash from exec'ing a lone program in place: so every `$(prog …)` here says `$(exec prog
   # …)`, one fork instead of two.
@@ -128,6 +134,7 @@ sy_parse() {
       --expect-status) EXPECT_STATUS=$2 ;;
       --grace) GRACE=$2 ;;
       --drain) DRAIN=$2 ;;
+      --drain-mode) DRAIN_MODE=$2 ;;
       --keep) KEEP=$2 ;;
       --audit) AUDIT=$2 ;;
       --lock-owner) LOCK_OWNER=$2 ;;
@@ -199,6 +206,7 @@ sy_validate() {
   GRACE_MS=$SY_MS
   sy_seconds drain "$DRAIN"
   DRAIN_MS=$SY_MS
+  [[ $DRAIN_MODE == signal || $DRAIN_MODE == connections ]] || sy_usage "bad --drain-mode (signal or connections): '$DRAIN_MODE'"
   for p in ${SHARED[@]+"${SHARED[@]}"}; do
     [[ -n $p && $p != /* && $p != *[[:cntrl:]]* ]] || sy_usage "bad --shared path (empty or absolute): '$p'"
     [[ /$p/ != */../* && /$p/ != */./* && /$p/ != *//* ]] || sy_usage "bad --shared path (., .. or //): '$p'"
@@ -220,7 +228,7 @@ sy_validate() {
 # sy_check_setup: exit 3 unless setup.sh ran for DEPLOY_TO.
 sy_check_setup() {
   [[ -d $RELEASES ]] || sy_fail 3 "$SY_STEP" "$RELEASES is missing: run setup first"
-  [[ -d $STATE ]] || mkdir -p -- "$STATE" # setup made it: no program started on every run
+  [[ -d $STATE ]] || mkdir -m 0750 -- "$STATE" # setup made it: no program started on every run
 }
 
 # ---- time ----------------------------------------------------------------------------------------
@@ -320,6 +328,71 @@ sy_audit() {
   printf '%s\n' "${line//$'\r'/ }" >>"$STATE/audit.log"
 }
 
+# ---- safety: nothing outside deployTo -------------------------------------------------------------
+
+# The client's release ids (RELEASE_ID in lib/remote/commands.ts): only these are ever pruned.
+SY_RELEASE_ID='^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z(-[0-9a-f]{1,12})?$'
+
+# sy_check_parents BASE REL WHAT: every component of BASE/REL above the last one that exists is a
+# real directory, none a symlink ([[ -L ]] first: nothing followed), so a mkdir, rm or ln of
+# BASE/REL stays inside BASE. REL is clean ('/'-separated, no `.`, `..` or empty component).
+# Otherwise exits 2: "WHAT: PATH is a symlink (to TARGET) …" or "… not a directory".
+sy_check_parents() {
+  local dir=$1 rest=$2 to
+  while [[ $rest == */* ]]; do
+    dir+=/${rest%%/*}
+    rest=${rest#*/}
+    if [[ -L $dir ]]; then
+      to=$(exec readlink -- "$dir") || true
+      sy_die 2 "$3: $dir is a symlink (to $to): refusing to follow it out of $1"
+    fi
+    [[ -e $dir ]] || return 0
+    [[ -d $dir ]] || sy_die 2 "$3: $dir is not a directory"
+  done
+}
+
+# sy_check_package FILE LIST: exits 2 unless every member of the .tar.gz FILE lands inside the
+# directory it is unpacked into, whatever the tar: only files, directories and symlinks; names
+# relative, without `.`, `..` or empty components (one leading `./` is fine); no member under a
+# symlink of the package (`l -> /x` then `l/f` or `l/`, in any order). The listing (-P: names as
+# stored, not as tar would fix them; C quoting: one line a member, the name the first "…") goes
+# to LIST and is read by grep only (a bash loop over 100 000 lines takes seconds); exits 1 if FILE
+# does not list. Under LC_ALL=C (the caller's or set here: a byte is a character).
+sy_check_package() {
+  local c='([^"\\/]|\\.)+' q='"([^"\\]|\\.)*"' line name ch rc
+  local head='^[-dl][^ ]* +[0-9]+/[0-9]+ +[0-9]+ [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} '
+  local -x LC_ALL=C
+  tar -tvzf "$1" -P --quoting-style=c --numeric-owner --full-time >"$2" ||
+    sy_die 1 "the package did not unpack into $REL_DIR (it does not list as a .tar.gz)"
+  sy_grep_first -vE "$head\"(\\./|(\\./)?$c(/$c)*/?)\"( -> $q)?\$" "$2"
+  [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member that is not a file, directory or symlink, or whose name is absolute or not clean: $SY_FIRST"
+  sy_grep_first -E "^[^\"]*\"(($c/)*\\.\\.(/|\")|($c/)+\\.(/|\"))" "$2"
+  [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member with a . or .. in its name: $SY_FIRST"
+  # One pattern per symlink: any member named below it.
+  rc=0
+  grep -E '^l' "$2" >"$2.links" || rc=$?
+  ((rc <= 1)) || sy_die 1 "cannot read the package listing $2"
+  while IFS= read -r line; do
+    [[ $line =~ ^[^\"]*\"(([^\"\\]|\\.)*)\" ]] || continue
+    name=${BASH_REMATCH[1]#./}
+    name=${name//\\/\\\\}
+    for ch in . '[' ']' '(' ')' '*' + '?' '{' '}' '|' '^' '$'; do name=${name//"$ch"/\\"$ch"}; done
+    printf '%s\n' "^[^\"]*\"(\\./)?$name/"
+  done <"$2.links" >"$2.below"
+  if [[ -s $2.below ]]; then
+    sy_grep_first -E -f "$2.below" "$2"
+    [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member below a symlink of the package: $SY_FIRST"
+  fi
+}
+
+# sy_grep_first GREP-ARGS…: the first line grep matches in SY_FIRST (empty: none); grep failing
+# otherwise (status 2): exit 1.
+sy_grep_first() {
+  local rc=0
+  SY_FIRST=$(exec grep -m1 "$@") || rc=$?
+  ((rc <= 1)) || sy_die 1 "grep failed (status $rc) reading the package listing"
+}
+
 # ---- the deploy lock -----------------------------------------------------------------------------
 
 # sy_lock_read: LOCK_TEXT (owner line, empty when free) and LOCK_R (its release).
@@ -334,7 +407,7 @@ sy_lock_read() {
 # sy_lock_take R TEXT: take the lock for R, or return 1 (LOCK_TEXT then names the holder).
 sy_lock_take() {
   local owner=${2:-${USER:-$(id -un)}@${HOSTNAME:-?}}
-  if ! mkdir -- "$LOCK" 2>/dev/null; then
+  if ! mkdir -m 0750 -- "$LOCK" 2>/dev/null; then
     sy_lock_read
     return 1
   fi
@@ -490,6 +563,162 @@ sy_stop() {
   kill -KILL -- "$target" 2>/dev/null || true
   SY_SIGNAL=KILL
   sy_wait_gone "$pid" "$st" 5000 || sy_die 1 "pid $pid is still running after SIGKILL"
+}
+
+# ---- the old listener: what it can still lose (retire) -------------------------------------------
+# After switch.sh's rename no new connection reaches the old release's listener; what it can still
+# lose is what the kernel shows: the connections in its accept queue (`ss -xl` Recv-Q) and, for an
+# app that exits at once on SIGTERM, the connections it accepted and has not closed (`ss -x`
+# ESTAB). Both keep the listener's bind name (SOCK-<site>-<R>) and, with -e, the socket file's
+# inode (`ino:`), whatever the file is called now.
+
+# Queue empty this long (polled every 10 ms: 3 polls) before the old listener counts as drained.
+SY_SETTLE_MS=20
+
+# sy_listener_scan INO BIND [queue]: ONE `ss -xae src BIND` (`-xle` with `queue`: listeners only)
+# for the listening unix socket bound as BIND whose file has inode INO. SY_LQ: its accept queue
+# (Recv-Q), empty when ss does not list it; SY_LCONN: the connections it accepted that are still
+# open (0 with `queue`). Returns 1, SY_WHY saying why, when ss fails or prints no inodes.
+sy_listener_scan() {
+  local out='' line rc=0 opt=-xae
+  SY_LQ='' SY_LCONN=0 SY_WHY=''
+  [[ ${3:-} != queue ]] || opt=-xle
+  out=$(exec ss "$opt" src "$2" 2>/dev/null) || rc=$?
+  if ((rc != 0)); then
+    SY_WHY="ss $opt failed (exit $rc)"
+    return 1
+  fi
+  # u_str LISTEN RECVQ SENDQ BIND PORT * 0 <-> ino:INO dev:…; an accepted one: ESTAB, same ino:.
+  while IFS= read -r line; do
+    [[ $line == *" ino:$1 "* && $line =~ ^[^[:space:]]+[[:space:]]+(LISTEN|ESTAB)[[:space:]]+([0-9]+)[[:space:]] ]] || continue
+    if [[ ${BASH_REMATCH[1]} == LISTEN ]]; then
+      SY_LQ=${BASH_REMATCH[2]}
+    else
+      SY_LCONN=$((SY_LCONN + 1))
+    fi
+  done <<<"$out"
+  if [[ -z $SY_LQ && $out == *[[:space:]]LISTEN[[:space:]]* && $out != *" ino:"* ]]; then
+    SY_WHY='ss gives no inode (ino:) for unix sockets'
+    return 1
+  fi
+}
+
+# sy_queue_wait INO BIND MAX_MS: wait until the accept queue of that listener (sy_listener_scan)
+# has been empty for SY_SETTLE_MS, one `ss` every 10 ms, at most MAX_MS. SY_QUEUE: empty;
+# closed (the listener went away meanwhile: nothing can be queued); pending (MAX_MS ran out with
+# SY_LQ connections queued); unknown (ss cannot tell, SY_WHY says why: wait a timer instead).
+# SY_QMAX: the longest queue seen.
+sy_queue_wait() {
+  local deadline zero=''
+  SY_QUEUE=unknown SY_QMAX=0
+  sy_now
+  deadline=$((SY_NOW + $3))
+  while sy_listener_scan "$1" "$2" queue; do
+    sy_now
+    if [[ -z $SY_LQ ]]; then
+      if [[ $SY_QUEUE == unknown ]]; then SY_WHY='ss shows no queue for the old socket'; else SY_QUEUE=closed; fi
+      return 0
+    fi
+    SY_QUEUE=pending
+    ((SY_LQ <= SY_QMAX)) || SY_QMAX=$SY_LQ
+    if ((SY_LQ > 0)); then
+      zero=''
+    else
+      [[ -n $zero ]] || zero=$SY_NOW
+      if ((SY_NOW - zero >= SY_SETTLE_MS)); then
+        SY_QUEUE=empty
+        return 0
+      fi
+    fi
+    ((SY_NOW < deadline)) || return 0
+    sy_sleep_ms $((deadline - SY_NOW < 10 ? deadline - SY_NOW : 10))
+  done
+  SY_QUEUE=unknown
+}
+
+# sy_conn_wait INO BIND MAX_MS: wait until no connection that listener accepted is still open
+# (sy_listener_scan), one `ss` every 20 ms, at most MAX_MS. SY_CONNS: closed; open (MAX_MS ran
+# out with SY_LCONN open); unknown (ss cannot tell: SY_WHY).
+sy_conn_wait() {
+  local deadline
+  SY_CONNS=unknown
+  sy_now
+  deadline=$((SY_NOW + $3))
+  while sy_listener_scan "$1" "$2"; do
+    sy_now
+    SY_CONNS=open
+    if ((SY_LCONN == 0)); then
+      SY_CONNS=closed
+      return 0
+    fi
+    ((SY_NOW < deadline)) || return 0
+    sy_sleep_ms $((deadline - SY_NOW < 20 ? deadline - SY_NOW : 20))
+  done
+  SY_CONNS=unknown
+}
+
+# sy_old_listener_wait OLD_R: before retire stops release OLD_R's process (the socket .prev links
+# to is its listener): wait, at most GRACE_MS, until its accept queue has been empty for
+# SY_SETTLE_MS; with DRAIN_MODE connections then, at most DRAIN_MS, until every connection it
+# accepted is closed. Where ss cannot tell (no ss, no inodes, the socket not listed), wait the
+# full grace instead and say so on stderr (the client shows it). One `stat`, then one `ss` per
+# poll. SY_WAIT_FIELDS for the retired line: `waited_ms=N queue=empty|closed|pending|timer
+# [queued=MAX] [connections=closed|open|timer]` (queued: the longest queue seen, when watched;
+# timer: not watched, the grace waited instead, or none with --grace 0).
+sy_old_listener_wait() {
+  local bind=$SOCKET_DIR/SOCK-$SITE-$1 start ino='' why='' left
+  SY_QUEUE=timer SY_CONNS=timer
+  sy_now
+  start=$SY_NOW
+  if ((GRACE_MS > 0)) || [[ $DRAIN_MODE == connections ]]; then
+    if ! command -v ss >/dev/null 2>&1; then
+      why='no ss on PATH'
+    elif [[ ! -S $PREV_SOCK || $PREV_SOCK -ef $LIVE_SOCK ]]; then
+      why="no old socket at $PREV_SOCK"
+    else
+      ino=$(exec stat -c %i -- "$PREV_SOCK" 2>/dev/null) || ino=''
+      [[ $ino =~ ^[0-9]+$ ]] || why="cannot read the inode of $PREV_SOCK"
+    fi
+  fi
+  if ((GRACE_MS > 0)); then
+    SY_QUEUE=unknown
+    if [[ -z $why ]]; then
+      sy_queue_wait "$ino" "$bind" "$GRACE_MS"
+      why=$SY_WHY
+    fi
+    if [[ $SY_QUEUE == unknown ]]; then
+      echo "retire: $why: waiting the full grace of ${GRACE}s" >&2
+      sy_now
+      left=$((start + GRACE_MS - SY_NOW))
+      ((left <= 0)) || sy_sleep_ms "$left"
+      SY_QUEUE=timer
+    elif [[ $SY_QUEUE == pending ]]; then
+      echo "retire: $SY_LQ connection(s) still queued on the old socket after the grace of ${GRACE}s: stopping it anyway" >&2
+    fi
+  fi
+  if [[ $DRAIN_MODE == connections ]]; then
+    SY_CONNS=unknown
+    if [[ -z $why ]]; then
+      sy_conn_wait "$ino" "$bind" "$DRAIN_MS"
+      why=$SY_WHY
+    fi
+    if [[ $SY_CONNS == unknown ]]; then
+      # the timer, as for the queue (said once: the queue's fallback already waited it in full)
+      if [[ $SY_QUEUE != timer ]] || ((GRACE_MS == 0)); then
+        echo "retire: $why: cannot see the old release's open connections: waiting the full grace of ${GRACE}s" >&2
+        sy_now
+        left=$((start + GRACE_MS - SY_NOW))
+        ((left <= 0)) || sy_sleep_ms "$left"
+      fi
+      SY_CONNS=timer
+    elif [[ $SY_CONNS == open ]]; then
+      echo "retire: $SY_LCONN connection(s) of the old release still open after the drain of ${DRAIN}s: signalling it anyway" >&2
+    fi
+  fi
+  sy_now
+  SY_WAIT_FIELDS=("waited_ms=$((SY_NOW - start))" "queue=$SY_QUEUE")
+  [[ $SY_QUEUE == timer ]] || SY_WAIT_FIELDS+=("queued=$SY_QMAX")
+  [[ $DRAIN_MODE != connections ]] || SY_WAIT_FIELDS+=("connections=$SY_CONNS")
 }
 
 # sy_health SOCKET: one health request; the HTTP status (000 when none) in SY_CODE.

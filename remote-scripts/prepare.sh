@@ -4,19 +4,24 @@
 # Usage: prepare.sh --deploy-to D --release R --site S --socket-dir SD [--shared P]… [--env K=V]…
 #          [--socket-mode 0660] [--socket-group G] [--start-timeout 30] [--health-path /health]
 #          [--health-timeout 30] [--expect-status 200] [--lock-owner TEXT] [--reuse]
-#          [--package-bytes N] -- CMD ARG…
+#          [--env-bytes N] [--package-bytes N] -- CMD ARG…
 #
-# Without --reuse, the release package (.tar.gz) comes on stdin and is unpacked into a new
-# D/releases/R once the lock is taken: all of stdin, or exactly N bytes of it with --package-bytes
-# (release.sh reads the client's words after it); with --reuse, an existing release is started
-# again (restart, rollback) and stdin is not read. The app is started in D/releases/R with
-# SWITCHYARD_RELEASE, SWITCHYARD_SITE, SWITCHYARD_SOCKET and every --env set, `{socket}` and
-# `{release}` in CMD ARG… replaced, and must listen on SD/SOCK-S-R (never on the live path).
+# With --env-bytes N, stdin starts with the env block: N bytes of NAME=VALUE records, each ended
+# by a NUL byte, the app's variables (the client never puts a value on a command line; --env K=V
+# is for a person running this by hand). Then, without --reuse, the release package (.tar.gz)
+# comes on stdin and is unpacked into a new D/releases/R once the lock is taken: all of the rest of
+# stdin, or exactly N bytes of it with --package-bytes (release.sh reads the client's words after
+# it); with --reuse, an existing release is started again (restart, rollback) and stdin is not read
+# past the env block. The app is started in D/releases/R with every variable of the env block and
+# every --env, then SWITCHYARD_RELEASE, SWITCHYARD_SITE and SWITCHYARD_SOCKET set (only the app's
+# own subshell exports them), `{socket}` and `{release}` in CMD ARG… replaced, and must listen on
+# SD/SOCK-S-R (never on the live path).
 # Success: `::sy prepared release=R pid=P starttime=T socket=PATH status=CODE` and `::sy live …`.
 # The lock stays held for switch/retire/undo. On failure the new process is stopped, its socket
 # removed, D/releases/R removed (unless --reuse) and the lock released.
 #
-# Exit codes: 0 prepared; 1 unexpected failure (e.g. the package did not unpack); 2 usage; 3 not
+# Exit codes: 0 prepared; 1 unexpected failure (e.g. the package did not unpack); 2 usage, or a
+# package member or shared path that would reach outside releases/R or shared/ (a symlink); 3 not
 # set up, releases/R missing (--reuse) or already there (without); 4 deploy lock held by someone
 # else; 5 app did not start; 6 health check failed.
 set -euo pipefail
@@ -51,10 +56,49 @@ prepare_fail() {
   sy_die "$@"
 }
 
+# prepare_read_env N: the env block, N bytes of NUL-ended NAME=VALUE records, into ENVS. `read -d ''`
+# takes stdin a byte at a time, so nothing after the block (the package) is consumed; the C locale
+# makes ${#rec} count bytes. An error never shows a value.
+prepare_read_env() {
+  local LC_ALL=C left=$1 rec
+  while ((left > 0)); do
+    IFS= read -r -d '' rec || sy_usage "the env block ended before its $1 bytes (--env-bytes)"
+    left=$((left - ${#rec} - 1))
+    [[ $rec =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || sy_usage "bad env block: a record is not NAME=VALUE"
+    [[ $rec != SWITCHYARD_* ]] || sy_usage "bad env block: ${rec%%=*} is reserved"
+    ENVS+=("$rec")
+  done
+  ((left == 0)) || sy_usage "bad env block: its records do not end at --env-bytes $1"
+}
+
 sy_init prepare
-sy_parse 'deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status lock-owner reuse package-bytes --' "$@"
+# --env-bytes is prepare's own (lib.sh's sy_parse reads the options the scripts share): taken out
+# here, every other option passed on with its value (a value that looks like an option stays one).
+ENV_BYTES='' env_given='' prepare_opts=()
+while (($#)) && [[ $1 != -- ]]; do
+  case $1 in
+    --env-bytes)
+      (($# >= 2)) || sy_usage "--env-bytes needs a value"
+      ENV_BYTES=$2 env_given=1
+      shift 2
+      ;;
+    --reuse)
+      prepare_opts+=("$1")
+      shift
+      ;;
+    *)
+      prepare_opts+=("${@:1:2}")
+      shift "$(($# >= 2 ? 2 : 1))"
+      ;;
+  esac
+done
+sy_parse 'deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status lock-owner reuse package-bytes --' ${prepare_opts[@]+"${prepare_opts[@]}"} "$@"
 sy_require deploy-to release site socket-dir
 ((${#SY_CMD[@]} > 0)) || sy_usage "missing the app command after --"
+if [[ -n $env_given ]]; then
+  [[ $ENV_BYTES =~ ^[1-9][0-9]{0,8}$ ]] || sy_usage "bad --env-bytes: '$ENV_BYTES'"
+  prepare_read_env "$ENV_BYTES"
+fi
 sy_validate
 sy_check_setup
 if [[ -n $REUSE ]]; then
@@ -69,16 +113,30 @@ if [[ -z $REUSE ]]; then
   SY_STEP=unpack
   SY_ON_FAIL=sy_lock_release
   # Under the lock: a refused deploy never unpacks, and nobody else creates releases/R meanwhile.
-  mkdir -- "$REL_DIR" 2>/dev/null || sy_die 3 "release directory $REL_DIR already exists"
+  mkdir -m 0750 -- "$REL_DIR" 2>/dev/null || sy_die 3 "release directory $REL_DIR already exists"
   SY_ON_FAIL=prepare_cleanup
+  # Into the lock directory first (it goes with the lock, whatever ends this), so that the listing
+  # is checked before tar writes anything: nothing of the package may land outside releases/R.
+  pkg=$LOCK/package.tar.gz
   if [[ -n $PACKAGE_BYTES ]]; then
     # head -c reads no further than N bytes: what follows on stdin is not ours.
-    head -c "$PACKAGE_BYTES" | tar -xzf - -C "$REL_DIR" || sy_die 1 "the package did not unpack into $REL_DIR"
+    head -c "$PACKAGE_BYTES" >"$pkg" || sy_die 1 "the package could not be read from stdin"
   else
-    tar -xzf - -C "$REL_DIR" || sy_die 1 "the package did not unpack into $REL_DIR"
+    cat >"$pkg" || sy_die 1 "the package could not be read from stdin"
   fi
+  sy_check_package "$pkg" "$LOCK/package.list"
+  # Never -P (absolute names, `..`); into the new, empty releases/R; the archive's owners and
+  # modes give way to ours (umask 027, also for root), and R keeps its own mode (./ entry).
+  tar -xzf "$pkg" -C "$REL_DIR" --no-same-owner --no-same-permissions --no-overwrite-dir ||
+    sy_die 1 "the package did not unpack into $REL_DIR"
+  rm -f -- "$pkg" "$LOCK/package.list" "$LOCK/package.list.links" "$LOCK/package.list.below"
 fi
-[[ -d $REL_DIR/.switchyard ]] || mkdir -p -- "$REL_DIR/.switchyard" # the package brings it
+# The app's log and pid file go in there: a link shipped as .switchyard would take them anywhere.
+if [[ -L $REL_DIR/.switchyard ]]; then
+  [[ -z $REUSE ]] || SY_ON_FAIL=sy_lock_release # nothing of ours to put back in there
+  sy_die 2 "$REL_DIR/.switchyard is a symlink: refusing to write through it"
+fi
+[[ -d $REL_DIR/.switchyard ]] || mkdir -m 0750 -- "$REL_DIR/.switchyard" # the package brings it
 sy_read_pidfile
 old_pidfile="${PID_PID:+$PID_PID $PID_ST}"
 SY_ON_FAIL=prepare_cleanup
@@ -87,10 +145,33 @@ SY_ON_FAIL=prepare_cleanup
 if [[ -z $REUSE ]]; then : >"$LOCK/fresh"; fi
 
 SY_STEP=shared
+# Every path checked before anything changes (a refusal changes nothing, also with --reuse), and
+# nothing followed: a symlink shipped in the build, or made under shared/, could point anywhere,
+# and `rm -rf R/a/b` through `R/a -> /x` deletes /x/b. Refused (2): a symlink among the components
+# above R/P or shared/P; R/P itself a symlink, unless it is our link to shared/P (--reuse);
+# shared/P a dangling symlink (mkdir would follow it); P below another shared path (its link).
+# shared/P itself may be a symlink you made (another disk): the app follows it, we only link to it.
+seen=()
+for p in ${SHARED[@]+"${SHARED[@]}"}; do
+  p=${p%/}
+  for q in ${seen[@]+"${seen[@]}"}; do
+    [[ $p != "$q"/* && $q != "$p"/* ]] || sy_die 2 "shared paths '$q' and '$p' overlap: one is inside the other"
+  done
+  seen+=("$p")
+  sy_check_parents "$REL_DIR" "$p" "shared path '$p'"
+  if [[ -L $REL_DIR/$p ]] && ! [[ $REL_DIR/$p -ef $DEPLOY_TO/shared/$p ]]; then
+    to=$(exec readlink -- "$REL_DIR/$p") || true
+    sy_die 2 "shared path '$p': $REL_DIR/$p is a symlink (to $to) in the release: remove it from the build or from shared"
+  fi
+  sy_check_parents "$DEPLOY_TO/shared" "$p" "shared path '$p'"
+  if [[ -L $DEPLOY_TO/shared/$p && ! -e $DEPLOY_TO/shared/$p ]]; then
+    sy_die 2 "shared path '$p': $DEPLOY_TO/shared/$p is a dangling symlink: refusing to create its target"
+  fi
+done
 for p in ${SHARED[@]+"${SHARED[@]}"}; do
   p=${p%/}
   [[ -e $DEPLOY_TO/shared/$p ]] || mkdir -p -- "$DEPLOY_TO/shared/$p"
-  rm -rf -- "${REL_DIR:?}/$p"
+  rm -rf -- "${REL_DIR:?}/$p" # a file, a real directory or our own link: its parents are real
   if [[ $p == */* ]]; then mkdir -p -- "$REL_DIR/${p%/*}"; fi # no $(dirname): one program less
   ln -s -- "$DEPLOY_TO/shared/$p" "$REL_DIR/$p"
 done
@@ -105,10 +186,11 @@ if [[ -e $STAGE_SOCK || -L $STAGE_SOCK ]]; then rm -f -- "$STAGE_SOCK"; fi
 cd -- "$REL_DIR"
 # setsid: the app leaves our process group, so a signal to this script's group (the client's
 # time limit) never reaches it; the redirections let the SSH exec end while the app runs on. The
-# variables are exported in the background subshell itself: no `env` program.
+# variables are exported in the background subshell itself (no `env` program, no value in any
+# argv), each record as one word, taken literally; SWITCHYARD_* last, so they always win.
 {
-  export SWITCHYARD_RELEASE="$RELEASE" SWITCHYARD_SITE="$SITE" SWITCHYARD_SOCKET="$STAGE_SOCK"
   for e in ${ENVS[@]+"${ENVS[@]}"}; do export -- "${e?}"; done
+  export SWITCHYARD_RELEASE="$RELEASE" SWITCHYARD_SITE="$SITE" SWITCHYARD_SOCKET="$STAGE_SOCK"
   exec nohup setsid "${argv[@]}"
 } >.switchyard/app.log 2>&1 </dev/null &
 pid=$!

@@ -4,8 +4,10 @@
 # barrier is the transaction (docs/REMOTE-PROTOCOL.md).
 #
 # Usage: release.sh WAIT NP NS NR PREPARE-ARGS(NP words)… SWITCH-ARGS(NS)… RETIRE-ARGS(NR)… UNDO-ARGS…
-#   then on stdin: the package (--package-bytes N of the prepare args), and one word a line:
-#   `switch`, then `retire`; or `undo` at any point after prepare. WAIT: seconds to wait for a word.
+#   then on stdin: the env block (--env-bytes N of the prepare args: the app's variables, which
+#   never travel on a command line), the package (--package-bytes N; not with --reuse), both read
+#   by prepare, and one word a line: `switch`, then `retire`; or `undo` at any point after prepare.
+#   WAIT: seconds to wait for a word.
 #
 # Each step is prepare.sh, switch.sh, retire.sh or undo.sh run as they are (the client sends them
 # as the functions sy_run_prepare… before this text; run as a file, the scripts beside it), in a

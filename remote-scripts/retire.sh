@@ -2,14 +2,21 @@
 # retire.sh: finish the deploy of live release R: stop the previous process, prune, unlock.
 #
 # Usage: retire.sh --deploy-to D --release R --site S --socket-dir SD [--grace 2] [--drain 30]
-#          [--keep 5] [--audit TEXT]
+#          [--drain-mode signal|connections] [--keep 5] [--audit TEXT]
 #
 # If the previous release's process (pid AND start time, from .switchyard/previous) still runs:
-# wait --grace seconds (connections already in its accept queue), refuse if it still owns the live
-# socket's inode, then SIGTERM it (and its process group), wait up to --drain seconds, SIGKILL.
-# Prints `::sy retired release=OLD|none pid=P signal=TERM|KILL|gone`. Then removes R's `fresh`
-# marker, keeps the newest --keep release directories (never R, the previous one, or one whose
-# process still runs): `::sy pruned release=X` each, appends to the audit log, and releases the
+# wait until its listener (the socket .prev links to, by inode in `ss -xle`) has had an empty
+# accept queue for 20 ms, at most --grace seconds (no ss, no inode, the socket not listed: the
+# full --grace, said on stderr); with --drain-mode connections (apps that exit at once on
+# SIGTERM) then also until no connection it accepted is open (`ss -xae` ESTAB, same inode), at
+# most --drain seconds. Refuse if it still owns the live socket's inode, then SIGTERM it (and its
+# process group), wait up to --drain seconds, SIGKILL. Prints `::sy retired release=OLD|none
+# pid=P signal=TERM|KILL|gone [waited_ms=N queue=empty|closed|pending|timer [queued=N]
+# [connections=closed|open|timer] stop_ms=N]`. Then removes R's `fresh`
+# marker, keeps the newest --keep of switchyard's own releases (a release-id name holding
+# .switchyard/release.json: nothing else under releases/ is counted or deleted) and deletes the
+# older ones (never R, the previous one, current, or one whose process still runs):
+# `::sy pruned release=X` each, appends to the audit log, and releases the
 # lock: `::sy unlocked`.
 #
 # Exit codes: 0 done; 1 unexpected failure; 2 usage; 3 not set up; 4 deploy lock not held by R;
@@ -24,7 +31,7 @@ if ! declare -F sy_emit >/dev/null; then
 fi
 
 sy_init retire
-sy_parse 'deploy-to release site socket-dir grace drain keep audit' "$@"
+sy_parse 'deploy-to release site socket-dir grace drain drain-mode keep audit' "$@"
 sy_require deploy-to release site socket-dir
 sy_validate
 sy_check_setup
@@ -34,21 +41,28 @@ sy_read_state
 
 SY_STEP=retire
 signal=gone
+SY_WAIT_FIELDS=()
 if [[ -z $PREV_R ]]; then
   sy_emit retired release=none
 else
   if sy_alive "$PREV_PID" "$PREV_ST"; then
-    sy_sleep_ms "$GRACE_MS"
+    # Not a blind timer: until the old listener's accept queue is empty (and, with --drain-mode
+    # connections, its accepted connections closed); --grace and --drain only bound the wait.
+    sy_old_listener_wait "$PREV_R"
     # The live socket cannot be the old process's when switch.sh's traces are all there: R's
     # staged name is gone (renamed over the live path), and .prev (the old live inode, linked by
     # switch) is a socket other than the live one; one inode is bound by one socket only. In any
     # other state (undo ran, files moved by hand), the full check: who listens on the live inode.
     check=$LIVE_SOCK
     if [[ ! -e $STAGE_SOCK && -S $LIVE_SOCK && -S $PREV_SOCK && ! $LIVE_SOCK -ef $PREV_SOCK ]]; then check=''; fi
+    sy_now
+    stop_at=$SY_NOW
     sy_stop "$PREV_PID" "$PREV_ST" "$DRAIN_MS" "$check"
     signal=$SY_SIGNAL
+    sy_now
+    SY_WAIT_FIELDS+=("stop_ms=$((SY_NOW - stop_at))")
   fi
-  sy_emit retired "release=$PREV_R" "pid=$PREV_PID" "signal=$signal"
+  sy_emit retired "release=$PREV_R" "pid=$PREV_PID" "signal=$signal" ${SY_WAIT_FIELDS[@]+"${SY_WAIT_FIELDS[@]}"}
 fi
 
 SY_STEP=prune
@@ -58,10 +72,19 @@ LC_ALL=C
 shopt -s nullglob
 dirs=("$RELEASES"/*/)
 shopt -u nullglob
-pruned=0
-for ((i = ${#dirs[@]} - 1 - KEEP; i >= 0; i--)); do
-  name=${dirs[i]%/}
+# Only switchyard's own releases are counted and pruned: a real directory (not a link) named like
+# the client's release ids (RELEASE_ID in lib/remote/commands.ts) that holds .switchyard/release.json
+# (the package brings it). A hand-made backup or copy under releases/ is never touched.
+ours=()
+for d in ${dirs[@]+"${dirs[@]}"}; do
+  name=${d%/}
   name=${name##*/}
+  d=$RELEASES/$name
+  if [[ $name =~ $SY_RELEASE_ID && ! -L $d && ! -L $d/.switchyard && -f $d/.switchyard/release.json ]]; then ours+=("$name"); fi
+done
+pruned=0
+for ((i = ${#ours[@]} - 1 - KEEP; i >= 0; i--)); do
+  name=${ours[i]}
   [[ $name != "$RELEASE" && $name != "$PREV_R" ]] || continue
   if sy_is_current "$name"; then continue; fi
   sy_words "$RELEASES/$name/.switchyard/pid"

@@ -4,8 +4,9 @@
 # Usage: setup.sh --deploy-to D --socket-dir SD [--socket-group G]
 #
 # Checks the tools the other scripts need (one `::sy check tool=T ok=yes|no` line each), and that
-# the socket group exists and is usable by this user, then creates D/releases, D/shared,
-# D/.switchyard and SD. Prints `::sy setup deploy_to=D socket_dir=SD`.
+# the socket group exists and is usable by this user, then creates SD (0755, or 0750 and group G)
+# and D/releases, D/shared, D/.switchyard (0750), whatever the umask, and takes world write off
+# those (and the state files) where an older run left it. Prints `::sy setup deploy_to=D socket_dir=SD`.
 #
 # Exit codes: 0 ready; 1 unexpected failure; 2 usage; 3 a tool or the socket group is missing.
 set -euo pipefail
@@ -25,14 +26,15 @@ sy_validate
 SY_STEP=check
 missing=()
 for tool in curl ss nohup setsid tar timeout mv ln stat; do
-  if command -v "$tool" >/dev/null 2>&1; then
+  # tar: GNU tar (prepare checks the package's listing with its options before unpacking).
+  if command -v "$tool" >/dev/null 2>&1 && { [[ $tool != tar ]] || [[ $(exec tar --version 2>/dev/null) == *'GNU tar'* ]]; }; then
     sy_emit check "tool=$tool" ok=yes
   else
     sy_emit check "tool=$tool" ok=no
     missing+=("$tool")
   fi
 done
-((${#missing[@]} == 0)) || sy_die 3 "missing tools: ${missing[*]} (install them, then run setup again)"
+((${#missing[@]} == 0)) || sy_die 3 "missing tools: ${missing[*]} (install them, then run setup again; tar: GNU tar)"
 
 if [[ -n $SOCKET_GROUP ]]; then
   getent group "$SOCKET_GROUP" >/dev/null || sy_die 3 "socket group $SOCKET_GROUP does not exist"
@@ -42,5 +44,33 @@ if [[ -n $SOCKET_GROUP ]]; then
 fi
 
 SY_STEP=setup
-mkdir -p -- "$RELEASES" "$DEPLOY_TO/shared" "$STATE/tmp" "$SOCKET_DIR" # tmp: see switch.sh
+# Explicit modes, whatever the login umask (sy_init set 027). The nginx workers must reach the
+# sockets (0660, the socket group): socketDir, and each directory setup creates above it, 0755;
+# with --socket-group, socketDir itself 0750 and that group. An existing socketDir keeps its mode.
+# The rest is the deploy user's alone: 0750 (nginx connects to sockets only, never reads a release).
+if [[ ! -e $SOCKET_DIR ]]; then
+  umask 022
+  mkdir -p -- "$SOCKET_DIR"
+  umask 027
+  if [[ -n $SOCKET_GROUP ]]; then
+    chgrp -- "$SOCKET_GROUP" "$SOCKET_DIR"
+    chmod 0750 -- "$SOCKET_DIR"
+  fi
+fi
+mkdir -p -- "$DEPLOY_TO" # and its parents: 0750 (umask 027)
+for d in "$RELEASES" "$DEPLOY_TO/shared" "$STATE" "$STATE/tmp"; do # tmp: see switch.sh
+  [[ -d $d ]] || mkdir -m 0750 -- "$d"
+done
+# What an older setup or deploy made under a permissive umask: world write off, where it is ours
+# (-O), and never on a shared sticky directory such as /tmp (-perm -1000).
+mine=()
+for f in "$DEPLOY_TO" "$RELEASES" "$DEPLOY_TO/shared" "$STATE" "$STATE/tmp" "$STATE/audit.log" "$STATE/live" "$STATE/previous" "$SOCKET_DIR"; do
+  if [[ -O $f && ! -L $f ]]; then mine+=("$f"); fi
+done
+if ((${#mine[@]} > 0)); then # (find with no path would search the current directory)
+  while IFS= read -r f; do
+    chmod o-w -- "$f"
+    echo "setup: $f was world-writable; it no longer is" >&2
+  done < <(exec find "${mine[@]}" -maxdepth 0 -perm -0002 ! -perm -1000 ! -type l)
+fi
 sy_emit setup "deploy_to=$DEPLOY_TO" "socket_dir=$SOCKET_DIR"

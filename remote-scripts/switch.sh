@@ -43,7 +43,7 @@ sy_point_current "$RELEASE"
 # Both state files with ONE mv: written under their own names into .switchyard/tmp, then renamed
 # into .switchyard (still one atomic rename(2) per file, previous first). Hosts set up by an
 # older setup.sh get the directory here once.
-[[ -d $STATE/tmp ]] || mkdir -- "$STATE/tmp"
+[[ -d $STATE/tmp ]] || mkdir -m 0750 -- "$STATE/tmp"
 printf '%s\n' "$RELEASE $PID_PID $PID_ST" >"$STATE/tmp/live"
 if [[ -n $LIVE_R ]]; then
   printf '%s\n' "$LIVE_R $LIVE_PID $LIVE_ST" >"$STATE/tmp/previous"

@@ -320,3 +320,71 @@ export function parseSecretsFile(text: string): Map<string, string> {
   });
   return values;
 }
+
+// ---- app.env: the app's variables, secrets among them ------------------------------------------
+
+/**
+ * A plain (not secret) app.env value shorter than this is not masked: masking `1` or `on` would
+ * blank out every pid, port and release id in the log. A secret is masked whatever its length.
+ */
+export const APP_ENV_MASK_MIN = 4;
+
+export interface ResolveAppEnvOptions extends ResolveSecretsOptions {
+  /** Gets every string to mask (`addSecret`), as renderForHosts registers the config secrets. */
+  reporter?: { addSecret(value: string): void };
+}
+
+export interface ResolvedAppEnv {
+  /** Name → value, every secret resolved. */
+  values: Record<string, string>;
+  /**
+   * What no output may show: each secret's value and each plain value of APP_ENV_MASK_MIN
+   * characters or more, in every form switchyard writes, and each line of a multi-line one (an
+   * app's log comes back line by line). For `Reporter.addSecret` and a {@link Masker}.
+   */
+  toMask: string[];
+}
+
+/**
+ * app.env (lib/environment/schema.ts) with every `secret('NAME')` resolved exactly as config
+ * secrets are ({@link resolveSecrets}: the environment variable, else the secrets file), on the
+ * deploying machine, before anything is uploaded. Throws ONE {@link MissingSecretsError} naming
+ * every missing secret and its variable (`used by app.env "API_KEY"`), or an error when a value
+ * holds a NUL byte (no environment variable can). With `o.reporter`, registers `toMask` there.
+ */
+export function resolveAppEnv(appEnv: Readonly<Record<string, string | Secret>>, o: ResolveAppEnvOptions = {}): ResolvedAppEnv {
+  const secrets = Object.fromEntries(Object.entries(appEnv).filter(([, v]) => v instanceof Secret));
+  let resolved = ResolvedSecrets.none;
+  if (Object.keys(secrets).length) {
+    try {
+      // one stand-in config file, so that the same rules and messages apply; a use there is `json "KEY"`
+      resolved = resolveSecrets({ 'app.env': { json: secrets } }, o);
+    } catch (e) {
+      if (!(e instanceof MissingSecretsError)) throw e;
+      const missing = e.missing.map((m) => ({ ...m, usedBy: m.usedBy.map((u) => ({ configFile: 'app.env', where: u.where.replace(/^json /, '') })) }));
+      throw new MissingSecretsError(missing, o.envFile);
+    }
+  }
+  const values: Record<string, string> = {};
+  const toMask = new Set<string>();
+  for (const [name, v] of Object.entries(appEnv)) {
+    const value = v instanceof Secret ? resolved.value(v) : v;
+    if (value.includes('\0')) throw new SwitchyardError(`app.env.${name}: the value${v instanceof Secret ? ` of ${v}` : ''} holds a NUL byte, which no environment variable can`);
+    values[name] = value;
+    if (!(v instanceof Secret) && value.length < APP_ENV_MASK_MIN) continue;
+    for (const f of writtenForms(value)) toMask.add(f);
+    const lines = value.split(/\r?\n/).filter((l) => l.length >= APP_ENV_MASK_MIN);
+    if (lines.length > 1) for (const l of lines) toMask.add(l);
+  }
+  const r = { values, toMask: [...toMask] };
+  if (o.reporter) for (const f of r.toMask) o.reporter.addSecret(f);
+  return r;
+}
+
+/** A copy of a JSON-like value (a release report) with every string in it masked. */
+export function maskStrings<T>(value: T, masker: Masker): T {
+  if (typeof value === 'string') return masker.mask(value) as T;
+  if (Array.isArray(value)) return value.map((x: unknown) => maskStrings(x, masker)) as T;
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, maskStrings(x, masker)])) as T;
+  return value;
+}

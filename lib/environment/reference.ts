@@ -165,6 +165,8 @@ export function words(s: Schema): Words {
     }
     case 'object':
       return { one: 'object', many: 'objects' };
+    case 'custom': // the one custom check of the schema: z.instanceof(Secret)
+      return { one: "`secret('NAME')`", many: "`secret('NAME')` values" };
   }
   const inner = unwrap(s).core;
   return inner === s ? { one: `${d.type} value`, many: `${d.type} values` } : words(inner);

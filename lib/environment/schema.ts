@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { lazy } from '../lazy';
 import { SwitchyardError } from '../errors';
 import { configOverridesSchema, zod } from '../config/schema';
+import { Secret } from '../config/secrets';
 
 type Z = ReturnType<typeof zod>['z'];
 /** What the reference shows for a key: its meaning and an example value. */
@@ -63,6 +64,20 @@ function hostSchema(z: Z, f: Fields) {
   });
 }
 
+/** Names the release sets itself (prepare.sh): app.env may not set these, nor any other SWITCHYARD_ name. */
+const RESERVED_ENV = 'reserved (switchyard sets SWITCHYARD_RELEASE, SWITCHYARD_SITE, SWITCHYARD_SOCKET)';
+
+/** app.env: name → string or secret(...); no SWITCHYARD_ name, no NUL (no environment variable can hold one). */
+function appEnvSchema(z: Z, f: Fields) {
+  const value = z.union([z.string(), z.instanceof(Secret, { message: 'expected a secret(...)' })], { message: 'expected a string or secret(...)' });
+  return z.record(f.envVarName, value).superRefine((rec, ctx) => {
+    for (const [key, v] of Object.entries(rec)) {
+      if (key.startsWith('SWITCHYARD_')) ctx.addIssue({ code: 'custom', message: RESERVED_ENV, path: [key], input: key });
+      else if (typeof v === 'string' && v.includes('\0')) ctx.addIssue({ code: 'custom', message: 'a NUL byte cannot be in an environment variable', path: [key], input: key });
+    }
+  });
+}
+
 function appSchema(z: Z, f: Fields) {
   const health = z
     .strictObject({
@@ -75,7 +90,14 @@ function appSchema(z: Z, f: Fields) {
   return z
     .strictObject({
       start: z.array(z.string().min(1)).min(1).meta(doc('argv of the app; `{socket}` is replaced by the socket path it must listen on, `{release}` by the release id.', ['node', 'server.js', '--socket', '{socket}'])),
-      env: z.record(f.envVarName, z.string()).default({}).meta(doc('Extra environment variables for the app.', { NODE_ENV: 'production' })),
+      env: appEnvSchema(z, f)
+        .default({})
+        .meta(
+          doc(
+            "Extra environment variables for the app: a string, or `secret('NAME')`, resolved on the deploying machine as in `config` (the variable NAME, else the secrets file: lib/config/README.md); a missing one stops the deploy before any connection. The values reach the servers on the release's stdin, never on a command line, and every value is masked in logs, dry runs and reports. Names starting with `SWITCHYARD_` are reserved.",
+            { NODE_ENV: 'production' },
+          ),
+        ),
       roles: z.array(f.name).min(1).default(['app']).meta(doc('Roles whose hosts run the app.')),
       startTimeoutSeconds: z.number().positive().default(30).meta(doc('How long the app may take to create its socket.')),
       health,
@@ -94,8 +116,24 @@ function serverSchemas(z: Z, f: Fields) {
       .meta(doc('Who may connect to the sockets.')),
     retire: z
       .strictObject({
-        graceSeconds: f.seconds.default(2).meta(doc('Pause between the switch and closing the old listener; below 1 s requests in its backlog are reset.')),
-        drainSeconds: f.seconds.default(30).meta(doc('How long the old release may take to finish in-flight requests after SIGTERM before SIGKILL.')),
+        graceSeconds: f.seconds
+          .default(2)
+          .meta(
+            doc(
+              "Upper bound on the wait between the switch and stopping the old release: retire stops it once its listener's accept queue (`ss`) has been empty for 20 ms, usually some 30 ms after the switch, and waits all of this only where `ss` cannot show that queue (it says so). 0: no wait, the connections still queued are reset. undo waits it in full.",
+            ),
+          ),
+        drainSeconds: f.seconds
+          .default(30)
+          .meta(doc("Upper bound on the old release's time to finish in-flight requests: from SIGTERM to SIGKILL; with `drain: 'connections'` also, before SIGTERM, until its connections are closed.")),
+        drain: z
+          .enum(['signal', 'connections'])
+          .default('signal')
+          .meta(
+            doc(
+              "How the old release finishes its in-flight requests: `signal`, it drains on SIGTERM itself (examples/hello does); `connections`, for servers that exit at once on SIGTERM (fastcgi-mono-server4): retire waits until every connection it accepted is closed (`ss`, at most drainSeconds), then signals it.",
+            ),
+          ),
       })
       .prefault({})
       .meta(doc('How the old release is stopped after the switch.')),

@@ -6,10 +6,13 @@ import { newReleaseId } from '../remote/commands';
 import { appHosts, contextFor, withSession, type TaskOptions } from '../context';
 import { SwitchyardError } from '../errors';
 import { buildPackage } from './package';
-import { runRelease, type ReleaseEvent, type ReleaseKind, type ReleaseReport } from './flow';
+import { reportOf, runRelease, type ReleaseEvent, type ReleaseKind, type ReleaseReport } from './flow';
 import { guardedRelease, type ReportOptions } from './guard';
 import { formatBytes } from '../output/summary';
-import { renderForHosts } from '../config/deploy';
+import { renderForHosts, type RenderedVariants } from '../config/deploy';
+import { Masker, maskStrings, MissingSecretsError, resolveAppEnv, type MissingSecret, type ResolvedAppEnv } from '../config/secrets';
+import type { Environment, HostConfig } from '../environment';
+import type { Reporter } from '../output/reporter';
 import { ProgressReporter, ProgressView } from '../output/progress';
 
 export interface DeployOptions extends TaskOptions, ReportOptions {
@@ -30,6 +33,55 @@ export function gitSha(root: string): string | undefined {
     return execFileSync('git', ['rev-parse', '--short=7', 'HEAD'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Everything secret, resolved before anything is uploaded: the config of every host and app.env.
+ * ONE MissingSecretsError names every missing secret of both; every value to mask goes to the
+ * reporter.
+ */
+export function resolveBeforeUpload(env: Environment, hosts: readonly HostConfig[], reporter: Reporter): { rendered: RenderedVariants; appEnv: ResolvedAppEnv } {
+  const missing: MissingSecret[] = [];
+  const attempt = <T>(f: () => T): T | undefined => {
+    try {
+      return f();
+    } catch (e) {
+      if (!(e instanceof MissingSecretsError)) throw e;
+      missing.push(...e.missing);
+      return undefined;
+    }
+  };
+  const appEnv = attempt(() => resolveAppEnv(env.app.env, { envFile: env.file, reporter }));
+  const rendered = attempt(() => renderForHosts(env, hosts, reporter));
+  if (!appEnv || !rendered) {
+    // a secret used by both is one line, naming every use
+    const byName = new Map<string, MissingSecret>();
+    for (const m of missing) {
+      const k = `${m.name}\0${m.reason}`;
+      const seen = byName.get(k);
+      byName.set(k, seen ? { ...seen, usedBy: [...seen.usedBy, ...m.usedBy] } : m);
+    }
+    throw new MissingSecretsError([...byName.values()], env.file);
+  }
+  return { rendered, appEnv };
+}
+
+/**
+ * A release whose report and error are masked as the log is: a host's error text may quote a
+ * value (an app that prints its environment when it fails), and both end up in the JSON report
+ * and on the terminal.
+ */
+export async function maskedRelease(masker: Masker, run: () => Promise<ReleaseReport>): Promise<ReleaseReport> {
+  try {
+    return maskStrings(await run(), masker);
+  } catch (e) {
+    if (e instanceof Error) {
+      e.message = masker.mask(e.message);
+      const r = reportOf(e);
+      if (r) Object.assign(e, { report: maskStrings(r, masker) });
+    }
+    throw e;
   }
 }
 
@@ -56,8 +108,8 @@ async function deployWith(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' 
   const sha = gitSha(env.root);
   const release = newReleaseId(new Date(), sha);
   const buildDir = path.resolve(env.root, env.build.dir);
-  // Config is rendered (and secrets resolved) before anything is uploaded: a missing secret stops here.
-  const rendered = renderForHosts(env, hosts, reporter);
+  // Config is rendered and app.env resolved (secrets too) before anything is uploaded: a missing secret stops here.
+  const { rendered, appEnv } = resolveBeforeUpload(env, hosts, reporter);
   const packages = new Map<string, Awaited<ReturnType<typeof buildPackage>>>();
   const meta = { release, site: env.site, env: env.name, git: sha ?? null, builtAt: new Date().toISOString() };
   for (const [key, files] of rendered.variants) {
@@ -67,18 +119,22 @@ async function deployWith(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' 
   reporter.log('info', `package: ${first.files} files, ${formatBytes(first.bytes)}${packages.size > 1 ? ` (${packages.size} variants for host-level config)` : ''}`);
   const batch = batchSize(o.batch, hosts.length);
   try {
+    const masker = new Masker([...appEnv.toMask, ...rendered.secrets.formsToMask()]);
     return await guardedRelease(reporter, o, (signal) =>
-      withSession(ctx, hosts, (session) =>
-        runRelease({
-          session,
-          kind,
-          release,
-          packageFor: (h) => packages.get(rendered.variantOf(h.name))!,
-          ...(o.hooks ? { hooks: o.hooks } : {}),
-          signal,
-          ...(o.onEvent ? { onEvent: o.onEvent } : {}),
-          ...(batch ? { batchSize: batch } : {}),
-        }),
+      maskedRelease(masker, () =>
+        withSession(ctx, hosts, (session) =>
+          runRelease({
+            session,
+            kind,
+            release,
+            appEnv: appEnv.values,
+            packageFor: (h) => packages.get(rendered.variantOf(h.name))!,
+            ...(o.hooks ? { hooks: o.hooks } : {}),
+            signal,
+            ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+            ...(batch ? { batchSize: batch } : {}),
+          }),
+        ),
       ),
     );
   } finally {

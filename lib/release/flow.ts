@@ -20,6 +20,7 @@ import type { TransportStats } from '../remote/transport';
 import type { Reporter } from '../output/reporter';
 import { describeLock, lockOwner } from './lock';
 import { runHooks } from './hooks';
+import { resolveAppEnv } from '../config/secrets';
 
 export { describeLock, lockOwner } from './lock';
 
@@ -55,6 +56,11 @@ export interface ReleaseOptions {
   release: string | ((h: HostConfig) => string);
   /** The package to stream into prepare (deploy and cold-deploy). */
   packageFor?: (host: HostConfig) => Package;
+  /**
+   * The app's variables, app.env with its secrets resolved (resolveAppEnv): deploy, rollback and
+   * restart resolve them before any connection. Left out: resolved at the first prepare.
+   */
+  appEnv?: Readonly<Record<string, string>>;
   hooks?: Hooks;
   /** Aborting (Ctrl-C) stops at the next safe point and leaves every host rolled back or finished. */
   signal?: AbortSignal;
@@ -116,6 +122,8 @@ class ReleaseRun {
   private readonly talks = new Map<string, Conversation>();
   /** Hosts whose prepare may have changed something: they get an undo if we do not finish. */
   private readonly touched = new Set<string>();
+  /** The app's variables (o.appEnv, or resolved at the first prepare). */
+  private appEnv: Readonly<Record<string, string>> | undefined;
 
   constructor(private readonly o: ReleaseOptions) {
     this.session = o.session;
@@ -191,6 +199,8 @@ class ReleaseRun {
       reuse,
       audit: `${this.o.kind} by ${lockOwner()}`,
       ...(pkg ? { packageBytes: pkg.bytes } : {}),
+      // on stdin, never on the command line (lib/remote/commands.ts envBlock)
+      appEnv: (this.appEnv ??= this.o.appEnv ?? resolveAppEnv(this.env.app.env, { envFile: this.env.file, reporter: this.reporter }).values),
     });
     this.plans.set(h.name, cmd);
     this.touched.add(h.name);

@@ -7,6 +7,8 @@ import { SwitchyardError } from '../errors';
 import type { Session } from '../remote/session';
 import { runRelease, type ReleaseEvent, type ReleaseReport } from './flow';
 import { guardedRelease, type ReportOptions } from './guard';
+import { maskedRelease } from './deploy';
+import { Masker, resolveAppEnv } from '../config/secrets';
 
 export interface ReuseOptions extends TaskOptions, ReportOptions {
   onEvent?: (e: ReleaseEvent) => void;
@@ -35,18 +37,25 @@ async function targetsOf(session: Session, hosts: HostConfig[], kind: 'rollback'
 async function releaseExisting(o: ReuseOptions, kind: 'rollback' | 'restart'): Promise<ReleaseReport> {
   const ctx = contextFor(o);
   const hosts = appHosts(ctx);
+  // The release starts again with the same variables: app.env's secrets resolved (and masked)
+  // before any connection, as a deploy does; a missing one stops here.
+  const appEnv = resolveAppEnv(ctx.env.app.env, { envFile: ctx.env.file, reporter: ctx.reporter });
+  const masker = new Masker(appEnv.toMask);
   return withSession(ctx, hosts, async (session) => {
     await session.connectAll();
     const target = await targetsOf(session, hosts, kind);
     return guardedRelease(ctx.reporter, o, (signal) =>
-      runRelease({
-        session,
-        kind,
-        release: (h) => target.get(h.name)!,
-        ...(o.hooks ? { hooks: o.hooks } : {}),
-        ...(o.onEvent ? { onEvent: o.onEvent } : {}),
-        signal,
-      }),
+      maskedRelease(masker, () =>
+        runRelease({
+          session,
+          kind,
+          release: (h) => target.get(h.name)!,
+          appEnv: appEnv.values,
+          ...(o.hooks ? { hooks: o.hooks } : {}),
+          ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+          signal,
+        }),
+      ),
     );
   });
 }

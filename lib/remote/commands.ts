@@ -1,6 +1,6 @@
 // Every remote command switchyard runs, built as a string by a pure function (as Kamal does), so
 // tests can read them exactly and --dry-run can print them. Values from environment files only
-// ever appear as single-quoted words.
+// ever appear as single-quoted words; app.env values never do (they travel on stdin: envBlock).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Environment } from '../environment';
@@ -18,6 +18,11 @@ export interface RemoteCommand {
   display: string;
   /** The release package goes to this command's stdin. */
   stdinPackage?: boolean;
+  /**
+   * The env block (the app's variables: see envBlock), sent first on stdin, before any package.
+   * A function, so that printing or serialising a command never shows the values.
+   */
+  stdinEnv?: () => Buffer;
   /** The client ends the command after this long (TERM, then KILL): see Transport.exec. */
   timeoutSeconds: number;
 }
@@ -103,12 +108,44 @@ export interface PrepareOptions {
   lockOwner: string;
   /** Start an existing release again (restart, rollback) instead of unpacking a new one. */
   reuse?: boolean;
+  /**
+   * The app's variables, app.env with its secrets resolved (resolveAppEnv in lib/config/secrets.ts).
+   * Left out: app.env's own strings (then it must hold no secret).
+   */
+  appEnv?: Readonly<Record<string, string>>;
 }
 
-function prepareArgs(env: Environment, o: PrepareOptions, packageBytes?: number): string[] {
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The env block prepare.sh reads first from its stdin (`--env-bytes N`): one `NAME=VALUE` record
+ * per variable, UTF-8, each ended by a NUL byte (which no name or value can hold). Empty when there
+ * are no variables.
+ */
+export function envBlock(vars: Readonly<Record<string, string>>): Buffer {
+  return Buffer.concat(
+    Object.entries(vars).map(([k, v]) => {
+      if (!ENV_NAME.test(k) || k.startsWith('SWITCHYARD_')) throw new Error(`app.env: "${k}" is not a variable the app may be given`);
+      if (v.includes('\0')) throw new Error(`app.env.${k}: a value cannot hold a NUL byte`);
+      return Buffer.from(`${k}=${v}\0`, 'utf8');
+    }),
+  );
+}
+
+function appEnvOf(env: Environment, o: PrepareOptions): Readonly<Record<string, string>> {
+  if (o.appEnv) return o.appEnv;
+  const vars: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env.app.env)) {
+    if (typeof v !== 'string') throw new Error(`app.env.${k} is ${String(v)}: resolve it first (resolveAppEnv)`);
+    vars[k] = v;
+  }
+  return vars;
+}
+
+/** The values never travel on the command line: only the size of their block on stdin. */
+function prepareArgs(env: Environment, o: PrepareOptions, envBytes: number, packageBytes?: number): string[] {
   const args = [...site(env), '--release', o.release];
   for (const p of env.shared) args.push('--shared', p);
-  for (const [k, v] of Object.entries(env.app.env)) args.push('--env', `${k}=${v}`);
   args.push('--socket-mode', env.socket.mode);
   if (env.socket.group) args.push('--socket-group', env.socket.group);
   args.push(
@@ -119,15 +156,28 @@ function prepareArgs(env: Environment, o: PrepareOptions, packageBytes?: number)
     '--lock-owner', o.lockOwner,
   );
   if (o.reuse) args.push('--reuse');
+  if (envBytes > 0) args.push('--env-bytes', String(envBytes));
   if (packageBytes !== undefined) args.push('--package-bytes', String(packageBytes));
   return [...args, '--', ...env.app.start];
 }
 
-/** Without --reuse, prepare.sh unpacks the package from its stdin into a new releases/R, under the lock. */
+/** The env block of a prepare, and how its stdin is shown: `env (API_KEY, NODE_ENV)`, names only. */
+function prepareEnv(env: Environment, o: PrepareOptions): { block: Buffer; shown: string; stdin: Pick<RemoteCommand, 'stdinEnv'> } {
+  const vars = appEnvOf(env, o);
+  const block = envBlock(vars);
+  return { block, shown: block.length ? `env (${Object.keys(vars).join(', ')})` : '', stdin: block.length ? { stdinEnv: () => block } : {} };
+}
+
+/**
+ * The app's variables come first on prepare.sh's stdin (the env block, `--env-bytes N`); then,
+ * without --reuse, the package, which it unpacks into a new releases/R, under the lock.
+ */
 export function prepareCommand(env: Environment, o: PrepareOptions): RemoteCommand {
-  const cmd = script('prepare', env, prepareArgs(env, o));
-  if (o.reuse) return cmd;
-  return { ...cmd, display: `${cmd.display} < package (unpacked into ${q(path.posix.join(env.deployTo, 'releases', o.release))})`, stdinPackage: true };
+  const e = prepareEnv(env, o);
+  const cmd = { ...script('prepare', env, prepareArgs(env, o, e.block.length)), ...e.stdin };
+  if (o.reuse) return e.shown ? { ...cmd, display: `${cmd.display} < ${e.shown}` } : cmd;
+  const pkg = `package (unpacked into ${q(path.posix.join(env.deployTo, 'releases', o.release))})`;
+  return { ...cmd, display: `${cmd.display} < ${e.shown ? `${e.shown}, then ` : ''}${pkg}`, stdinPackage: true };
 }
 
 /**
@@ -142,7 +192,7 @@ function wordWaitSeconds(env: Environment): number {
 export interface ReleaseCommandOptions extends PrepareOptions {
   /** The audit text retire writes. */
   audit: string;
-  /** Size of the package that comes first on stdin (not with reuse). */
+  /** Size of the package that comes on stdin after the env block (not with reuse). */
   packageBytes?: number;
 }
 
@@ -152,7 +202,8 @@ export interface ReleaseCommandOptions extends PrepareOptions {
  * --dry-run and for when the conversation is gone (a separate exec then does the step).
  */
 export function releaseCommand(env: Environment, o: ReleaseCommandOptions): RemoteCommand & { steps: Record<'prepare' | 'switch' | 'retire' | 'undo', RemoteCommand> } {
-  const p = prepareArgs(env, o, o.reuse ? undefined : o.packageBytes);
+  const e = prepareEnv(env, o);
+  const p = prepareArgs(env, o, e.block.length, o.reuse ? undefined : o.packageBytes);
   const sw = [...site(env), '--release', o.release];
   const re = retireArgs(env, o.release, o.audit);
   const un = undoArgs(env, o.release);
@@ -162,6 +213,7 @@ export function releaseCommand(env: Environment, o: ReleaseCommandOptions): Remo
     command: `exec ${words(['bash', '-c', releaseScriptText(), 'release.sh', String(wordWaitSeconds(env)), String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un])}`,
     display: `release.sh: ${steps.prepare.display}; then at the client's word: ${steps.switch.display}; ${steps.retire.display} (or ${steps.undo.display})`,
     stdinPackage: !o.reuse,
+    ...e.stdin,
     // every step's own limit added up (the client applies them step by step, not to the waits between)
     timeoutSeconds: steps.prepare.timeoutSeconds + steps.switch.timeoutSeconds + steps.retire.timeoutSeconds,
     steps,
@@ -186,13 +238,20 @@ function retireArgs(env: Environment, release: string, audit: string): string[] 
     '--release', release,
     '--grace', String(env.retire.graceSeconds),
     '--drain', String(env.retire.drainSeconds),
+    '--drain-mode', env.retire.drain,
     '--keep', String(env.keepReleases),
     '--audit', audit,
   ];
 }
 
+/**
+ * The limit covers every wait retire.sh may go through: the old listener's queue (at most grace),
+ * with drain 'connections' its open connections (at most drain), then its exit after SIGTERM (at
+ * most drain) and after SIGKILL (5 s), with room for the prune.
+ */
 export function retireCommand(env: Environment, release: string, audit: string): RemoteCommand {
-  return script('retire', env, retireArgs(env, release, audit), env.retire.graceSeconds + env.retire.drainSeconds + 120);
+  const { graceSeconds, drainSeconds, drain } = env.retire;
+  return script('retire', env, retireArgs(env, release, audit), graceSeconds + drainSeconds * (drain === 'connections' ? 2 : 1) + 120);
 }
 
 export function statusCommand(env: Environment): RemoteCommand {

@@ -69,6 +69,9 @@ export class ReleaseConversation implements Conversation {
     deps.reporter.log('debug', `${cmd.step}: one exec for every step: ${cmd.display}`, host);
     this.step = cmd.step;
     this.limit = cmd.timeoutSeconds;
+    // the env block (the app's variables) first, then the package, then the words
+    const envBlock = cmd.stdinEnv?.();
+    if (envBlock?.length) this.stdin.write(envBlock);
     if (cmd.stdinPackage && deps.packageFile) this.sendPackage(deps.packageFile);
     this.done = deps
       .exec(cmd.command, {

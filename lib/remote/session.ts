@@ -1,6 +1,7 @@
 // A task's working set: the environment, the selected hosts, one connection per host (opened on
 // first use, reused by every step), parallelism limits, and the output.
 import fs from 'node:fs';
+import { Readable } from 'node:stream';
 import type pLimit from 'p-limit';
 import { lazy } from '../lazy';
 
@@ -139,9 +140,9 @@ export class Session {
     }
     this.reporter.log('debug', `${cmd.step}: ${cmd.display}`, host);
     const tail: string[] = [];
-    const file = o.packageFile;
+    const stdin = stdinOf(cmd, o.packageFile);
     const r = await this.transport(host).exec(cmd.command, {
-      ...(cmd.stdinPackage && file ? { stdin: () => fs.createReadStream(file) } : {}),
+      ...(stdin ? { stdin } : {}),
       timeoutSeconds: cmd.timeoutSeconds,
       onLine: (line, stream) => {
         if (line.startsWith('::sy ')) this.reporter.log('debug', line, host);
@@ -186,6 +187,21 @@ export class Session {
   async close(): Promise<void> {
     await Promise.all([...this.transports.values()].map((t) => t.close().catch(() => undefined)));
   }
+}
+
+/** A command's stdin: its env block (the app's variables), then the package, when it takes them. */
+function stdinOf(cmd: RemoteCommand, packageFile: string | undefined): (() => Readable) | undefined {
+  const envBlock = cmd.stdinEnv?.();
+  const file = cmd.stdinPackage ? packageFile : undefined;
+  if (!envBlock?.length) return file ? () => fs.createReadStream(file) : undefined;
+  if (!file) return () => Readable.from([envBlock]);
+  return () =>
+    Readable.from(
+      (async function* () {
+        yield envBlock;
+        yield* fs.createReadStream(file);
+      })(),
+    );
 }
 
 export function field(r: StepResult, event: string, key: string): string | undefined {

@@ -148,6 +148,8 @@ describe('undo', () => {
     expect((await lab().prepare('r2')).code).toBe(0);
     expect((await lab().run('switch', lab().siteArgs('r2'))).code).toBe(0);
     process.kill(r1.pid, 'SIGKILL');
+    // SIGKILL is delivered, not done: on a loaded machine the process may take a moment to die
+    for (let i = 0; i < 200 && alive(r1.pid, r1.starttime); i++) await new Promise((r) => setTimeout(r, 10));
     const u = await undo('r2');
     expect(u.code, show(u)).toBe(8);
     expect(find(u, 'error')?.fields.step).toBe('restore');

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  envBlock,
   newReleaseId,
   prepareCommand,
   privateNginxCommand,
@@ -21,6 +22,7 @@ import {
   words,
 } from '../../../lib/remote/commands';
 import { privateNginxConfig } from '../../../lib/nginx/site';
+import { secret } from '../../../lib/config/secrets';
 import { makeEnv } from '../../support/env';
 
 /** lib.sh + NAME as the client sends it, read from the files here, quoted as one shell word. */
@@ -75,9 +77,11 @@ describe('remote commands', () => {
     expect(c.timeoutSeconds).toBe(600);
     expect(c.display).toBe(
       `prepare.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} ` +
-        `--shared logs --env NODE_ENV=production --socket-mode 0660 --start-timeout 30 --health-path /health --health-timeout 30 ` +
-        `--expect-status 200 --lock-owner 'me@box pid=1' -- node server.js --socket '{socket}' < package (unpacked into /srv/app/releases/${R})`,
+        `--shared logs --socket-mode 0660 --start-timeout 30 --health-path /health --health-timeout 30 ` +
+        `--expect-status 200 --lock-owner 'me@box pid=1' --env-bytes 20 -- node server.js --socket '{socket}' ` +
+        `< env (NODE_ENV), then package (unpacked into /srv/app/releases/${R})`,
     );
+    expect(c.stdinEnv?.().toString()).toBe('NODE_ENV=production\0');
     // exec: the login shell becomes the script's bash; no `timeout` program (the client keeps time).
     expect(c.command.startsWith('exec bash -c ')).toBe(true);
     const argv = argvOf(c.command);
@@ -90,7 +94,7 @@ describe('remote commands', () => {
   it('prepare --reuse runs the client script inline and takes no package', () => {
     const c = prepareCommand(env, { release: R, lockOwner: 'me', reuse: true });
     expect(c.stdinPackage).toBeUndefined();
-    expect(c.display).toMatch(/^prepare\.sh .* --reuse -- node server\.js --socket '\{socket\}'$/);
+    expect(c.display).toMatch(/^prepare\.sh .* --reuse --env-bytes 20 -- node server\.js --socket '\{socket\}' < env \(NODE_ENV\)$/);
     const argv = argvOf(c.command);
     expect(argv[3]).toContain('set -euo pipefail');
     expect(argv[4]).toBe('prepare.sh');
@@ -100,13 +104,27 @@ describe('remote commands', () => {
     expect(switchCommand(env, R).display).toBe(`switch.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R}`);
     expect(undoCommand(env, R).display).toBe(`undo.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 2`);
     expect(retireCommand(env, R, 'deploy by me').display).toBe(
-      `retire.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 2 --drain 30 --keep 5 --audit 'deploy by me'`,
+      `retire.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 2 --drain 30 --drain-mode signal --keep 5 --audit 'deploy by me'`,
     );
     expect(argvOf(retireCommand(env, R, 'x').command).slice(0, 3)).toEqual(['exec', 'bash', '-c']);
     // The client's limit covers the grace and drain periods the script may wait through.
     expect(retireCommand(env, R, 'x').timeoutSeconds).toBe(152);
     expect(switchCommand(env, R).timeoutSeconds).toBe(60);
     expect(unlockCommand(env).display).toBe('unlock.sh --deploy-to /srv/app');
+  });
+
+  it("retire with drain 'connections': the mode on its command line, a limit that covers the drain before and after SIGTERM; undo unchanged", () => {
+    const c = makeEnv({ retire: { graceSeconds: 0.5, drainSeconds: 10, drain: 'connections' } });
+    expect(c.retire).toEqual({ graceSeconds: 0.5, drainSeconds: 10, drain: 'connections' });
+    expect(retireCommand(c, R, 'deploy by me').display).toBe(
+      `retire.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 0.5 --drain 10 --drain-mode connections --keep 5 --audit 'deploy by me'`,
+    );
+    expect(argvOf(retireCommand(c, R, 'x').command).slice(-6, -4)).toEqual(['--drain-mode', 'connections']);
+    // grace (the queue) + drain (the connections) + drain (the exit after SIGTERM) + 120
+    expect(retireCommand(c, R, 'x').timeoutSeconds).toBe(0.5 + 10 + 10 + 120);
+    expect(undoCommand(c, R).display).toBe(`undo.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 0.5`);
+    expect(undoCommand(c, R).timeoutSeconds).toBe(60.5);
+    expect(() => makeEnv({ retire: { drain: 'wait' as never } })).toThrow(/retire\.drain/);
   });
 
   it('status: the exact command and display', () => {
@@ -149,11 +167,14 @@ describe('remote commands', () => {
     expect(conf).toContain('\n        listen 80;\n');
   });
 
-  it('a hostile start argument and env value stay single words in the command', () => {
+  it('a hostile start argument stays a single word in the command; a hostile env value is not in it at all', () => {
     const evil = makeEnv({ app: { start: ['node', 'a;touch /tmp/pwned', '$(id)'], env: { X: "'; touch /tmp/pwned; '" } } });
-    const argv = argvOf(prepareCommand(evil, { release: R, lockOwner: 'me' }).command);
+    const c = prepareCommand(evil, { release: R, lockOwner: 'me' });
+    const argv = argvOf(c.command);
     expect(argv.slice(-3)).toEqual(['node', 'a;touch /tmp/pwned', '$(id)']);
-    expect(argv).toContain("X='; touch /tmp/pwned; '");
+    expect(argv.slice(-6, -4)).toEqual(['--env-bytes', '25']);
+    expect(c.command).not.toContain('touch /tmp/pwned; ');
+    expect(c.stdinEnv?.().toString()).toBe("X='; touch /tmp/pwned; '\0");
   });
 
   it('release: one exec for every step, the step argv counted so release.sh can split them, the package size given', () => {
@@ -172,7 +193,7 @@ describe('remote commands', () => {
     const rest = argv.slice(9);
     const prepare = rest.slice(0, np);
     expect(prepare.slice(0, 2)).toEqual(['--deploy-to', '/srv/app']);
-    expect(prepare.slice(-9)).toEqual(['--lock-owner', 'me', '--package-bytes', '15490', '--', 'node', 'server.js', '--socket', '{socket}']);
+    expect(prepare.slice(-11)).toEqual(['--lock-owner', 'me', '--env-bytes', '20', '--package-bytes', '15490', '--', 'node', 'server.js', '--socket', '{socket}']);
     expect(rest.slice(np, np + ns)).toEqual(['--deploy-to', '/srv/app', '--site', 'app.test', '--socket-dir', '/run/sy', '--release', R]);
     expect(rest.slice(np + ns, np + ns + nr)).toEqual(argvOf(`x ${c.steps.retire.display.slice('retire.sh '.length)}`).slice(1));
     expect(rest.slice(np + ns + nr)).toEqual(['--deploy-to', '/srv/app', '--site', 'app.test', '--socket-dir', '/run/sy', '--release', R, '--grace', '2']);
@@ -190,5 +211,91 @@ describe('remote commands', () => {
     expect(c.command).toBe(`cd -- '/srv/app/releases/x y' && timeout -k 10 300 env 'DB=a b' npm run 'migrate; rm -rf /'`);
     expect(c.timeoutSeconds).toBe(315); // the client's limit only if the server's did not act
     expect(() => runCommand(['x'], { env: { 'A B': '1' } })).toThrow('not an environment variable name');
+  });
+});
+
+describe('app.env: the values travel on stdin (the env block), never on a command line', () => {
+  const R = '20261123T154219.123Z-abc1234';
+  // every shell special there is, a newline, a leading dash, unicode
+  const SECRET = `s3cr3t'"$(touch /tmp/pwned)\`id\`;*\n-x é✓`;
+  const PLAIN = '-plain value $HOME';
+  const env = makeEnv({ app: { start: ['node', 'server.js', '--socket', '{socket}'], env: { API_KEY: secret('SY_TEST_API_KEY'), NODE_ENV: 'production' } } });
+  const appEnv = { API_KEY: SECRET, NODE_ENV: PLAIN };
+  const block = Buffer.from(`API_KEY=${SECRET}\0NODE_ENV=${PLAIN}\0`, 'utf8');
+  const N = block.length;
+  const values = [SECRET, PLAIN, ...SECRET.split('\n'), 's3cr3t', 'plain value'];
+  const prepareWords = `--deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --socket-mode 0660 --start-timeout 30 --health-path /health --health-timeout 30 --expect-status 200 --lock-owner 'me@box pid=1'`;
+  const noValue = (c: { command: string; display: string }) => {
+    for (const v of values) {
+      expect(c.command).not.toContain(v);
+      expect(c.display).not.toContain(v);
+    }
+  };
+
+  it('prepare: the exact command and display (--env-bytes N, names only), the block as NUL-ended records', () => {
+    const c = prepareCommand(env, { release: R, lockOwner: 'me@box pid=1', appEnv });
+    expect(c.display).toBe(
+      `prepare.sh ${prepareWords} --env-bytes ${N} -- node server.js --socket '{socket}' < env (API_KEY, NODE_ENV), then package (unpacked into /srv/app/releases/${R})`,
+    );
+    expect(c.command).toBe(`exec bash -c ${inline('prepare.sh')} prepare.sh ${prepareWords} --env-bytes ${N} -- node server.js --socket '{socket}'`);
+    expect(c.stdinPackage).toBe(true);
+    expect(c.stdinEnv!()).toEqual(block);
+    expect(N).toBe(Buffer.byteLength(SECRET) + Buffer.byteLength(PLAIN) + 'API_KEY=\0NODE_ENV=\0'.length);
+    noValue(c);
+    // the block is a function: printing or serialising the command never shows it
+    expect(JSON.stringify(c)).not.toContain('s3cr3t');
+  });
+
+  it('prepare --reuse (rollback, restart): the block alone on stdin', () => {
+    const c = prepareCommand(env, { release: R, lockOwner: 'me@box pid=1', reuse: true, appEnv });
+    expect(c.display).toBe(`prepare.sh ${prepareWords} --reuse --env-bytes ${N} -- node server.js --socket '{socket}' < env (API_KEY, NODE_ENV)`);
+    expect(c.command).toBe(`exec bash -c ${inline('prepare.sh')} prepare.sh ${prepareWords} --reuse --env-bytes ${N} -- node server.js --socket '{socket}'`);
+    expect(c.stdinPackage).toBeUndefined();
+    expect(c.stdinEnv!()).toEqual(block);
+    noValue(c);
+  });
+
+  it('release: the exact command, the block before the package on stdin, no value in any step', () => {
+    const c = releaseCommand(env, { release: R, lockOwner: 'me@box pid=1', audit: 'deploy by me', packageBytes: 15490, appEnv });
+    const site = `--deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R}`;
+    const prepare = `${prepareWords} --env-bytes ${N} --package-bytes 15490 -- node server.js --socket '{socket}'`;
+    const retire = c.steps.retire.display.slice('retire.sh '.length);
+    const undo = c.steps.undo.display.slice('undo.sh '.length);
+    const count = (w: string) => argvOf(`x ${w}`).length - 1;
+    expect(c.command).toBe(
+      `exec bash -c ${q(releaseScriptText())} release.sh 1200 ${count(prepare)} ${count(site)} ${count(retire)} ${prepare} ${site} ${retire} ${undo}`,
+    );
+    expect(c.display).toBe(
+      `release.sh: prepare.sh ${prepareWords} --env-bytes ${N} -- node server.js --socket '{socket}' < env (API_KEY, NODE_ENV), then package (unpacked into /srv/app/releases/${R}); ` +
+        `then at the client's word: switch.sh ${site}; ${c.steps.retire.display} (or ${c.steps.undo.display})`,
+    );
+    expect(c.stdinPackage).toBe(true);
+    expect(c.stdinEnv!()).toEqual(block);
+    for (const cmd of [c, ...Object.values(c.steps)]) noValue(cmd);
+    expect(c.steps.prepare.stdinEnv!()).toEqual(block);
+    for (const s of ['switch', 'retire', 'undo'] as const) expect(c.steps[s].stdinEnv).toBeUndefined();
+    // restart / rollback: the block, no package
+    const reuse = releaseCommand(env, { release: R, lockOwner: 'me', audit: 'x', reuse: true, appEnv });
+    const ra = argvOf(reuse.command);
+    expect(ra.slice(ra.indexOf('--reuse'), ra.indexOf('--reuse') + 4)).toEqual(['--reuse', '--env-bytes', String(N), '--']);
+    expect(reuse.stdinPackage).toBe(false);
+    expect(reuse.stdinEnv!()).toEqual(block);
+    noValue(reuse);
+  });
+
+  it('no variables: no --env-bytes and nothing before the package', () => {
+    const c = releaseCommand(makeEnv(), { release: R, lockOwner: 'me', audit: 'x', packageBytes: 9 });
+    expect(argvOf(c.command)).not.toContain('--env-bytes');
+    expect(c.stdinEnv).toBeUndefined();
+    expect(c.steps.prepare.display).toMatch(/ < package \(unpacked into /);
+  });
+
+  it('an unresolved secret is refused, never sent as its name; the block refuses NUL and SWITCHYARD_ names', () => {
+    expect(() => prepareCommand(env, { release: R, lockOwner: 'me' })).toThrow('app.env.API_KEY is secret(SY_TEST_API_KEY): resolve it first');
+    expect(() => envBlock({ A: 'x\0y' })).toThrow('app.env.A: a value cannot hold a NUL byte');
+    expect(() => envBlock({ SWITCHYARD_SITE: 'x' })).toThrow('not a variable the app may be given');
+    expect(() => envBlock({ 'A B': 'x' })).toThrow('not a variable the app may be given');
+    expect(envBlock({}).length).toBe(0);
+    expect(envBlock({ E: '' })).toEqual(Buffer.from('E=\0'));
   });
 });
