@@ -417,6 +417,26 @@ sy_lock_take() {
   # Straight into the new lock directory, no rename: one short write(2), and a reader who comes
   # before it already sees "(no owner recorded yet)".
   printf '%s\n' "${owner//$'\r'/ }" >"$LOCK/owner"
+  if [[ -n $SOCKET_DIR && -n $SITE ]] && ! sy_socket_lock_take "$owner"; then
+    rm -rf -- "$LOCK"
+    return 1
+  fi
+}
+
+# sy_socket_lock_take TEXT: the live socket is what two environments (two deployTo) may name
+# together; its own mkdir lock beside it lets one of them at a time switch it. Ours again when
+# its owner is this deployTo. The deploy lock records where it is, for sy_lock_release.
+sy_socket_lock_take() {
+  local dir=$LIVE_SOCK.lock holder=''
+  if ! mkdir -m 0750 -- "$dir" 2>/dev/null; then
+    { IFS= read -r holder <"$dir/owner" || true; } 2>/dev/null
+    if [[ $holder != "deploy_to=$DEPLOY_TO "* ]]; then
+      LOCK_TEXT="the live socket $LIVE_SOCK is being deployed by another environment: ${holder:-(no owner recorded yet)}"
+      return 1
+    fi
+  fi
+  printf 'deploy_to=%s %s\n' "$DEPLOY_TO" "$1" >"$dir/owner"
+  printf '%s\n' "$dir" >"$LOCK/socket"
 }
 
 # sy_lock_held_by R
@@ -425,7 +445,16 @@ sy_lock_held_by() {
   [[ -n $LOCK_R && $LOCK_R == "$1" ]]
 }
 
-sy_lock_release() { rm -rf -- "$LOCK"; }
+# sy_lock_release: the deploy lock, and the live socket's lock when this deployTo holds it.
+sy_lock_release() {
+  local sock='' holder=''
+  { IFS= read -r sock <"$LOCK/socket" || true; } 2>/dev/null
+  if [[ $sock == /*/SOCK-*.lock && -d $sock && ! -L $sock ]]; then
+    { IFS= read -r holder <"$sock/owner" || true; } 2>/dev/null
+    if [[ $holder == "deploy_to=$DEPLOY_TO "* ]]; then rm -rf -- "$sock"; fi
+  fi
+  rm -rf -- "$LOCK"
+}
 
 # ---- processes -----------------------------------------------------------------------------------
 
