@@ -180,6 +180,12 @@ class ReleaseRun {
     this.reporter.log('info', `${this.o.kind} ${this.release} to ${hosts.length} host(s): ${hosts.map((h) => h.name).join(', ')}`);
     const prepared = await this.session.each(hosts, (h) => this.prepareHost(h));
     const failedPrepare = prepared.filter((p) => p.error);
+    for (const p of failedPrepare) {
+      // a lost host rejects before prepareFailed could say so: it stays 'failed' through the undo
+      const s = this.state.get(p.host.name)!;
+      s.phase = 'failed';
+      s.error ??= p.error!.message;
+    }
     if (failedPrepare.length) {
       const msg = failedPrepare.map((p) => p.error!.message).join('\n');
       throw new SwitchyardError(`no host switched: ${failedPrepare.length} of ${hosts.length} failed to prepare\n${msg}`, {
@@ -308,7 +314,9 @@ class ReleaseRun {
   private async rollBack(e: unknown): Promise<Error> {
     const err = e instanceof Aborted ? new SwitchyardError(`${this.o.kind} interrupted: every host is put back`) : (e as Error);
     this.reporter.log('error', err.message);
-    await this.undoTouched(err);
+    const notBack = await this.undoTouched(err);
+    // the message must not let "every host goes back" stand for a host that did not
+    if (notBack.length) err.message += `\nNOT put back (its deploy lock stays held: check with gulp status, then gulp unlock): ${notBack.join('; ')}`;
     this.endTalks();
     await runHooks(this.o.hooks, 'failed', { ...this.ctx, error: err }).catch(() => undefined);
     for (const s of this.state.values()) if (s.phase === 'prepared' || s.phase === 'switched') s.phase = 'failed'; // not put back
@@ -316,14 +324,24 @@ class ReleaseRun {
     return Object.assign(err instanceof SwitchyardError ? err : new SwitchyardError(err.message, { cause: err }), { report: r });
   }
 
-  private async undoTouched(why: Error): Promise<void> {
+  /** Every touched host goes back; returns the ones that could not (`host: why`). */
+  private async undoTouched(why: Error): Promise<string[]> {
     const targets = this.hosts.filter((h) => this.touched.has(h.name));
-    if (!targets.length) return;
+    if (!targets.length) return [];
     this.reporter.log('warn', `rolling back ${targets.map((h) => h.name).join(', ')}: ${why.message}`);
     const results = await this.session.each(targets, (h) => this.undoHost(h));
-    const lost = results.filter((r) => r.error);
-    for (const l of lost) this.reporter.log('error', `UNDO FAILED: ${l.error!.message}`, l.host.name);
+    const notBack: string[] = [];
+    for (const r of results) {
+      if (r.value && !r.value.ok) notBack.push(`${r.host.name}: undo failed: ${r.value.error}`);
+      if (!r.error) continue;
+      // the host was lost (undoHost recorded nothing): the report says so too
+      const s = this.state.get(r.host.name)!;
+      s.error = `${s.error ? `${s.error}; ` : ''}undo failed: ${r.error.message}`;
+      this.reporter.log('error', `UNDO FAILED: ${r.error.message}`, r.host.name);
+      notBack.push(`${r.host.name}: undo failed: ${r.error.message}`);
+    }
     await runHooks(this.o.hooks, 'rolledBack', { ...this.ctx, error: why });
+    return notBack;
   }
 
   private async undoHost(h: HostConfig): Promise<StepResult> {

@@ -22,6 +22,8 @@ export class SshTransport implements Transport {
   readonly stats: TransportStats = { connections: 0, executions: 0, bytesUploaded: 0 };
   private ssh: NodeSSH = new (nodeSsh().NodeSSH)();
   private connecting?: Promise<void>;
+  /** Why the open connection went away (reset, closed), once it has. */
+  private lost: string | undefined;
 
   constructor(readonly target: SshTarget) {}
 
@@ -77,6 +79,22 @@ export class SshTransport implements Transport {
       throw new SwitchyardError(`host ${this.where()}: cannot connect: ${why}`, { host: t.name, cause: e });
     }
     this.stats.connections++;
+    this.watch();
+  }
+
+  /**
+   * Once the handshake is done nobody listens on the connection: a reset would be an uncaught
+   * exception (the deploy dies mid-rollback). Its loss is kept for the commands it ends, and the
+   * next command opens a new connection (an undo after a dropped link, when the host is back).
+   */
+  private watch(): void {
+    const conn = this.ssh.connection;
+    this.lost = undefined;
+    conn?.on('error', (e: Error) => (this.lost ??= e.message));
+    conn?.on('close', () => {
+      this.lost ??= 'the connection closed';
+      if (this.ssh.connection === conn || this.ssh.connection === null) this.connecting = undefined;
+    });
   }
 
   async exec(command: string, o: ExecOptions = {}): Promise<ExecResult> {
@@ -143,6 +161,8 @@ export class SshTransport implements Transport {
       err.end();
       const stderr = r.stderr.replace(PID_RE, '');
       if (timedOut) return { code: TIMED_OUT, stdout: r.stdout, stderr: `${stderr}timed out${o.stop?.aborted ? '' : ` after ${o.timeoutSeconds}s`}\n`, timedOut };
+      // no exit status and no signal: the channel closed because the connection did
+      if (r.code === null && r.signal === null) throw new Error(this.lost ?? 'the channel closed without an exit status');
       return { code: r.code ?? (r.signal ? 128 : 255), stdout: r.stdout, stderr };
     } catch (e) {
       throw new SwitchyardError(`host ${this.where()}: connection lost: ${(e as Error).message}`, { host: this.target.name, cause: e });
