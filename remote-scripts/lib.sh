@@ -196,7 +196,7 @@ sy_validate() {
   [[ -z $SOCKET_GROUP || $SOCKET_GROUP =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || sy_usage "bad --socket-group: '$SOCKET_GROUP'"
   [[ $HEALTH_PATH =~ ^/[^[:space:]]*$ ]] || sy_usage "bad --health-path (must start with /): '$HEALTH_PATH'"
   [[ $EXPECT_STATUS =~ ^[1-5][0-9][0-9]$ ]] || sy_usage "bad --expect-status: '$EXPECT_STATUS'"
-  [[ $KEEP =~ ^[0-9]{1,4}$ ]] || sy_usage "bad --keep: '$KEEP'"
+  [[ $KEEP =~ ^[0-9]{1,16}$ ]] || sy_usage "bad --keep: '$KEEP'" # any safe integer (keepReleases)
   [[ -z $PACKAGE_BYTES || $PACKAGE_BYTES =~ ^[1-9][0-9]{0,11}$ ]] || sy_usage "bad --package-bytes: '$PACKAGE_BYTES'"
   sy_seconds start-timeout "$START_TIMEOUT"
   START_MS=$SY_MS
@@ -752,7 +752,8 @@ sy_old_listener_wait() {
 
 # sy_health SOCKET: one health request; the HTTP status (000 when none) in SY_CODE.
 sy_health() {
-  SY_CODE=$(exec curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$1" \
+  # -g --path-as-is: the path as given ([a] and {a,b} are not curl globs, /a/../b is not squashed)
+  SY_CODE=$(exec curl -g --path-as-is -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$1" \
     -H "Host: $SITE" "http://localhost$HEALTH_PATH" 2>/dev/null) || true
   [[ -n $SY_CODE ]] || SY_CODE=000
 }

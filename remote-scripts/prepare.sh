@@ -191,7 +191,7 @@ cd -- "$REL_DIR"
 {
   for e in ${ENVS[@]+"${ENVS[@]}"}; do export -- "${e?}"; done
   export SWITCHYARD_RELEASE="$RELEASE" SWITCHYARD_SITE="$SITE" SWITCHYARD_SOCKET="$STAGE_SOCK"
-  exec nohup setsid "${argv[@]}"
+  exec nohup setsid -- "${argv[@]}" # --: an app.start[0] such as -x is the program, not an option
 } >.switchyard/app.log 2>&1 </dev/null &
 pid=$!
 sy_starttime "$pid"

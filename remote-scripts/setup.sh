@@ -37,7 +37,7 @@ done
 ((${#missing[@]} == 0)) || sy_die 3 "missing tools: ${missing[*]} (install them, then run setup again; tar: GNU tar)"
 
 if [[ -n $SOCKET_GROUP ]]; then
-  getent group "$SOCKET_GROUP" >/dev/null || sy_die 3 "socket group $SOCKET_GROUP does not exist"
+  getent group -- "$SOCKET_GROUP" >/dev/null || sy_die 3 "socket group $SOCKET_GROUP does not exist"
   if (($(id -u) != 0)) && [[ " $(id -Gn) " != *" $SOCKET_GROUP "* ]]; then
     sy_die 3 "user $(id -un) is not in the socket group $SOCKET_GROUP, so it cannot chgrp its sockets"
   fi

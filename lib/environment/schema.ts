@@ -16,12 +16,24 @@ function fields(z: Z) {
   return {
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only'),
     hostname: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'a host name such as app.example.com'),
-    absolutePath: z.string().regex(/^\/[^\0\n]*$/, 'an absolute path'),
+    // The scripts refuse white space in --deploy-to / --socket-dir (sy_abspath); Linux, a name over
+    // 255 bytes or a path near PATH_MAX (4096, releases/R/… below it): so refused here, before any connection.
+    absolutePath: z
+      .string()
+      .refine((p) => Buffer.byteLength(p) <= 1024 && p.split('/').every((c) => Buffer.byteLength(c) <= 255), 'an absolute path of at most 1024 bytes (255 a name)')
+      .regex(/^\/[^\s\p{Cc}]*$/u, 'an absolute path'),
     relativePath: z
       .string()
       .min(1)
-      .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0'), 'a relative path without ".."'),
-    seconds: z.number().nonnegative(),
+      // as prepare.sh checks --shared: no empty, . or .. name (so no leading, trailing or double /), no
+      // control character (U+2028/9 too: [[:cntrl:]] in a UTF-8 locale), not .switchyard (the release's own); a name over 255 bytes cannot be made
+      .refine(
+        (p) => !/[\p{Cc}\u2028\u2029]/u.test(p) && Buffer.byteLength(p) <= 1024 && p.split('/').every((c) => c !== '' && c !== '.' && c !== '..' && Buffer.byteLength(c) <= 255) && p.split('/')[0] !== '.switchyard',
+        'a relative path without "..", ".", empty names, control characters or .switchyard',
+      ),
+    // What the scripts read (sy_seconds: at most 6 digits, then milliseconds) and what a client timer
+    // can hold (setTimeout: < 2^31 ms, with grace + 2 × drain + 120 s added up for retire).
+    seconds: z.number().nonnegative().max(86400).multipleOf(0.001),
     port: z.number().int().min(1).max(65535),
     envVarName: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'),
   };
@@ -39,7 +51,7 @@ function sshSchema(z: Z, f: Fields) {
     agent: z.union([z.string().min(1), z.literal(false)]).optional().meta(doc('ssh-agent socket path, or false to not use the agent; default $SSH_AUTH_SOCK.', false)),
     connectTimeoutSeconds: f.seconds.default(20).meta(doc('How long to wait for a host to accept the connection.')),
     keepaliveIntervalSeconds: f.seconds.default(10).meta(doc('Keep-alive probes on the connection; a dead link is noticed instead of hanging.')),
-    commandTimeoutSeconds: z.number().positive().default(600).meta(
+    commandTimeoutSeconds: z.number().positive().max(86400).default(600).meta(
       doc("How long one remote step may run (prepare; a user's own command); then the client ends it: TERM to its process group, then KILL."),
     ),
   });
@@ -81,15 +93,15 @@ function appEnvSchema(z: Z, f: Fields) {
 function appSchema(z: Z, f: Fields) {
   const health = z
     .strictObject({
-      path: z.string().regex(/^\/[^\s]*$/, 'a path starting with /').default('/health').meta(doc('Path the health check requests, with the Host header of the site.')),
-      timeoutSeconds: z.number().positive().default(30).meta(doc('How long the new release may take to answer the health check.')),
+      path: z.string().regex(/^\/[^\s#\p{Cc}]*$/u, 'a path starting with /, without white space, control characters or #').default('/health').meta(doc('Path the health check requests, with the Host header of the site.')),
+      timeoutSeconds: z.number().positive().max(86400).multipleOf(0.001).default(30).meta(doc('How long the new release may take to answer the health check; in steps of 0.001 (the script counts milliseconds).')),
       expectStatus: z.number().int().min(100).max(599).default(200).meta(doc('The HTTP status a healthy release answers.')),
     })
     .prefault({})
     .meta(doc('How a started release is checked before anything switches.'));
   return z
     .strictObject({
-      start: z.array(z.string().min(1)).min(1).meta(doc('argv of the app; `{socket}` is replaced by the socket path it must listen on, `{release}` by the release id.', ['node', 'server.js', '--socket', '{socket}'])),
+      start: z.array(z.string().min(1).refine((w) => !w.includes('\0'), 'a non-empty word without a NUL byte')).min(1).meta(doc('argv of the app; `{socket}` is replaced by the socket path it must listen on, `{release}` by the release id.', ['node', 'server.js', '--socket', '{socket}'])),
       env: appEnvSchema(z, f)
         .default({})
         .meta(
@@ -99,7 +111,7 @@ function appSchema(z: Z, f: Fields) {
           ),
         ),
       roles: z.array(f.name).min(1).default(['app']).meta(doc('Roles whose hosts run the app.')),
-      startTimeoutSeconds: z.number().positive().default(30).meta(doc('How long the app may take to create its socket.')),
+      startTimeoutSeconds: z.number().positive().max(86400).multipleOf(0.001).default(30).meta(doc('How long the app may take to create its socket; in steps of 0.001 (the script counts milliseconds).')),
       health,
     })
     .meta(doc('The app: how it starts and how its health is checked.'));

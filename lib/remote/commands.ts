@@ -92,7 +92,7 @@ function site(env: Environment): string[] {
 /** 20261123T154219.123Z-abc1234: sorts by time, the same on every host of a deploy. */
 export function newReleaseId(now: Date, gitSha?: string): string {
   const stamp = now.toISOString().replace(/[-:]/g, '');
-  const sha = gitSha?.replace(/[^0-9a-f]/gi, '').slice(0, 12);
+  const sha = gitSha?.replace(/[^0-9a-f]/gi, '').slice(0, 12).toLowerCase();
   return sha ? `${stamp}-${sha}` : stamp;
 }
 
@@ -279,12 +279,17 @@ export interface RunCommandOptions {
 /** A user's own command (migrations, backups): argv only, every word quoted, never a shell string. */
 export function runCommand(argv: readonly string[], o: RunCommandOptions = {}): RemoteCommand {
   if (!argv.length) throw new Error('run: empty command');
+  // a NUL would cut the word where the server's execve reads it: refused, not silently shortened
+  for (const w of [...argv, ...Object.values(o.env ?? {}), o.cwd ?? '']) if (w.includes('\0')) throw new Error('run: a NUL byte cannot be in a command, an env value or a cwd');
   const envWords = Object.entries(o.env ?? {}).map(([k, v]) => {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`run: "${k}" is not an environment variable name`);
     return `${k}=${v}`;
   });
+  // after NAME=VALUE words, env would take a program named a=b for one more variable
+  if (envWords.length && argv[0]!.includes('=')) throw new Error(`run: with env, the program name "${argv[0]}" cannot hold "="`);
   const inner = [...(envWords.length ? ['env', ...envWords] : []), ...argv];
-  const cd = o.cwd ? `cd -- ${q(o.cwd)} && ` : '';
+  // `cd -- -` is `cd "$OLDPWD"`; a CDPATH in the login shell would send a relative cwd elsewhere
+  const cd = o.cwd ? `CDPATH= cd -- ${q(o.cwd === '-' ? './-' : o.cwd)} && ` : '';
   const seconds = o.timeoutSeconds ?? 600;
   return {
     step: 'run',

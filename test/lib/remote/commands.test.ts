@@ -208,7 +208,7 @@ describe('remote commands', () => {
 
   it("a user's command keeps `timeout` on the server (it may hang with the client gone), argv only", () => {
     const c = runCommand(['npm', 'run', 'migrate; rm -rf /'], { cwd: '/srv/app/releases/x y', env: { DB: 'a b' }, timeoutSeconds: 300 });
-    expect(c.command).toBe(`cd -- '/srv/app/releases/x y' && timeout -k 10 300 env 'DB=a b' npm run 'migrate; rm -rf /'`);
+    expect(c.command).toBe(`CDPATH= cd -- '/srv/app/releases/x y' && timeout -k 10 300 env 'DB=a b' npm run 'migrate; rm -rf /'`);
     expect(c.timeoutSeconds).toBe(315); // the client's limit only if the server's did not act
     expect(() => runCommand(['x'], { env: { 'A B': '1' } })).toThrow('not an environment variable name');
   });
