@@ -103,6 +103,34 @@ describe.sequential('one host: setup, cold-deploy, deploy', () => {
     expect(st[0]).toMatchObject({ host: 'h1', release: r.release, alive: true, socket: true, health: '200', lock: 'free' });
   });
 
+  // "No root on the servers": CI runs this suite a second time as a non-root user (.ci/run), and
+  // there this proves the deploy never needed root: the SSH login, the app and its files are that user's.
+  it('the deploy ran as the user running the tests (not root when they are not): SSH login, live app, its files', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const uid = process.getuid!();
+    const sshUid = Number(execFileSync('ssh', ['-F', lab.sshConfigFile, 'h1', 'id -u'], { encoding: 'utf8' }).trim());
+    const current = fs.readlinkSync(path.join(h.deployTo, 'current')).replace('releases/', '');
+    const livePid = pidOf(h, current);
+    // /proc/PID/status "Uid:" is real, effective, saved and filesystem uid
+    const uidsOf = (pid: number) => /^Uid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!.trim().split(/\s+/).map(Number);
+    const procUids = uidsOf(livePid);
+    // the lab's servers too: sshd and the nginx master
+    const daemonUids = [path.join(h.root, 'sshd.pid'), path.join(h.root, 'nginx', 'nginx.pid')].map((f) => uidsOf(Number(fs.readFileSync(f, 'utf8').trim()))[1]);
+    const owners = [h.deployTo, path.join(h.deployTo, 'releases', current), path.join(h.deployTo, '.switchyard', 'live'), h.liveSocket].map(
+      (p) => fs.lstatSync(p).uid,
+    );
+    console.log(`deploy user: tests uid ${uid}, ssh id -u ${sshUid}, live app (pid ${livePid}) uids ${procUids.join(' ')}, sshd and nginx uids ${daemonUids.join(' ')}`);
+    expect(sshUid).toBe(uid);
+    expect(procUids).toEqual([uid, uid, uid, uid]);
+    expect(owners).toEqual(owners.map(() => uid));
+    expect(daemonUids).toEqual([uid, uid]);
+    if (uid !== 0) {
+      expect(sshUid).not.toBe(0);
+      expect(procUids).not.toContain(0);
+      expect(daemonUids).not.toContain(0);
+    }
+  });
+
   it('a deploy under 100 concurrent requests through nginx drops none', async () => {
     const load = startLoad({ targets: [{ url: lab.url(h), host: lab.site }], concurrency: 100, keepalive: false });
     await new Promise((r) => setTimeout(r, 500));

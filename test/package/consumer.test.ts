@@ -227,7 +227,7 @@ describe.sequential('gulp-switchyard as a user installs it', () => {
     expect(good.stdout).not.toContain(REPO + path.sep);
     expect(bad.code, show('tsc on bad.ts', bad)).not.toBe(0);
     expect(bad.stdout).toMatch(/bad\.ts\(2,\d+\): error TS\d+: .*'envv'/);
-  });
+  }, 180_000); // two tsc runs over node_modules' declarations: slow on a loaded machine
 
   it('npm run ship (switchyard deploy --env=lab in an npm script) deploys: exit 0, a new live release', async () => {
     const before = live();

@@ -4,7 +4,8 @@ import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { alive, find, get, useScriptLab, scriptText, show, which } from '../support/scripts';
+import { execFileSync } from 'node:child_process';
+import { alive, find, get, useScriptLab, scriptText, show, waitFor, which } from '../support/scripts';
 
 const lab = useScriptLab();
 
@@ -109,6 +110,9 @@ describe('retire safety', () => {
     expect((await lab().run('switch', lab().siteArgs('r2'))).code).toBe(0);
     // Keep the old process busy for longer than the drain allows.
     const stuck = [get(lab().prevSock, '/', 20), get(lab().prevSock, '/', 20)];
+    // both accepted by the old app (in flight under its bind name), else TERM alone would end it
+    const inFlight = () => execFileSync('ss', ['-xn'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('u_str ESTAB') && l.includes(`${lab().liveSock}-r1 `)).length;
+    expect(await waitFor(() => inFlight() >= 2)).toBe(true);
     const r = await lab().run('retire', [...lab().siteArgs('r2'), '--grace', '0', '--drain', '0.3']);
     expect(r.code, show(r)).toBe(0);
     expect(find(r, 'retired')?.fields.signal).toBe('KILL');

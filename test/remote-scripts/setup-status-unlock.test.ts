@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { all, find, runFile, runScript, ScriptLab, SCRIPTS_DIR, show, which } from '../support/scripts';
+import { alive, all, find, runFile, runScript, ScriptLab, SCRIPTS_DIR, show, waitFor, which } from '../support/scripts';
 
 let lab: ScriptLab;
 beforeEach(() => {
@@ -106,6 +106,8 @@ describe('status', () => {
     await lab.setup();
     const r1 = await lab.deploy('r1');
     process.kill(r1.pid, 'SIGKILL');
+    // SIGKILL is delivered, not done: on a loaded machine the process may take a moment to die
+    await waitFor(() => !alive(r1.pid, r1.starttime));
     const r = await runScript('status', lab.siteArgs());
     expect(r.code, show(r)).toBe(0);
     // Node could not unlink the socket on SIGKILL: the file stays, nothing answers.

@@ -13,7 +13,9 @@
  * - Layout: <dir>/<name>/{app (deployTo), s (socketDir), nginx/ (prefix, conf, logs), sshd_config,
  *   sshd.log}; <dir>/{id_ed25519, known_hosts, ssh_config}. Host aliases h1…hN in ssh_config carry
  *   HostName, Port, User, IdentityFile, IdentitiesOnly, UserKnownHostsFile, StrictHostKeyChecking yes
- *   and BatchMode yes. The login user is the current user (root here and in CI).
+ *   and BatchMode yes. The login user is the current user: root in CI's first pass, an unprivileged
+ *   user in its second (.ci/run), where sshd, nginx (no `user` directive, high ports) and the apps
+ *   all run as that user and a non-root sshd can log in only its own user, the one it runs as.
  * - stop() takes down each daemon's whole process tree (sshd sessions still open included), then
  *   any process whose cwd is inside the lab dir (apps a test deployed with `nohup setsid`), by pid
  *   and start time, TERM then KILL after 3 s.
