@@ -121,7 +121,13 @@ function serverSchemas(z: Z, f: Fields) {
   return {
     socket: z
       .strictObject({
-        mode: z.string().regex(/^0?[0-7]{3}$/, 'an octal mode such as 0660').default('0660').meta(doc("The socket file's mode.")),
+        mode: z
+          .string()
+          .regex(/^0?[0-7]{3}$/, 'an octal mode such as 0660')
+          // connecting takes write permission: the deploy user's own health check needs u+w; o+w would let any local user in
+          .refine((m) => (parseInt(m, 8) & 0o200) !== 0 && (parseInt(m, 8) & 0o002) === 0, 'an octal mode with owner write and no world write, such as 0660')
+          .default('0660')
+          .meta(doc("The socket file's mode: the owner (the deploy user, whose health check connects) must be able to write, nobody else in the world may.")),
         group: f.name.optional().meta(doc('Group given to the socket so the nginx workers may connect.', 'www-data')),
       })
       .prefault({})

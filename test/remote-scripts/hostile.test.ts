@@ -525,7 +525,11 @@ http.createServer((q, r) => r.end('ok')).listen(process.env.SWITCHYARD_SOCKET);
     });
 
     it('chmods the socket with every accepted socket.mode', async () => {
-      const modes = [...new Set(['0660', '660', '0777', '000', ...(accepted.get('socket.mode') ?? []).map((a) => a.v)])];
+      // 0777 and 000 are the schema's to refuse (world write; no owner write: the health check as
+      // the deploy user could not connect): every mode it lets through must work for a non-root user
+      const modeField = FIELDS.find((f) => f.name === 'socket.mode')!;
+      for (const bad of ['0777', '000', '0444', '0662']) expect(tryField(modeField, bad).error, bad).toMatch(/socket\.mode: an octal mode with owner write and no world write/);
+      const modes = [...new Set(['0660', '660', '0600', ...(accepted.get('socket.mode') ?? []).map((a) => a.v)])];
       for (const m of modes) {
         const stage = `${lab.socketDir}/SOCK-hello.test-${R}`;
         let seen = -1;
