@@ -16,7 +16,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { validateEnvironment, type Environment } from '../../lib/environment';
-import { startLoad, type LoadResult } from '../../lib/load/engine';
+import type { LoadResult } from '../../lib/load/engine';
 import { MemoryReporter } from '../../lib/output/reporter';
 import { deploy } from '../../lib/release/deploy';
 import { reportOf, type ReleaseEvent } from '../../lib/release/flow';
@@ -26,6 +26,7 @@ import { unlock } from '../../lib/servers/unlock';
 import { startCutProxy, type CutProxy } from '../support/cut-proxy';
 import { startLab, type Lab, type LabHost } from '../support/lab';
 import { labEnvInput, REPO } from '../support/lab-env';
+import { liveProcesses, loadThrough, sleep, warmedUp } from './support';
 
 const CONCURRENCY = 100;
 const BLOB_FILES = 6; // × 1 MiB of random bytes: the package does not compress, the upload takes a moment
@@ -38,8 +39,6 @@ let h2: LabHost;
 let buildDir: string;
 let live = '';
 const proxies: CutProxy[] = [];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function envWith(ports: Record<string, number> = {}): Environment {
   const base = labEnvInput(lab);
@@ -70,21 +69,10 @@ async function cutProxyFor(h: LabHost): Promise<CutProxy> {
 
 /** Processes of a host's deploys: cwd or argv under its deployTo (apps, release.sh); zombies are gone. */
 function processesOf(h: LabHost): { pid: number; cmd: string }[] {
-  const out: { pid: number; cmd: string }[] = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-      const st = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-      if (st === 'Z' || st === 'X') continue;
-      const cwd = fs.readlinkSync(`/proc/${e}/cwd`);
-      const cmd = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').join(' ').trim();
-      if (cwd.startsWith(h.deployTo + '/') || cmd.includes(h.deployTo)) out.push({ pid: Number(e), cmd: cmd.slice(0, 120) });
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
+  return liveProcesses().flatMap(({ pid, cwd, cmdline }) => {
+    const cmd = cmdline.split('\0').join(' ').trim();
+    return cwd.startsWith(h.deployTo + '/') || cmd.includes(h.deployTo) ? [{ pid, cmd: cmd.slice(0, 120) }] : [];
+  });
 }
 
 interface HostState {
@@ -158,15 +146,11 @@ function snapshot(): string {
  * body returns the end state in words.
  */
 async function underLoad(what: string, body: () => Promise<string>): Promise<void> {
-  const run = startLoad({
-    targets: lab.hosts.map((h) => ({ url: lab.url(h), host: lab.site, label: h.name })),
-    concurrency: CONCURRENCY,
-    keepalive: false,
-  });
+  const run = loadThrough(lab, lab.hosts, { concurrency: CONCURRENCY });
   let end = 'the case failed before its end';
   let failure: unknown;
   try {
-    while (run.progress().requests < 200) await sleep(20);
+    await warmedUp(run, 200);
     end = await body();
     await sleep(300);
   } catch (e) {

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateEnvironment, type Environment, type EnvironmentInput } from '../../lib/environment';
-import { startLoad, type LoadResult, type LoadRun } from '../../lib/load/engine';
+import type { LoadResult, LoadRun } from '../../lib/load/engine';
 import { MemoryReporter } from '../../lib/output/reporter';
 import { deploy } from '../../lib/release/deploy';
 import { rollback } from '../../lib/release/reuse';
@@ -22,6 +22,7 @@ import { setup } from '../../lib/servers/setup';
 import { unlock } from '../../lib/servers/unlock';
 import { startLab, type Lab, type LabHost } from '../support/lab';
 import { labEnvInput, REPO } from '../support/lab-env';
+import { deployed, expectClean as expectHostsClean, figures as caseLine, flag, hostState as stateOf, loadThrough, sleep, warmedUp, type HostState } from './support';
 
 const CONCURRENCY = 100;
 
@@ -47,15 +48,8 @@ function input(over: Partial<EnvironmentInput> = {}): EnvironmentInput {
 const envOf = (i: EnvironmentInput = input()): Environment => validateEnvironment(i, { name: 'lab', file: 'env/lab.ts', root: REPO });
 
 function slow(on: boolean): void {
-  for (const h of hosts) {
-    const dir = path.join(h.deployTo, 'shared', 'flags');
-    fs.mkdirSync(dir, { recursive: true });
-    if (on) fs.writeFileSync(path.join(dir, 'slow'), '');
-    else fs.rmSync(path.join(dir, 'slow'), { force: true });
-  }
+  for (const h of hosts) flag(h, 'slow', on);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /* ------------------------------------------------------------------ the deploy as a child process */
 
@@ -117,33 +111,6 @@ function runChild(o: { input?: EnvironmentInput; hold?: string; killWhen?: (out:
 
 /* ------------------------------------------------------------------ end state */
 
-function processesOf(dir: string): number[] {
-  const out: number[] = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-      if (/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2))) continue;
-      const cwd = fs.readlinkSync(`/proc/${e}/cwd`).replace(/ \(deleted\)$/, '');
-      const cmd = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8');
-      if (cwd === dir || cwd.startsWith(dir + '/') || cmd.includes(dir)) out.push(Number(e));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
-}
-
-interface HostState {
-  live: string;
-  current: string;
-  served: string;
-  stray: string[];
-  sockets: string[];
-  locked: boolean;
-  staged: string[];
-}
-
 const stateFile = (h: LabHost, name: 'live' | 'previous') => {
   try {
     return fs.readFileSync(path.join(h.deployTo, '.switchyard', name), 'utf8').trim().split(/\s+/);
@@ -152,65 +119,34 @@ const stateFile = (h: LabHost, name: 'live' | 'previous') => {
   }
 };
 
-async function hostState(h: LabHost): Promise<HostState> {
-  const [release, pid] = stateFile(h, 'live');
-  const r = await lab.fetchSite(h);
+async function hostState(h: LabHost): Promise<HostState<string>> {
+  const s = await stateOf(lab, h, everLive, { live: (h) => stateFile(h, 'live') });
   return {
-    live: release!,
-    current: path.basename(fs.readlinkSync(path.join(h.deployTo, 'current'))),
-    served: r.status === 200 ? r.body.replace(/^hello from release /, '').trim() : `HTTP ${r.status}`,
+    ...s,
     // a stray process is named by the release directory it runs in
-    stray: processesOf(h.deployTo)
-      .filter((p) => p !== Number(pid))
-      .map((p) => {
-        try {
-          return `${p} ${path.basename(fs.readlinkSync(`/proc/${p}/cwd`))}`;
-        } catch {
-          return String(p);
-        }
-      }),
-    sockets: fs.readdirSync(h.socketDir).filter((s) => s !== `SOCK-${lab.site}` && s !== `SOCK-${lab.site}.prev`),
-    locked: fs.existsSync(path.join(h.deployTo, '.switchyard', 'lock')),
-    staged: fs.readdirSync(path.join(h.deployTo, 'releases')).filter((d) => !everLive.has(d)),
+    stray: s.stray.map((p) => {
+      try {
+        return `${p} ${path.basename(fs.readlinkSync(`/proc/${p}/cwd`))}`;
+      } catch {
+        return String(p);
+      }
+    }),
   };
 }
 
-async function expectClean(release: string, o: { locked?: boolean; strayOk?: boolean } = {}): Promise<HostState[]> {
-  const want = (s: HostState): HostState => ({
-    live: release,
-    current: release,
-    served: release,
-    stray: o.strayOk ? s.stray : [],
-    sockets: [],
-    locked: o.locked ?? false,
-    staged: [],
-  });
-  let states: HostState[] = [];
-  for (let i = 0; i < 40; i++) {
-    states = await Promise.all(hosts.map(hostState));
-    if (states.every((s) => JSON.stringify(s) === JSON.stringify(want(s)))) break;
-    await sleep(100);
-  }
-  expect(states).toEqual(states.map(want));
-  return states;
-}
+const expectClean = (release: string) => expectHostsClean(hosts, hostState, release);
 
 async function underLoad(): Promise<LoadRun> {
-  const load = startLoad({ targets: hosts.map((h) => ({ url: lab.url(h), host: lab.site, label: h.name })), concurrency: CONCURRENCY, keepalive: false });
-  while (load.progress().requests < 100) await sleep(20);
+  const load = loadThrough(lab, hosts, { concurrency: CONCURRENCY });
+  await warmedUp(load, 100);
   return load;
 }
 
-function figures(what: string, r: LoadResult, end: string): void {
-  console.log(`CASE ${what} | requests ${r.requests} | failed ${r.failed}${r.failed ? ` ${JSON.stringify(r.failuresByCode)}` : ''} | end: ${hosts.map((h) => `${h.name}=${end}`).join(' ')}`);
-}
+const figures = (what: string, r: LoadResult, end: string): void => caseLine(what, r, end, hosts);
 
 async function good(env: Environment = envOf()): Promise<string> {
-  const r = await deploy({ environment: env, reporter: new MemoryReporter() });
-  expect(r.ok).toBe(true);
-  everLive.add(r.release);
-  live = r.release;
-  return r.release;
+  live = await deployed(env, everLive);
+  return live;
 }
 
 beforeAll(async () => {

@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateEnvironment, type Environment, type EnvironmentInput } from '../../lib/environment';
-import { startLoad, type LoadResult, type LoadRun } from '../../lib/load/engine';
+import type { LoadResult, LoadRun } from '../../lib/load/engine';
 import { MemoryReporter } from '../../lib/output/reporter';
 import { parseResultLine } from '../../lib/remote/protocol';
 import { deploy } from '../../lib/release/deploy';
@@ -27,10 +27,10 @@ import { reportOf } from '../../lib/release/flow';
 import { setup } from '../../lib/servers/setup';
 import { startLab, type Lab, type LabHost } from '../support/lab';
 import { labEnvInput, REPO } from '../support/lab-env';
+import { alive, deployed, expectClean as expectHostsClean, figures as caseLine, flag, hostState, loadThrough, sleep, warmedUp } from './support';
 
 const CONCURRENCY = 100;
 const DEAF = path.join(REPO, 'test', 'fixtures', 'apps', 'deaf', 'deaf.js');
-type Flag = 'fail' | 'hang' | 'deaf';
 
 let lab: Lab;
 let hosts: LabHost[];
@@ -61,97 +61,23 @@ function input(over: Partial<EnvironmentInput> = {}, appEnv: Record<string, stri
 }
 const envOf = (i: EnvironmentInput = input()): Environment => validateEnvironment(i, { name: 'lab', file: 'env/lab.ts', root: REPO });
 
-function flag(h: LabHost, name: Flag, on: boolean): void {
-  const dir = path.join(h.deployTo, 'shared', 'flags');
-  fs.mkdirSync(dir, { recursive: true });
-  if (on) fs.writeFileSync(path.join(dir, name), '');
-  else fs.rmSync(path.join(dir, name), { force: true });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /* ------------------------------------------------------------------ end state */
 
-/** Live processes (not zombies) whose cwd is under dir, or whose command line names it. */
-function processesOf(dir: string): number[] {
-  const out: number[] = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-      if (/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2))) continue;
-      const cwd = fs.readlinkSync(`/proc/${e}/cwd`).replace(/ \(deleted\)$/, '');
-      const cmd = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8');
-      if (cwd === dir || cwd.startsWith(dir + '/') || cmd.includes(dir)) out.push(Number(e));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
-}
-
-interface HostState {
-  live: string;
-  current: string;
-  served: string;
-  /** processes of the deploy dir other than the live release's */
-  stray: number[];
-  /** SOCK-* other than the live socket and its .prev link */
-  sockets: string[];
-  locked: boolean;
-  /** release dirs of releases that never went live */
-  staged: string[];
-}
-
-async function hostState(h: LabHost): Promise<HostState> {
-  const [release, pid] = fs.readFileSync(path.join(h.deployTo, '.switchyard', 'live'), 'utf8').trim().split(/\s+/);
-  const r = await lab.fetchSite(h);
-  return {
-    live: release!,
-    current: path.basename(fs.readlinkSync(path.join(h.deployTo, 'current'))),
-    served: r.status === 200 ? r.body.replace(/^hello from release /, '').trim() : `HTTP ${r.status}`,
-    stray: processesOf(h.deployTo).filter((p) => p !== Number(pid)),
-    sockets: fs.readdirSync(h.socketDir).filter((s) => s !== `SOCK-${lab.site}` && s !== `SOCK-${lab.site}.prev`),
-    locked: fs.existsSync(path.join(h.deployTo, '.switchyard', 'lock')),
-    staged: fs.readdirSync(path.join(h.deployTo, 'releases')).filter((d) => !everLive.has(d)),
-  };
-}
-
-/** Both hosts on `release` and nothing else left; processes get a moment to go (a retired app's drain). */
-async function expectClean(release: string): Promise<void> {
-  const want = (): HostState => ({ live: release, current: release, served: release, stray: [], sockets: [], locked: false, staged: [] });
-  let states: HostState[] = [];
-  for (let i = 0; i < 40; i++) {
-    states = await Promise.all(hosts.map(hostState));
-    if (states.every((s) => JSON.stringify(s) === JSON.stringify(want()))) break;
-    await sleep(100);
-  }
-  expect(states).toEqual(hosts.map(want));
-}
+const expectClean = (release: string) => expectHostsClean(hosts, (h) => hostState(lab, h, everLive), release);
 
 /* ------------------------------------------------------------------ load and figures */
 
 async function underLoad(o: { path?: string; timeoutMs?: number } = {}): Promise<LoadRun> {
-  const load = startLoad({
-    targets: hosts.map((h) => ({ url: lab.url(h), host: lab.site, label: h.name })),
-    concurrency: CONCURRENCY,
-    keepalive: false,
-    ...o,
-  });
-  while (load.progress().requests < 100) await sleep(20);
+  const load = loadThrough(lab, hosts, { concurrency: CONCURRENCY, ...o });
+  await warmedUp(load, 100);
   return load;
 }
 
-function figures(what: string, r: LoadResult, end: string): void {
-  console.log(`CASE ${what} | requests ${r.requests} | failed ${r.failed}${r.failed ? ` ${JSON.stringify(r.failuresByCode)}` : ''} | end: ${hosts.map((h) => `${h.name}=${end}`).join(' ')}`);
-}
+const figures = (what: string, r: LoadResult, end: string): void => caseLine(what, r, end, hosts);
 
 async function good(env: Environment = envOf(), rep = new MemoryReporter()): Promise<string> {
-  const r = await deploy({ environment: env, reporter: rep });
-  expect(r.ok).toBe(true);
-  everLive.add(r.release);
-  live = r.release;
-  return r.release;
+  live = await deployed(env, everLive, rep);
+  return live;
 }
 
 /** A deploy that must fail: its error and the id of the release it tried. */
@@ -174,15 +100,6 @@ function retired(rep: MemoryReporter): Record<string, string>[] {
     return f && f.release !== 'none' && f.pid ? [{ host: m![1]!, ...f }] : [];
   });
 }
-
-const alive = (pid: number) => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(async () => {
   lab = await startLab({ hosts: 2 });

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { privateNginxConfig, privateNginxPrefix } from '../../lib/nginx/site';
 import { makeEnv } from '../support/env';
 import { alive, find, procStat, runFile, runScript, ScriptLab, SCRIPTS_DIR, show, SITE, waitFor } from '../support/scripts';
@@ -97,7 +97,11 @@ function written(conf: string): string {
   return (process.getuid?.() === 0 ? 'user root;\n' : '') + conf + '\n';
 }
 
-describe.skipIf(!NGINX)('nginx.sh', () => {
+describe('nginx.sh', () => {
+  beforeAll(() => {
+    if (!NGINX) throw new Error('nginx is not installed: bash scripts/install-deps.sh');
+  });
+
   it('starts nginx, reloads the same master with a new config, and refuses a bad config with 10, leaving nginx as it was', async () => {
     const port1 = await freePort();
     const started = await nginxSh(config(port1));
