@@ -9,8 +9,16 @@ export interface Expectations {
   values: Map<XNode, string>;
   /** Element → attribute added to it. */
   addedAttrs: Map<XNode, { name: string; value: string }>;
-  /** Section element → `<add>` elements appended to it. */
-  addedElements: Map<XNode, { keyAttr: string; key: string; valueAttr: string; value: string }[]>;
+  /**
+   * Section element → `<add>` elements inserted into it, together, right after its child `after`
+   * (null: as its first children). Only blank text around them may change.
+   */
+  addedElements: Map<XNode, AddedElements>;
+}
+
+export interface AddedElements {
+  after: XNode | null;
+  elements: { keyAttr: string; key: string; valueAttr: string; value: string }[];
 }
 
 /** Adjacent text and CDATA children as one run of text, or any other child node. */
@@ -56,9 +64,11 @@ class Comparison {
   // a value may empty a text node, or turn a CDATA section into text that merges with its
   // neighbours); a run with a targeted node is compared by its text, any other run node by node.
   private compareChildren(x: XNode, y: XNode): void {
-    let xs = this.runs(Array.from(x.childNodes), true);
-    let ys = this.runs(Array.from(y.childNodes), false);
-    if (this.expect.addedElements.has(x)) [xs, ys] = this.withoutAdded(x, xs, ys);
+    const added = this.expect.addedElements.get(x);
+    let xs: Item[];
+    let ys: Item[];
+    if (added) [xs, ys] = this.withoutAdded(x, y, added);
+    else [xs, ys] = [this.runs(Array.from(x.childNodes), true), this.runs(Array.from(y.childNodes), false)];
     if (xs.length !== ys.length) this.fail(x, `has ${ys.length} children instead of ${xs.length}`);
     xs.forEach((xi, i) => {
       const yi = ys[i]!;
@@ -72,23 +82,28 @@ class Comparison {
   }
 
   /**
-   * For a section that got new `<add>` elements: checks them (they come after the existing
-   * children) and returns both lists without them and without blank text, which the insert changed.
+   * For a section that got new `<add>` elements: the runs of both, without blank text nodes (the
+   * layout the insertion changed), and without the new elements, which are checked here: they
+   * must come together right after the run that holds `after` (the splice never splits other text).
    */
-  private withoutAdded(x: XNode, xs: Item[], ys: Item[]): [Item[], Item[]] {
-    const added = this.expect.addedElements.get(x)!;
-    const blank = (i: Item) => 'text' in i && !i.targeted && /^\s*$/.test(i.text);
-    const xsLeft = xs.filter((i) => !blank(i));
-    const ysLeft = ys.filter((i) => !blank(i));
-    const extra = ysLeft.splice(xsLeft.length);
-    if (extra.length !== added.length) this.fail(x, `got ${extra.length} new children instead of ${added.length}`);
-    added.forEach((want, i) => {
-      const e = extra[i]!;
-      if (!('node' in e) || e.node.nodeName !== 'add' || e.node.getAttribute!(want.keyAttr) !== want.key || e.node.getAttribute!(want.valueAttr) !== want.value) {
+  private withoutAdded(x: XNode, y: XNode, added: AddedElements): [Item[], Item[]] {
+    const blank = (s: string | null | undefined) => /^\s*$/.test(s ?? '');
+    const xKids = Array.from(x.childNodes);
+    const xKept = xKids.filter((n) => n.nodeType !== TEXT || !blank(this.expect.values.get(n) ?? n.data));
+    const yKept = Array.from(y.childNodes).filter((n) => n.nodeType !== TEXT || !blank(n.data));
+    const xs = this.runs(xKept, true);
+    const ys = this.runs(yKept, false);
+    // where the new elements are: after the items that start at or before `after`
+    const afterIndex = added.after ? xKids.indexOf(added.after) : -1;
+    const at = xs.filter((i) => xKids.indexOf('node' in i ? i.node : i.first) <= afterIndex).length;
+    const extra = ys.splice(at, added.elements.length);
+    added.elements.forEach((want, i) => {
+      const e = extra[i];
+      if (!e || !('node' in e) || e.node.nodeName !== 'add' || e.node.getAttribute!(want.keyAttr) !== want.key || e.node.getAttribute!(want.valueAttr) !== want.value) {
         this.fail(x, `did not get <add ${want.keyAttr}=${JSON.stringify(want.key)}> with the value set`);
       }
     });
-    return [xsLeft, ysLeft];
+    return [xs, ys];
   }
 
   /** `orig`: children of the input, whose targeted text nodes count with the value set. */

@@ -19,7 +19,7 @@ import { cdataContent, escapeXmlAttr, escapeXmlText, fitsInCdata, invalidXmlChar
 import { ConfigError, problemList, RenderProblem, splitBom, type ProblemList } from './errors';
 import type { KeyOverride, Value, XmlFileOverrides, XpathOverride } from './schema';
 import { eolOf, splice, type Edit, type Eol } from './splice';
-import { ATTRIBUTE, CDATA, ELEMENT, TEXT, Positions, describeNode, parse, type Source, type XNode } from './xml-source';
+import { ATTRIBUTE, CDATA, COMMENT, ELEMENT, TEXT, Positions, describeNode, parse, type Source, type XNode } from './xml-source';
 import { verify, type Expectations } from './xml-verify';
 
 export interface XmlRenderContext {
@@ -325,35 +325,70 @@ class XmlRender {
     for (const [sectionEl, adds] of this.pendingAdds) {
       const owner = adds.map((a) => a.owner).join(', ');
       this.list.attempt(owner, () => {
-        this.edits.push(this.addElements(sectionEl, adds, owner));
-        this.expect.addedElements.set(
-          sectionEl,
-          adds.map((a) => ({ keyAttr: SECTIONS[a.section].keyAttr, key: a.key, valueAttr: SECTIONS[a.section].valueAttr, value: a.value })),
-        );
+        const { edit, after } = this.addElements(sectionEl, adds, owner);
+        this.edits.push(edit);
+        this.expect.addedElements.set(sectionEl, {
+          after,
+          elements: adds.map((a) => ({ keyAttr: SECTIONS[a.section].keyAttr, key: a.key, valueAttr: SECTIONS[a.section].valueAttr, value: a.value })),
+        });
       });
     }
   }
 
-  private addElements(sectionEl: XNode, adds: PendingAdd[], owner: string): Edit {
+  /**
+   * The edit that creates the section's new `<add>` elements, and `after`: the child of the section
+   * they follow (null: they are its first children). They go after the last element of the section
+   * (else after its last child that is not blank text), each on a line of its own indented like that
+   * child; comments on that child's line stay on it. Comments, CDATA or text further down stay
+   * after the new elements. The insertion point never splits text that is not blank, so that only
+   * blank text changes around the new elements (which is what the check after splicing allows).
+   */
+  private addElements(sectionEl: XNode, adds: PendingAdd[], owner: string): { edit: Edit; after: XNode | null } {
     const kids = Array.from(sectionEl.childNodes);
     const elements = kids.filter((k) => k.nodeType === ELEMENT);
     const anchor = elements.at(-1) ?? kids.filter((k) => !(k.nodeType === TEXT && /^\s*$/.test(k.data ?? ''))).at(-1);
     const make = this.addMarkup(elements);
     if (anchor) {
       const indent = this.pos.indentOf(anchor);
-      // after the anchor's line if only blanks follow it there (they stay on that line)
-      let at = this.pos.end(anchor);
-      const rest = /^[ \t]*(?=\r|\n)/.exec(this.src.body.slice(at));
-      if (indent !== undefined && rest) at += rest[0].length;
+      const { at, after } = indent !== undefined ? this.endOfLine(anchor, kids) : { at: this.pos.end(anchor), after: anchor };
       const text = adds.map((a) => (indent !== undefined ? this.eol + indent : '') + make(a)).join('');
-      return { start: at, end: at, text, owner };
+      return { edit: { start: at, end: at, text, owner }, after };
     }
     // empty section: <appSettings/>, <appSettings></appSettings> or only blanks inside
     const indent = this.pos.indentOf(sectionEl) ?? '';
     const inner = adds.map((a) => this.eol + indent + this.indentUnit() + make(a)).join('') + this.eol + indent;
     const t = this.pos.startTag(sectionEl);
-    if (t.selfClosing) return { start: t.wsBeforeClose, end: t.end, text: `>${inner}</${sectionEl.nodeName}>`, owner };
-    return { start: t.end, end: this.pos.contentEnd(sectionEl), text: inner, owner };
+    if (t.selfClosing) return { edit: { start: t.wsBeforeClose, end: t.end, text: `>${inner}</${sectionEl.nodeName}>`, owner }, after: null };
+    return { edit: { start: t.end, end: this.pos.contentEnd(sectionEl), text: inner, owner }, after: null };
+  }
+
+  /**
+   * Where new lines go after `anchor` (a child of the section, alone at the start of its line): past
+   * the comments that follow it on its line and the blanks before the line end. If something else
+   * follows on that line, or the blanks belong to text that is not blank, just past the anchor.
+   */
+  private endOfLine(anchor: XNode, kids: XNode[]): { at: number; after: XNode } {
+    const b = this.src.body;
+    const lineEnd = (at: number) => {
+      const lt = b.indexOf('<', at);
+      const textNode = b.slice(at, lt < 0 ? b.length : lt); // the text (if any) that starts here runs to the next '<'
+      const blanks = /^[ \t]*(?=\r|\n)/.exec(textNode);
+      return blanks && /^\s*$/.test(textNode) ? at + blanks[0].length : undefined;
+    };
+    let at = this.pos.end(anchor);
+    let after = anchor;
+    for (let i = kids.indexOf(anchor) + 1; i < kids.length; i++) {
+      const k = kids[i]!;
+      if (k.nodeType === TEXT && /^[ \t]*$/.test(k.data ?? '')) continue; // blanks on the same line
+      if (k.nodeType !== COMMENT) break;
+      const end = this.pos.end(k);
+      // a comment on the anchor's line: only blanks between them (a text node with a line end stops the loop)
+      if (!/^[ \t]*$/.test(b.slice(at, this.pos.offset(k)))) break;
+      at = end;
+      after = k;
+    }
+    const atLineEnd = lineEnd(at);
+    return atLineEnd !== undefined ? { at: atLineEnd, after } : { at: this.pos.end(anchor), after: anchor };
   }
 
   /** Writes a new `<add>`: it copies the quote and `/>` style of a sibling, else of any <add> in the file. */
