@@ -8,6 +8,10 @@ import { commandHelp, generalHelp, packageVersion, taskHelp } from '../tasks/plu
 
 /** Runs one built-in task; the task modules load only now, after the command line was checked. */
 async function runTask(name: TaskName, argv: string[]): Promise<void> {
+  // one task a run: another word (`switchyard deploy uat`) would otherwise be ignored, and deploy local
+  const stray = argv.filter((a) => !a.startsWith('-'));
+  if (stray.length) throw new FlagError([`${stray.join(' ')}: not a flag; switchyard runs one task: switchyard ${name} [--flag=value …] (--env=<name> picks the environment)`]);
+  if (argv.includes('--')) throw new FlagError([`--: switchyard ${name} takes flags only`]);
   const flags = parseFlags([name, ...argv], process.env, { gulp: false });
   const { createTasks } = require('../index') as typeof import('../index');
   await createTasks(flags)[name]();
@@ -38,6 +42,12 @@ function unknownTask(name: string): string {
   const guess = nearest(name, [...Object.keys(CATALOG), 'init', 'help']);
   return `${name}: unknown task${guess ? `; did you mean ${guess}?` : ''} (switchyard --help lists them)`;
 }
+
+// `switchyard --help | head`: the reader went away, which is no failure of ours
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 // No process.exit on success: output to a pipe is flushed first, and a task leaves nothing open.
 main(process.argv.slice(2)).catch((e: Error) => {

@@ -368,6 +368,9 @@ sy_check_package() {
   [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member that is not a file, directory or symlink, or whose name is absolute or not clean: $SY_FIRST"
   sy_grep_first -E "^[^\"]*\"(($c/)*\\.\\.(/|\")|($c/)+\\.(/|\"))" "$2"
   [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member with a . or .. in its name: $SY_FIRST"
+  # .switchyard/ holds the app log and pid file the scripts write: no symlink of the package there
+  sy_grep_first -E '^l[^"]*"(\./)?\.switchyard(/|")' "$2"
+  [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a symlink at or below .switchyard/: $SY_FIRST"
   # One pattern per symlink: any member named below it.
   rc=0
   grep -E '^l' "$2" >"$2.links" || rc=$?
@@ -428,15 +431,17 @@ sy_lock_take() {
 # its owner is this deployTo. The deploy lock records where it is, for sy_lock_release.
 sy_socket_lock_take() {
   local dir=$LIVE_SOCK.lock holder=''
+  # recorded first: a TERM between the mkdir and the owner line leaves nothing unlock cannot find
+  printf '%s\n' "$dir" >"$LOCK/socket"
   if ! mkdir -m 0750 -- "$dir" 2>/dev/null; then
     { IFS= read -r holder <"$dir/owner" || true; } 2>/dev/null
     if [[ $holder != "deploy_to=$DEPLOY_TO "* ]]; then
       LOCK_TEXT="the live socket $LIVE_SOCK is being deployed by another environment: ${holder:-(no owner recorded yet)}"
+      rm -f -- "$LOCK/socket"
       return 1
     fi
   fi
   printf 'deploy_to=%s %s\n' "$DEPLOY_TO" "$1" >"$dir/owner"
-  printf '%s\n' "$dir" >"$LOCK/socket"
 }
 
 # sy_lock_held_by R
@@ -451,7 +456,8 @@ sy_lock_release() {
   { IFS= read -r sock <"$LOCK/socket" || true; } 2>/dev/null
   if [[ $sock == /*/SOCK-*.lock && -d $sock && ! -L $sock ]]; then
     { IFS= read -r holder <"$sock/owner" || true; } 2>/dev/null
-    if [[ $holder == "deploy_to=$DEPLOY_TO "* ]]; then rm -rf -- "$sock"; fi
+    # ours, or made by us and stopped before its owner line (we recorded it before the mkdir)
+    if [[ $holder == "deploy_to=$DEPLOY_TO "* || ( -z $holder && ! -e $sock/owner ) ]]; then rm -rf -- "$sock"; fi
   fi
   rm -rf -- "$LOCK"
 }

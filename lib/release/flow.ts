@@ -236,7 +236,9 @@ class ReleaseRun {
     if (r.code === 3 || r.code === 4) this.touched.delete(h.name);
     const s = this.state.get(h.name)!;
     s.phase = 'failed';
-    s.error = r.code === 4 ? `deploy lock is held: ${describeLock(r.error?.replace(/^locked by:?\s*/i, '') ?? '')}` : r.error;
+    const holder = r.error?.replace(/^locked by:?\s*/i, '') ?? '';
+    // the live socket's own lock names another environment: its unlock, not this one's, frees it
+    s.error = r.code !== 4 ? r.error : /being deployed by another environment/.test(holder) ? holder : `deploy lock is held: ${describeLock(holder)}`;
     throw new SwitchyardError(`${h.name}: prepare failed: ${s.error}`, { host: h.name });
   }
 
@@ -281,6 +283,7 @@ class ReleaseRun {
   /** Between batches: the batch just switched must still answer before the next one goes. */
   private async checkBatch(group: HostConfig[], batch: number): Promise<void> {
     const { session, env } = this;
+    if (session.options.dryRun) return; // nothing switched: nothing to check (a status would answer nothing)
     const checks = await session.each(group, (h) => session.exec(h.name, statusCommand(forHost(env, h))));
     const sick = checks.filter((c) => c.error || !c.value?.ok || field(c.value, 'status', 'health') !== String(env.app.health.expectStatus));
     if (sick.length) throw new SwitchyardError(`batch ${batch} is not healthy after the switch: ${sick.map((c) => c.host.name).join(', ')}`);
@@ -312,11 +315,14 @@ class ReleaseRun {
 
   /** Before the point of no return: every touched host goes back; the error carries the report. */
   private async rollBack(e: unknown): Promise<Error> {
-    const err = e instanceof Aborted ? new SwitchyardError(`${this.o.kind} interrupted: every host is put back`) : (e as Error);
-    this.reporter.log('error', err.message);
-    const notBack = await this.undoTouched(err);
-    // the message must not let "every host goes back" stand for a host that did not
-    if (notBack.length) err.message += `\nNOT put back (its deploy lock stays held: check with gulp status, then gulp unlock): ${notBack.join('; ')}`;
+    const cause = e instanceof Aborted ? new SwitchyardError(`${this.o.kind} interrupted: every host is put back`) : e instanceof Error ? e : new SwitchyardError(String(e));
+    this.reporter.log('error', cause.message);
+    const notBack = await this.undoTouched(cause);
+    // the message must not let "every host goes back" stand for a host that did not; the error
+    // thrown may be a hook's own, so it is wrapped, never changed
+    const err = notBack.length
+      ? new SwitchyardError(`${cause.message}\nNOT put back (its deploy lock stays held: check with gulp status, then gulp unlock): ${notBack.join('; ')}`, { cause, ...(hostOf(cause) ? { host: hostOf(cause)! } : {}) })
+      : cause;
     this.endTalks();
     await runHooks(this.o.hooks, 'failed', { ...this.ctx, error: err }).catch(() => undefined);
     for (const s of this.state.values()) if (s.phase === 'prepared' || s.phase === 'switched') s.phase = 'failed'; // not put back
@@ -340,7 +346,8 @@ class ReleaseRun {
       this.reporter.log('error', `UNDO FAILED: ${r.error.message}`, r.host.name);
       notBack.push(`${r.host.name}: undo failed: ${r.error.message}`);
     }
-    await runHooks(this.o.hooks, 'rolledBack', { ...this.ctx, error: why });
+    // a throwing rolledBack hook must not cut the rollback short (the failed hook, the report)
+    await runHooks(this.o.hooks, 'rolledBack', { ...this.ctx, error: why }).catch((e: unknown) => this.reporter.log('warn', `rolledBack hook failed: ${(e as Error)?.message ?? String(e)}`));
     return notBack;
   }
 
@@ -429,6 +436,10 @@ class ReleaseRun {
       ...(this.session.options.dryRun ? { dryRun: true as const } : {}),
     };
   }
+}
+
+function hostOf(e: Error): string | undefined {
+  return (e as { host?: string }).host;
 }
 
 /** The report a failed release carries, when it got far enough to have one. */

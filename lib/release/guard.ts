@@ -23,7 +23,12 @@ export function writeReport(file: string | undefined, report: ReleaseReport | ob
 /** The end of a release, success or failure: the summary table, the JSON report, the callback. */
 export function publishReport(reporter: Reporter, o: ReportOptions, r: ReleaseReport): void {
   reporter.log('info', formatReleaseSummary(r));
-  writeReport(o.report, r);
+  try {
+    writeReport(o.report, r);
+  } catch (e) {
+    // the release happened (or failed) as it did: an unwritable --report must not change that
+    reporter.log('warn', `report: cannot write ${o.report}: ${(e as Error).message}`);
+  }
   o.onReport?.(r);
 }
 

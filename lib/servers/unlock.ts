@@ -53,7 +53,7 @@ export async function unlock(o: TaskOptions): Promise<UnlockResult[]> {
       }
       const r = await session.exec(h.name, unlockCommand(env));
       if (!r.ok) throw new SwitchyardError(`${h.name}: unlock failed: ${r.error}`, { host: h.name });
-      ctx.reporter.log('info', `removed the lock of ${describeLock(holder)}${held === live ? ` (${held} is live here and stays)` : ''}`, h.name);
+      ctx.reporter.log('info', `removed the lock of ${describeLock(holder)}`, h.name);
       return { host: h.name, holder };
     });
   });

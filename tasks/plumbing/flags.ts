@@ -12,7 +12,7 @@ export interface Flags extends LoadTaskOptions {
   rollback?: boolean;
 }
 
-type FlagType = 'string' | 'boolean' | 'count' | 'list' | 'whole';
+type FlagType = 'string' | 'boolean' | 'count' | 'list' | 'whole' | 'batch';
 
 export interface FlagSpec {
   type: FlagType;
@@ -30,7 +30,7 @@ export const FLAGS = {
   '--hosts': { type: 'list', key: 'hosts', help: 'only these hosts, e.g. --hosts=app1,app2', default: 'every host' },
   '--verbose': { type: 'boolean', key: 'verbose', help: 'show every remote command and result line', default: 'off' },
   '--parallel': { type: 'count', key: 'parallel', help: 'at most N hosts at once', default: 'all' },
-  '--batch': { type: 'string', key: 'batch', help: 'switch N hosts (or N%) at a time, each batch checked before the next', default: 'all at once' },
+  '--batch': { type: 'batch', key: 'batch', help: 'switch N hosts (or N%) at a time, each batch checked before the next', default: 'all at once' },
   '--dry-run': { type: 'boolean', key: 'dryRun', help: 'print every remote command per host, run none', default: 'off' },
   '--report': { type: 'string', key: 'report', help: 'write a JSON report of the run to this file', default: 'none' },
   '--under-load': { type: 'boolean', key: 'underLoad', help: 'run it under load (as verify does) and fail if even one request failed; the load flags apply', default: 'off' },
@@ -178,8 +178,12 @@ function convert(spec: FlagSpec, t: Token): unknown {
       if (!value || items.some((s) => !s)) return new FlagError([`${name}: needs a comma-separated list, e.g. ${name}=a,b`]);
       return items;
     }
+    case 'batch':
+      if (!value || !/^\d+%?$/.test(value) || /^0+%?$/.test(value)) return new FlagError([`${name}: "${value ?? ''}" is not a number of hosts or a percentage (e.g. 2 or 25%)`]);
+      return value;
     case 'string':
-      if (!value) return new FlagError([`${name}: needs a value, e.g. ${name}=${spec.default && !spec.default.includes(' ') ? spec.default : 'x'}`]);
+      // the example is the default only where the default is a value (not 'none', 'all', …)
+      if (!value) return new FlagError([`${name}: needs a value, e.g. ${name}=${spec.default && /^[\w./-]+$/.test(spec.default) && !['none', 'all'].includes(spec.default) ? spec.default : 'x'}`]);
       return name === '--method' ? value.toUpperCase() : value;
   }
 }

@@ -20,7 +20,7 @@ const COMMANDS = {
     flags: {
       '--env': 'name of the environment file to write (default: uat)',
       '--env-dir': 'where to write it (default: $SWITCHYARD_ENV_DIR, then ./env)',
-      '--site': 'the host name nginx sees (default: app.example.com)',
+      '--site': 'the host name nginx sees (default: uat.example.com)',
     },
   },
 } as const;
@@ -61,5 +61,5 @@ export function commandHelp(name: keyof typeof COMMANDS): string {
 function flagUsage(f: FlagName): string {
   const t = FLAGS[f].type;
   if (t === 'boolean') return `${f}, --no-${f.slice(2)}`;
-  return `${f}=<${t === 'list' ? 'a,b' : t === 'string' ? 'value' : 'n'}>`;
+  return `${f}=<${t === 'list' ? 'a,b' : t === 'string' ? 'value' : t === 'batch' ? 'n|n%' : 'n'}>`;
 }

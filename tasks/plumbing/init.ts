@@ -13,14 +13,17 @@ const SAMPLE_SOCKET_DIR = '/run/switchyard';
 function parse(argv: string[]): Record<(typeof KNOWN)[number], string | undefined> {
   const out: Record<string, string | undefined> = {};
   const problems: string[] = [];
-  for (const arg of argv) {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
     const m = /^(--[a-z-]+)=(.*)$/.exec(arg);
     const name = m?.[1] ?? arg;
+    // --flag=value, or --flag value as every task takes it
+    const value = m ? m[2] : argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-') ? argv[++i] : undefined;
     if (!(KNOWN as readonly string[]).includes(name)) {
       const guess = nearest(name, KNOWN);
       problems.push(`${name}: unknown flag${guess ? `; did you mean ${guess}?` : ''}`);
-    } else if (!m?.[2]) problems.push(`${name}: needs a value, e.g. ${name}=x`);
-    else out[name] = m[2];
+    } else if (!value) problems.push(`${name}: needs a value, e.g. ${name}=x`);
+    else out[name] = value;
   }
   if (out['--env'] !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(out['--env'])) problems.push(`--env: "${out['--env']}" is not a valid environment name`);
   if (out['--site'] !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(out['--site'])) problems.push(`--site: "${out['--site']}" is not a host name`);

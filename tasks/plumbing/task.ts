@@ -1,6 +1,6 @@
 // What makes a function a task: the name, description and flags `gulp --tasks` prints, from the catalog.
 import { CATALOG, type TaskName } from './catalog';
-import { describeFlags, FLAGS, type FlagName } from './flags';
+import { describeFlags, type FlagName } from './flags';
 
 /** A gulp task with the metadata `gulp --tasks` prints. */
 export type Task = (() => Promise<void>) & { displayName: string; description: string; flags: Record<string, string> };
@@ -17,5 +17,5 @@ export function task(name: TaskName, run: () => Promise<void>): Task {
 /** A task of your own (remoteTask): the selection flags, with your name and description. */
 export function ownTask(name: string, description: string, run: () => Promise<void>): Task {
   const flags: FlagName[] = ['--env', '--env-dir', '--roles', '--hosts', '--verbose'];
-  return named(name, description, describeFlags(flags.filter((f) => f in FLAGS)), run);
+  return named(name, description, describeFlags(flags), run);
 }

@@ -70,6 +70,9 @@ describe('strict flags', () => {
     expect(refuse(['deploy', '--dry-run=maybe'])).toBe('--dry-run: "maybe" is not true or false (--dry-run, --no-dry-run, --dry-run=true|false)');
     expect(refuse(['deploy', '--parallel=1.5'])).toBe('--parallel: "1.5" is not a positive whole number');
     expect(refuse(['deploy', '--parallel'])).toBe('--parallel: needs a value, e.g. --parallel=2');
+    expect(refuse(['deploy', '--batch=0'])).toBe('--batch: "0" is not a number of hosts or a percentage (e.g. 2 or 25%)');
+    expect(refuse(['deploy', '--batch=half'])).toBe('--batch: "half" is not a number of hosts or a percentage (e.g. 2 or 25%)');
+    expect(refuse(['deploy', '--report='])).toBe('--report: needs a value, e.g. --report=x');
     expect(refuse(['deploy', '--dryrun', '--hosts='])).toBe('--dryrun: unknown flag; did you mean --dry-run?\n--hosts: needs a comma-separated list, e.g. --hosts=a,b');
   });
 

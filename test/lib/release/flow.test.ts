@@ -346,6 +346,14 @@ describe('the release transaction, with a fake transport', () => {
     for (const h of HOSTS) expect(w.fleet.host(h).stats.bytesUploaded).toBe(0);
   });
 
+  it('a dry run in batches plans every batch (nothing switched, so no batch check runs)', async () => {
+    const w = world({ dryRun: true, batchSize: 1 });
+    const r = await w.run();
+    expect(r).toMatchObject({ ok: true, dryRun: true });
+    expect(w.fleet.lines().filter((l) => !l.startsWith('- '))).toEqual([]);
+    expect(w.reporter.lines.filter((l) => l.line.includes('would run: ')).length).toBe(9);
+  });
+
   it('a dry run prints every step it would run and runs nothing', async () => {
     const w = world({ dryRun: true });
     const r = await w.run();
