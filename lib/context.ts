@@ -66,9 +66,15 @@ export function contextFor(o: TaskOptions): TaskContext {
   return { env, reporter, options: o };
 }
 
+/** The hosts --roles and --hosts select (every host when neither is given). */
+export function selectedHosts(ctx: TaskContext): HostConfig[] {
+  const { roles, hosts } = ctx.options;
+  return selectHosts(ctx.env, { ...(roles ? { roles } : {}), ...(hosts ? { hosts } : {}) });
+}
+
 /** The selected hosts that run the app (the app roles within --roles/--hosts). */
 export function appHosts(ctx: TaskContext): HostConfig[] {
-  const picked = selectHosts(ctx.env, { ...(ctx.options.roles ? { roles: ctx.options.roles } : {}), ...(ctx.options.hosts ? { hosts: ctx.options.hosts } : {}) });
+  const picked = selectedHosts(ctx);
   const app = picked.filter((h) => hasRole(h, ctx.env.app.roles));
   if (!app.length) throw new SwitchyardError(`none of the selected hosts (${picked.map((h) => h.name).join(', ')}) has an app role (${ctx.env.app.roles.join(', ')})`);
   return app;

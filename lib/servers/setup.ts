@@ -1,14 +1,14 @@
 import { privateNginxCommand, setupCommand } from '../remote/commands';
-import { contextFor, withSession, type TaskOptions } from '../context';
+import { contextFor, selectedHosts, withSession, type TaskOptions } from '../context';
 import { forHost } from '../environment';
 import { SwitchyardError } from '../errors';
-import { hasRole, selectHosts } from '../environment/hosts';
+import { hasRole } from '../environment/hosts';
 import { field } from '../remote/session';
 
 export async function setup(o: TaskOptions): Promise<void> {
   const ctx = contextFor(o);
   const { env, reporter } = ctx;
-  const hosts = selectHosts(env, { ...(o.roles ? { roles: o.roles } : {}), ...(o.hosts ? { hosts: o.hosts } : {}) });
+  const hosts = selectedHosts(ctx);
   await withSession(ctx, hosts, async (session) => {
     await session.connectAll();
     return session.eachOrThrow(hosts, async (h) => {

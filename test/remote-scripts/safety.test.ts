@@ -170,7 +170,23 @@ describe('the package never writes outside releases/R', () => {
     const pkg = await packEntries(lab(), 'evil', [{ name: '.switchyard', type: 'symlink', linkname: out }]);
     const r = await lab().prepare('r1', {}, { inputFile: pkg });
     expect(r.code, show(r)).toBe(2);
-    expect(find(r, 'error')?.msg).toContain(`${path.join(lab().releaseDir('r1'), '.switchyard')} is a symlink`);
+    // the listing check refuses it before tar writes anything (the check after the unpack stays as a second guard)
+    expect(find(r, 'error')?.msg).toMatch(/^refusing the package: a symlink at or below \.switchyard\/: .*"\.switchyard" -> /);
+    expect(treeHash(out)).toBe(before);
+    expectNothingLeft(lab(), 'r1');
+  });
+
+  it('a package with a symlink below .switchyard/ (app.log, pid): refused (2) before anything is unpacked', async () => {
+    const out = outsideDir(lab());
+    const before = treeHash(out);
+    const pkg = await packEntries(lab(), 'evil', [
+      { name: '.switchyard/', type: 'directory' },
+      { name: '.switchyard/app.log', type: 'symlink', linkname: path.join(out, 'app.log') },
+    ]);
+    const r = await lab().prepare('r1', {}, { inputFile: pkg });
+    expect(r.code, show(r)).toBe(2);
+    expect(find(r, 'error')?.msg).toMatch(/^refusing the package: a symlink at or below \.switchyard\/: .*"\.switchyard\/app\.log" -> /);
+    expect(fs.existsSync(path.join(out, 'app.log'))).toBe(false);
     expect(treeHash(out)).toBe(before);
     expectNothingLeft(lab(), 'r1');
   });
