@@ -56,6 +56,10 @@ sy_fail() {
   shift 2
   SY_FAILED=1 SY_ON_FAIL=''
   trap - ERR
+  # A second signal must not cut the cleanup short (the client's time limit TERMs this script and
+  # then its process group: two TERMs): noted, not acted on. A handler, not '': what the cleanup
+  # starts keeps the default dispositions.
+  trap 'SY_LATE_SIGNAL=1' TERM INT HUP
   set +e
   if [[ -n $cleanup ]]; then "$cleanup"; fi
   sy_emit error "code=$code" "step=$step" "msg=$*"

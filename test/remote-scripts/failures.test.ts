@@ -4,7 +4,8 @@ import { execa } from 'execa';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { alive, find, get, runScript, useScriptLab, show } from '../support/scripts';
+import { parseResultLines } from '../../lib/remote/protocol';
+import { all, alive, find, get, runScript, scriptText, useScriptLab, show, waitFor, which } from '../support/scripts';
 
 const lab = useScriptLab();
 
@@ -154,6 +155,28 @@ describe('timeout', () => {
     expect(r.code, show(r)).toBe(124);
     expect(find(r, 'error')?.fields).toEqual({ code: '1', step: 'health' });
     expect(find(r, 'error')?.msg).toContain('SIGTERM');
+    expectCleanFailure('r1');
+  });
+
+  it('a second TERM during that cleanup (the client signals the script, then its group) does not cut it short', async () => {
+    // The app's group keeps a TERM-deaf child for 3 s, so the cleanup is still waiting for it when
+    // the second TERM comes.
+    const app = ['bash', '-c', '(trap "" TERM; exec sleep 3) & exec node server.js --socket "$1"', 'app', '{socket}'];
+    const args = lab().prepareArgs('r1', { env: { HELLO_FAIL_HEALTH: '1' }, args: ['--health-timeout', '60'], cmd: app });
+    const child = execa(which('bash'), ['-c', scriptText('prepare'), 'prepare.sh', ...args], {
+      inputFile: lab().packageFile,
+      reject: false,
+    });
+    expect(await waitFor(() => fs.existsSync(lab().stageSock('r1')), 10_000)).toBe(true);
+    await new Promise((f) => setTimeout(f, 300));
+    child.kill('SIGTERM');
+    await new Promise((f) => setTimeout(f, 300));
+    child.kill('SIGTERM');
+    const done = await child;
+    const stdout = String(done.stdout);
+    const r = { code: done.exitCode ?? -1, stdout, stderr: String(done.stderr), lines: parseResultLines(stdout) };
+    expect(r.code, show(r)).toBe(1);
+    expect(all(r, 'error').map((e) => e.msg)).toEqual(['terminated by SIGTERM']);
     expectCleanFailure('r1');
   });
 });
