@@ -4,14 +4,18 @@
 # Usage: prepare.sh --deploy-to D --release R --site S --socket-dir SD [--shared P]… [--env K=V]…
 #          [--socket-mode 0660] [--socket-group G] [--start-timeout 30] [--health-path /health]
 #          [--health-timeout 30] [--expect-status 200] [--lock-owner TEXT] [--reuse]
-#          [--env-bytes N] [--package-bytes N] -- CMD ARG…
+#          [--env-bytes N] [--package-bytes N | --delta] -- CMD ARG…
 #
 # With --env-bytes N, stdin starts with the env block: N bytes of NAME=VALUE records, each ended
 # by a NUL byte, the app's variables (the client never puts a value on a command line; --env K=V
 # is for a person running this by hand). Then, without --reuse, the release package (.tar.gz)
 # comes on stdin and is unpacked into a new D/releases/R once the lock is taken: all of the rest of
 # stdin, or exactly N bytes of it with --package-bytes (release.sh reads the client's words after
-# it); with --reuse, an existing release is started again (restart, rollback) and stdin is not read
+# it). With --delta the client sends only what this host lacks: once the lock is taken, prepare
+# prints `::sy have release=B files=N`, N lines `SHA256 MODE PATH` (the files of the live release B
+# that are as B's manifest says), `::sy have-end`; stdin then brings a line `LINK-BYTES PACKAGE-BYTES`,
+# the paths to hard-link from B (one a line, each one of those N), and the package of the rest.
+# With --reuse, an existing release is started again (restart, rollback) and stdin is not read
 # past the env block. The app is started in D/releases/R with every variable of the env block and
 # every --env, then SWITCHYARD_RELEASE, SWITCHYARD_SITE and SWITCHYARD_SOCKET set (only the app's
 # own subshell exports them), `{socket}` and `{release}` in CMD ARG… replaced, and must listen on
@@ -71,10 +75,77 @@ prepare_read_env() {
   ((left == 0)) || sy_usage "bad env block: its records do not end at --env-bytes $1"
 }
 
+# ---- what a release has, for the next deploy's --delta (docs/REMOTE-PROTOCOL.md) ----------------
+# releases/R/.switchyard/manifest: `SHA256  PATH` (sha256sum's lines); .switchyard/stat: `INODE SIZE
+# MTIME MODE PATH`, find's view once R was unpacked. A file counts as unchanged only while find
+# still shows it so. Plain names only (no control character, no backslash); of .switchyard/, only
+# bin/ (the scripts: the same from one deploy to the next of a switchyard version).
+DELTA_FIND=(-type f '(' ! -path './.switchyard/*' -o -path './.switchyard/bin/*' ')' ! -path '*[[:cntrl:]]*' ! -path '*\\*')
+
+# prepare_have BASE: into $LOCK/have, `SHA MODE PATH` for each file of releases/BASE that is as it
+# was unpacked (empty without BASE, its manifest or its stat).
+prepare_have() {
+  local dir=$RELEASES/$1
+  : >"$LOCK/have"
+  [[ -n $1 && -f $dir/.switchyard/manifest && -f $dir/.switchyard/stat ]] || return 0
+  (cd -- "$dir" && exec find . "${DELTA_FIND[@]}" -printf '%i %s %T@ %m %P\n') >"$LOCK/have.stat"
+  # 1: the stat recorded; 2: the stat now (same line: unchanged, its MODE kept); 3: the manifest.
+  LC_ALL=C awk '
+    FILENAME == ARGV[1] { rec[$0] = 1; next }
+    FILENAME == ARGV[2] { if ($0 in rec) { p = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ [^ ]+ /, "", p); mode[p] = $4 }; next }
+    { p = substr($0, 67); if (p in mode) print substr($0, 1, 64), mode[p], p }
+  ' "$dir/.switchyard/stat" "$LOCK/have.stat" "$dir/.switchyard/manifest" >"$LOCK/have"
+}
+
+# prepare_delta: say what the live release has, then take the client's links (each one of those)
+# and hard-link them from it into the new, empty releases/R; PACKAGE_BYTES: the rest's size.
+prepare_delta() {
+  local header links bad base dest=$REL_DIR
+  sy_read_state
+  base=$LIVE_R
+  [[ -n $base && -d $RELEASES/$base ]] || base=''
+  prepare_have "$base"
+  sy_emit have "release=${base:-none}" "files=$(exec wc -l <"$LOCK/have")"
+  cat -- "$LOCK/have"
+  sy_emit have-end
+  IFS= read -r header || sy_die 1 "stdin ended before the upload's header line (--delta)"
+  [[ $header =~ ^(0|[1-9][0-9]{0,11})\ ([1-9][0-9]{0,11})$ ]] || sy_usage "bad upload header line (--delta): '${header:0:60}'"
+  links=${BASH_REMATCH[1]} PACKAGE_BYTES=${BASH_REMATCH[2]}
+  ((links > 0)) || return 0
+  head -c "$links" >"$LOCK/links" || sy_die 1 "the list of files to link could not be read from stdin"
+  # Only names the host itself offered, each once, and exactly LINK-BYTES of them.
+  bad=$(LC_ALL=C exec awk -v want="$links" '
+    FILENAME == ARGV[1] { p = $0; sub(/^[^ ]+ [^ ]+ /, "", p); ok[p] = 1; next }
+    { n += length($0) + 1; if (!($0 in ok) || ($0 in seen)) { print "not offered, or twice: " $0; exit 1 }; seen[$0] = 1 }
+    END { if (n != want) print "the list has " n " bytes, not " want }
+  ' "$LOCK/have" "$LOCK/links") || true
+  [[ -z $bad ]] || sy_die 2 "refusing the upload: a file to link from $base is ${bad:0:300}"
+  [[ $dest == /* ]] || dest=$PWD/$dest
+  # Into the empty releases/R, before the package: its members then replace links (tar unlinks a
+  # file first, so B keeps its own) and nothing the package brings is followed.
+  (cd -- "$RELEASES/$base" && exec xargs -d '\n' -r cp -l --parents -t "$dest" -- <"$LOCK/links") ||
+    sy_die 1 "the unchanged files could not be linked from $RELEASES/$base"
+}
+
+# prepare_manifest: releases/R's manifest and stat, for the next deploy (see above): the linked
+# files' checksums as the host had them, the others' computed here.
+prepare_manifest() {
+  local m=$REL_DIR/.switchyard/manifest
+  {
+    if [[ -s ${LOCK}/links ]]; then
+      LC_ALL=C awk 'FILENAME == ARGV[1] { l[$0] = 1; next } { p = $0; sub(/^[^ ]+ [^ ]+ /, "", p); if (p in l) print substr($0, 1, 64) "  " p }' "$LOCK/links" "$LOCK/have"
+    fi
+    (cd -- "$REL_DIR" && find . "${DELTA_FIND[@]}" -links 1 -printf '%P\0' | xargs -0 -r sha256sum --)
+  } >"$m.tmp"
+  (cd -- "$REL_DIR" && exec find . "${DELTA_FIND[@]}" -printf '%i %s %T@ %m %P\n') >"$REL_DIR/.switchyard/stat"
+  mv -f -- "$m.tmp" "$m"
+  rm -f -- "$LOCK/have" "$LOCK/have.stat" "$LOCK/links"
+}
+
 sy_init prepare
 # --env-bytes is prepare's own (lib.sh's sy_parse reads the options the scripts share): taken out
 # here, every other option passed on with its value (a value that looks like an option stays one).
-ENV_BYTES='' env_given='' prepare_opts=()
+ENV_BYTES='' env_given='' DELTA='' prepare_opts=()
 while (($#)) && [[ $1 != -- ]]; do
   case $1 in
     --env-bytes)
@@ -86,6 +157,10 @@ while (($#)) && [[ $1 != -- ]]; do
       prepare_opts+=("$1")
       shift
       ;;
+    --delta)
+      DELTA=1
+      shift
+      ;;
     *)
       prepare_opts+=("${@:1:2}")
       shift "$(($# >= 2 ? 2 : 1))"
@@ -95,6 +170,7 @@ done
 sy_parse 'deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status lock-owner reuse package-bytes --' ${prepare_opts[@]+"${prepare_opts[@]}"} "$@"
 sy_require deploy-to release site socket-dir
 ((${#SY_CMD[@]} > 0)) || sy_usage "missing the app command after --"
+[[ -z $DELTA || -z $PACKAGE_BYTES$REUSE ]] || sy_usage "--delta goes with neither --package-bytes nor --reuse"
 if [[ -n $env_given ]]; then
   [[ $ENV_BYTES =~ ^[1-9][0-9]{0,8}$ ]] || sy_usage "bad --env-bytes: '$ENV_BYTES'"
   prepare_read_env "$ENV_BYTES"
@@ -118,6 +194,7 @@ if [[ -z $REUSE ]]; then
   # Into the lock directory first (it goes with the lock, whatever ends this), so that the listing
   # is checked before tar writes anything: nothing of the package may land outside releases/R.
   pkg=$LOCK/package.tar.gz
+  if [[ -n $DELTA ]]; then prepare_delta; fi
   if [[ -n $PACKAGE_BYTES ]]; then
     # head -c reads no further than N bytes: what follows on stdin is not ours.
     head -c "$PACKAGE_BYTES" >"$pkg" || sy_die 1 "the package could not be read from stdin"
@@ -137,6 +214,7 @@ if [[ -L $REL_DIR/.switchyard ]]; then
   sy_die 2 "$REL_DIR/.switchyard is a symlink: refusing to write through it"
 fi
 [[ -d $REL_DIR/.switchyard ]] || mkdir -m 0750 -- "$REL_DIR/.switchyard" # the package brings it
+if [[ -z $REUSE ]]; then prepare_manifest; fi
 sy_read_pidfile
 old_pidfile="${PID_PID:+$PID_PID $PID_ST}"
 SY_ON_FAIL=prepare_cleanup

@@ -116,7 +116,7 @@ async function deployWith(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' 
     packages.set(key, await buildPackage({ buildDir, files, meta }));
   }
   const first = packages.values().next().value!;
-  reporter.log('info', `package: ${first.files} files, ${formatBytes(first.bytes)}${packages.size > 1 ? ` (${packages.size} variants for host-level config)` : ''}`);
+  reporter.log('info', `package: ${first.files} files, ${formatBytes(first.buildBytes)} before compression${packages.size > 1 ? ` (${packages.size} variants for host-level config)` : ''}`);
   const batch = batchSize(o.batch, hosts.length);
   try {
     const masker = new Masker([...appEnv.toMask, ...rendered.secrets.formsToMask()]);

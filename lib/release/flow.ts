@@ -14,7 +14,8 @@
 import { releaseCommand, statusCommand, type RemoteCommand } from '../remote/commands';
 import { SwitchyardError } from '../errors';
 import { forHost, type Environment, type HostConfig } from '../environment';
-import type { Package } from './package';
+import type { HaveEntry, Package, Upload } from './package';
+import { formatBytes } from '../output/summary';
 import { field, type Conversation, type Session, type StepResult } from '../remote/session';
 import type { TransportStats } from '../remote/transport';
 import type { Reporter } from '../output/reporter';
@@ -204,13 +205,12 @@ class ReleaseRun {
       lockOwner: lockOwner(),
       reuse,
       audit: `${this.o.kind} by ${lockOwner()}`,
-      ...(pkg ? { packageBytes: pkg.bytes } : {}),
       // on stdin, never on the command line (lib/remote/commands.ts envBlock)
       appEnv: (this.appEnv ??= this.o.appEnv ?? resolveAppEnv(this.env.app.env, { envFile: this.env.file, reporter: this.reporter }).values),
     });
     this.plans.set(h.name, cmd);
     this.touched.add(h.name);
-    const r = this.session.options.dryRun ? await this.execStep(h, cmd.steps.prepare, 'prepare', pkg?.file) : await this.startTalk(h, cmd, pkg);
+    const r = this.session.options.dryRun ? await this.execStep(h, cmd.steps.prepare, 'prepare') : await this.startTalk(h, cmd, pkg);
     if (!r.ok) this.prepareFailed(h, r);
     const s = this.state.get(h.name)!;
     s.phase = 'prepared';
@@ -224,11 +224,19 @@ class ReleaseRun {
   private async startTalk(h: HostConfig, cmd: Plan, pkg: Package | undefined): Promise<StepResult> {
     this.emit(h.name, 'prepare', 'start');
     this.reporter.log('debug', `prepare: ${cmd.steps.prepare.display}`, h.name);
-    const talk = this.session.converse(h.name, cmd, pkg ? { packageFile: pkg.file } : {});
+    const talk = this.session.converse(h.name, cmd, pkg ? { upload: (have) => this.upload(h, pkg, have) } : {});
     this.talks.set(h.name, talk);
     const r = await talk.untilReady('prepare', cmd.steps.prepare.timeoutSeconds);
     this.emit(h.name, 'prepare', 'end', r.ok);
     return r;
+  }
+
+  /** What the host lacks of the package, once it has said what it has. */
+  private async upload(h: HostConfig, pkg: Package, have: ReadonlyMap<string, HaveEntry>): Promise<Upload> {
+    const u = await pkg.uploadFor(have);
+    const linked = u.links.length ? `${u.links.length} unchanged files linked on the host, ` : '';
+    this.reporter.log('info', `upload: ${linked}${u.files} files sent (${formatBytes(u.bytes)})`, h.name);
+    return u;
   }
 
   private prepareFailed(h: HostConfig, r: StepResult): never {
@@ -384,9 +392,9 @@ class ReleaseRun {
   }
 
   /** One step as an exec of its own (a dry run's prepare, or a step after the conversation ended). */
-  private async execStep(h: HostConfig, cmd: RemoteCommand, name: ReleaseEvent['step'], packageFile?: string): Promise<StepResult> {
+  private async execStep(h: HostConfig, cmd: RemoteCommand, name: ReleaseEvent['step']): Promise<StepResult> {
     this.emit(h.name, name, 'start');
-    const r = await this.session.exec(h.name, cmd, packageFile ? { packageFile } : {});
+    const r = await this.session.exec(h.name, cmd);
     this.emit(h.name, name, 'end', r.ok);
     return r;
   }

@@ -1,5 +1,7 @@
-// The release package: the build, rendered config and the remote scripts in ONE .tar.gz, built
-// once and streamed to every host (far fewer round trips than copying files one by one).
+// The release package: the build, rendered config and the remote scripts, sent to each host in ONE
+// stream on its one exec. A host that has the live release says which of its files are unchanged
+// (`::sy have`); those are hard-linked there and only the rest travels (docs/REMOTE-PROTOCOL.md,
+// "Upload"). Uploads are built once per distinct set of links: identical hosts share one file.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,24 +10,19 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import type tar from 'tar-stream';
 import { lazy } from '../lazy';
-
-const tarStream = lazy(() => require('tar-stream') as typeof import('tar-stream'));
 import { REMOTE_SCRIPTS_DIR } from '../remote/commands';
 import { SwitchyardError } from '../errors';
+import { hostMode, linkable, type HaveEntry, type Upload } from '../remote/protocol';
+
+export type { HaveEntry, Upload };
+
+const tarStream = lazy(() => require('tar-stream') as typeof import('tar-stream'));
 
 export interface ExtraFile {
   /** Path inside the release, '/'-separated. */
   path: string;
   content: Buffer | string;
   mode?: number;
-}
-
-export interface Package {
-  file: string;
-  bytes: number;
-  files: number;
-  sha256: string;
-  remove(): Promise<void>;
 }
 
 export interface PackageOptions {
@@ -35,6 +32,26 @@ export interface PackageOptions {
   scriptsDir?: string;
   /** Written as .switchyard/release.json. */
   meta: Record<string, unknown>;
+}
+
+interface Entry {
+  rel: string;
+  type: 'file' | 'directory' | 'symlink';
+  mode: number;
+  mtime: Date;
+  size: number;
+  abs?: string;
+  content?: Buffer;
+  linkname?: string;
+}
+
+export interface Package {
+  /** Files in the release, and their bytes before compression. */
+  files: number;
+  buildBytes: number;
+  /** The upload for a host that offered these files (none: everything). */
+  uploadFor(have: ReadonlyMap<string, HaveEntry>): Promise<Upload>;
+  remove(): Promise<void>;
 }
 
 function* walk(dir: string, rel = ''): Generator<{ rel: string; abs: string; stat: fs.Stats }> {
@@ -48,57 +65,127 @@ function* walk(dir: string, rel = ''): Generator<{ rel: string; abs: string; sta
   }
 }
 
-export async function buildPackage(o: PackageOptions): Promise<Package> {
+/** Every member of the release, in tar order: the build (minus what is replaced), the extras, ours. */
+function entriesOf(o: PackageOptions): Entry[] {
   if (!fs.existsSync(o.buildDir) || !fs.statSync(o.buildDir).isDirectory()) {
     throw new SwitchyardError(`build.dir: ${o.buildDir} is not a directory (build first?)`);
   }
-  const scriptsDir = o.scriptsDir ?? REMOTE_SCRIPTS_DIR;
   const replaced = new Map((o.files ?? []).map((f) => [f.path, f]));
-  const pack = tarStream().pack();
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-pkg-'));
-  const file = path.join(tmp, 'release.tar.gz');
+  const out: Entry[] = [];
+  for (const { rel, abs, stat } of walk(o.buildDir)) {
+    if (rel === '.switchyard' || rel.startsWith('.switchyard/') || replaced.has(rel)) continue; // ours, added below
+    const base = { rel, mode: stat.mode & 0o7777, mtime: stat.mtime, size: 0 };
+    if (stat.isDirectory()) out.push({ ...base, type: 'directory' });
+    else if (stat.isSymbolicLink()) out.push({ ...base, type: 'symlink', linkname: fs.readlinkSync(abs) });
+    else if (stat.isFile()) out.push({ ...base, type: 'file', size: stat.size, abs });
+  }
+  const now = new Date();
+  const content = (rel: string, c: Buffer | string, mode: number): Entry => {
+    const b = Buffer.from(c);
+    return { rel, type: 'file', mode, mtime: now, size: b.length, content: b };
+  };
+  for (const f of replaced.values()) out.push(content(f.path, f.content, f.mode ?? 0o640));
+  out.push({ rel: '.switchyard', type: 'directory', mode: 0o755, mtime: now, size: 0 });
+  out.push({ rel: '.switchyard/bin', type: 'directory', mode: 0o755, mtime: now, size: 0 });
+  const scriptsDir = o.scriptsDir ?? REMOTE_SCRIPTS_DIR;
+  for (const s of fs.readdirSync(scriptsDir).filter((n) => n.endsWith('.sh')).sort()) {
+    out.push(content(`.switchyard/bin/${s}`, fs.readFileSync(path.join(scriptsDir, s)), 0o755));
+  }
+  out.push(content('.switchyard/release.json', JSON.stringify(o.meta, null, 2) + '\n', 0o644));
+  return out;
+}
+
+async function sha256Of(e: Entry): Promise<string> {
   const hash = crypto.createHash('sha256');
+  if (e.content) return hash.update(e.content).digest('hex');
+  await pipeline(fs.createReadStream(e.abs!), hash);
+  return hash.digest('hex');
+}
+
+/** Writes the entries as a .tar.gz; its size in bytes. */
+async function writeTar(entries: readonly Entry[], file: string): Promise<number> {
+  const pack = tarStream().pack();
   let bytes = 0;
-  const done = pipeline(pack, zlib.createGzip({ level: 6 }), async function* (src) {
-    for await (const chunk of src) {
-      hash.update(chunk as Buffer);
-      bytes += (chunk as Buffer).length;
-      yield chunk;
-    }
-  }, fs.createWriteStream(file));
+  const done = pipeline(
+    pack,
+    zlib.createGzip({ level: 6 }),
+    async function* (src) {
+      for await (const chunk of src) {
+        bytes += (chunk as Buffer).length;
+        yield chunk;
+      }
+    },
+    fs.createWriteStream(file, { mode: 0o600 }),
+  );
   const add = (header: Partial<tar.Header> & { name: string }, body: Buffer | string = '') =>
     new Promise<void>((resolve, reject) => pack.entry(header, body, (err) => (err ? reject(err) : resolve())));
-  let files = 0;
-  const mtime = new Date();
-  for (const { rel, abs, stat } of walk(o.buildDir)) {
-    if (rel === '.switchyard' || rel.startsWith('.switchyard/')) continue; // ours, added below
-    if (replaced.has(rel)) continue;
-    if (stat.isDirectory()) await add({ name: rel, type: 'directory', mode: stat.mode & 0o7777, mtime: stat.mtime });
-    else if (stat.isSymbolicLink()) await add({ name: rel, type: 'symlink', linkname: fs.readlinkSync(abs), mtime: stat.mtime });
-    else if (stat.isFile()) {
-      await add({ name: rel, type: 'file', mode: stat.mode & 0o7777, mtime: stat.mtime }, fs.readFileSync(abs));
-      files++;
-    }
+  for (const e of entries) {
+    const h = { name: e.rel, mode: e.mode, mtime: e.mtime };
+    if (e.type === 'directory') await add({ ...h, type: 'directory' });
+    else if (e.type === 'symlink') await add({ ...h, type: 'symlink', linkname: e.linkname! });
+    else await add({ ...h, type: 'file' }, e.content ?? (await fs.promises.readFile(e.abs!)));
   }
-  for (const f of replaced.values()) {
-    await add({ name: f.path, type: 'file', mode: f.mode ?? 0o640, mtime }, f.content);
-    files++;
-  }
-  await add({ name: '.switchyard', type: 'directory', mode: 0o755, mtime });
-  await add({ name: '.switchyard/bin', type: 'directory', mode: 0o755, mtime });
-  for (const s of fs.readdirSync(scriptsDir).filter((n) => n.endsWith('.sh')).sort()) {
-    await add({ name: `.switchyard/bin/${s}`, type: 'file', mode: 0o755, mtime }, fs.readFileSync(path.join(scriptsDir, s)));
-    files++;
-  }
-  await add({ name: '.switchyard/release.json', type: 'file', mode: 0o644, mtime }, JSON.stringify(o.meta, null, 2) + '\n');
-  files++;
   pack.finalize();
   await done;
-  return {
-    file,
-    bytes,
-    files,
-    sha256: hash.digest('hex'),
-    remove: () => fs.promises.rm(tmp, { recursive: true, force: true }),
-  };
+  return bytes;
+}
+
+class ReleasePackage implements Package {
+  readonly files: number;
+  readonly buildBytes: number;
+  private readonly tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-pkg-'));
+  /** Uploads by their list of links; the checksums, once a host offers something. */
+  private readonly uploads = new Map<string, Promise<Upload>>();
+  private sums: Promise<Map<string, string>> | undefined;
+
+  constructor(private readonly entries: Entry[]) {
+    const files = entries.filter((e) => e.type === 'file');
+    this.files = files.length;
+    this.buildBytes = files.reduce((n, e) => n + e.size, 0);
+  }
+
+  async uploadFor(have: ReadonlyMap<string, HaveEntry>): Promise<Upload> {
+    const links = have.size ? await this.linksFor(have) : [];
+    const key = crypto.createHash('sha256').update(links.join('\n')).digest('hex');
+    let u = this.uploads.get(key);
+    if (!u) {
+      u = this.build(links, path.join(this.tmp, `upload-${this.uploads.size}.tar.gz`));
+      this.uploads.set(key, u);
+    }
+    return u;
+  }
+
+  remove(): Promise<void> {
+    return fs.promises.rm(this.tmp, { recursive: true, force: true });
+  }
+
+  /** The files the host has as they are here: same path, checksum and mode. */
+  private async linksFor(have: ReadonlyMap<string, HaveEntry>): Promise<string[]> {
+    const sums = await (this.sums ??= this.checksums());
+    return this.entries
+      .filter((e) => {
+        const h = e.type === 'file' ? have.get(e.rel) : undefined;
+        return h !== undefined && h.sha256 === sums.get(e.rel) && h.mode === hostMode(e.mode);
+      })
+      .map((e) => e.rel);
+  }
+
+  private async checksums(): Promise<Map<string, string>> {
+    const files = this.entries.filter((e) => e.type === 'file' && linkable(e.rel));
+    const sums = new Map<string, string>();
+    for (const e of files) sums.set(e.rel, await sha256Of(e));
+    return sums;
+  }
+
+  private async build(links: string[], file: string): Promise<Upload> {
+    const linked = new Set(links);
+    const rest = this.entries.filter((e) => !linked.has(e.rel));
+    const bytes = await writeTar(rest, file);
+    return { links, file, bytes, files: rest.filter((e) => e.type === 'file').length };
+  }
+}
+
+/** Reads the build (not its contents yet): uploads are made when a host says what it has. */
+export async function buildPackage(o: PackageOptions): Promise<Package> {
+  return new ReleasePackage(entriesOf(o));
 }

@@ -16,7 +16,7 @@ export interface RemoteCommand {
   command: string;
   /** The same command for people: the script by name instead of its text. */
   display: string;
-  /** The release package goes to this command's stdin. */
+  /** The command takes the release package on stdin, once the host has said what it has (--delta). */
   stdinPackage?: boolean;
   /**
    * The env block (the app's variables: see envBlock), sent first on stdin, before any package.
@@ -143,7 +143,7 @@ function appEnvOf(env: Environment, o: PrepareOptions): Readonly<Record<string, 
 }
 
 /** The values never travel on the command line: only the size of their block on stdin. */
-function prepareArgs(env: Environment, o: PrepareOptions, envBytes: number, packageBytes?: number): string[] {
+function prepareArgs(env: Environment, o: PrepareOptions, envBytes: number): string[] {
   const args = [...site(env), '--release', o.release];
   for (const p of env.shared) args.push('--shared', p);
   args.push('--socket-mode', env.socket.mode);
@@ -157,7 +157,7 @@ function prepareArgs(env: Environment, o: PrepareOptions, envBytes: number, pack
   );
   if (o.reuse) args.push('--reuse');
   if (envBytes > 0) args.push('--env-bytes', String(envBytes));
-  if (packageBytes !== undefined) args.push('--package-bytes', String(packageBytes));
+  if (!o.reuse) args.push('--delta'); // the host says what it has; only the rest is sent
   return [...args, '--', ...env.app.start];
 }
 
@@ -170,13 +170,14 @@ function prepareEnv(env: Environment, o: PrepareOptions): { block: Buffer; shown
 
 /**
  * The app's variables come first on prepare.sh's stdin (the env block, `--env-bytes N`); then,
- * without --reuse, the package, which it unpacks into a new releases/R, under the lock.
+ * without --reuse, once the host has listed what it has (--delta), what it lacks of the package,
+ * which it unpacks into a new releases/R, under the lock.
  */
 export function prepareCommand(env: Environment, o: PrepareOptions): RemoteCommand {
   const e = prepareEnv(env, o);
   const cmd = { ...script('prepare', env, prepareArgs(env, o, e.block.length)), ...e.stdin };
   if (o.reuse) return e.shown ? { ...cmd, display: `${cmd.display} < ${e.shown}` } : cmd;
-  const pkg = `package (unpacked into ${q(path.posix.join(env.deployTo, 'releases', o.release))})`;
+  const pkg = `the package, less the files the host has (unpacked into ${q(path.posix.join(env.deployTo, 'releases', o.release))})`;
   return { ...cmd, display: `${cmd.display} < ${e.shown ? `${e.shown}, then ` : ''}${pkg}`, stdinPackage: true };
 }
 
@@ -192,8 +193,6 @@ function wordWaitSeconds(env: Environment): number {
 export interface ReleaseCommandOptions extends PrepareOptions {
   /** The audit text retire writes. */
   audit: string;
-  /** Size of the package that comes on stdin after the env block (not with reuse). */
-  packageBytes?: number;
 }
 
 /**
@@ -203,7 +202,7 @@ export interface ReleaseCommandOptions extends PrepareOptions {
  */
 export function releaseCommand(env: Environment, o: ReleaseCommandOptions): RemoteCommand & { steps: Record<'prepare' | 'switch' | 'retire' | 'undo', RemoteCommand> } {
   const e = prepareEnv(env, o);
-  const p = prepareArgs(env, o, e.block.length, o.reuse ? undefined : o.packageBytes);
+  const p = prepareArgs(env, o, e.block.length);
   const sw = [...site(env), '--release', o.release];
   const re = retireArgs(env, o.release, o.audit);
   const un = undoArgs(env, o.release);

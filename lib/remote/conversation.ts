@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { PassThrough } from 'node:stream';
 import type { RemoteCommand } from './commands';
-import { parseResultLine, type ResultLine } from './protocol';
+import { parseHaveLine, parseResultLine, uploadHead, type HaveEntry, type ResultLine, type Upload } from './protocol';
 import type { Reporter } from '../output/reporter';
 import type { ExecResult, Transport } from './transport';
 import type { StepResult } from './session';
@@ -33,8 +33,11 @@ export interface ConversationDeps {
   exec: Transport['exec'];
   /** Shows a line of human text with its host, keeping it in tail. */
   show: (line: string, stream: 'stdout' | 'stderr', tail: string[]) => void;
-  /** Sent first on stdin when the command takes the package. */
-  packageFile?: string;
+  /**
+   * The upload for the files the host offers (`::sy have`, prepare.sh --delta), sent on stdin
+   * when the command takes the package.
+   */
+  upload?: (have: ReadonlyMap<string, HaveEntry>) => Promise<Upload>;
 }
 
 type Waiter = { resolve: (r: StepResult) => void; reject: (e: Error) => void };
@@ -58,8 +61,11 @@ export class ReleaseConversation implements Conversation {
   /** A step that ended before anyone asked: kept for the next wait. */
   private early: StepResult | undefined;
   private hasEnded = false;
+  /** The host's `::sy have` listing while it comes (SHA MODE PATH lines, then `::sy have-end`). */
+  private have: Map<string, HaveEntry> | undefined;
   /** The whole exec: the last step's result; rejects when the host is lost. */
   private readonly done: Promise<StepResult>;
+  private readonly takesPackage: boolean;
 
   constructor(
     private readonly host: string,
@@ -72,7 +78,7 @@ export class ReleaseConversation implements Conversation {
     // the env block (the app's variables) first, then the package, then the words
     const envBlock = cmd.stdinEnv?.();
     if (envBlock?.length) this.stdin.write(envBlock);
-    if (cmd.stdinPackage && deps.packageFile) this.sendPackage(deps.packageFile);
+    this.takesPackage = cmd.stdinPackage === true;
     this.done = deps
       .exec(cmd.command, {
         stdin: () => this.stdin,
@@ -109,11 +115,35 @@ export class ReleaseConversation implements Conversation {
     if (!this.stdin.writableEnded) this.stdin.end();
   }
 
-  /** The package goes first on stdin; stdin stays open for the words. */
-  private sendPackage(file: string): void {
-    fs.createReadStream(file)
-      .on('error', (e) => this.stdin.destroy(e))
-      .pipe(this.stdin, { end: false });
+  /** What the host lacks, after its listing; stdin stays open for the words. */
+  private sendUpload(have: ReadonlyMap<string, HaveEntry>): void {
+    if (!this.takesPackage || !this.deps.upload) {
+      this.stdin.destroy(new Error('the host asked for a package this command does not send'));
+      return;
+    }
+    this.deps.upload(have).then(
+      (u) => {
+        this.stdin.write(uploadHead(u));
+        fs.createReadStream(u.file)
+          .on('error', (e) => this.stdin.destroy(e))
+          .pipe(this.stdin, { end: false });
+      },
+      (e: Error) => this.stdin.destroy(e),
+    );
+  }
+
+  /** A line of the host's listing: `SHA256 MODE PATH`; true while the listing lasts. */
+  private onHaveLine(line: string): boolean {
+    if (!this.have) return false;
+    if (line === '::sy have-end') {
+      const have = this.have;
+      this.have = undefined;
+      this.sendUpload(have);
+      return true;
+    }
+    const h = parseHaveLine(line);
+    if (h) this.have.set(h.path, h.entry);
+    return true;
   }
 
   /** Starts the next step: the early result if it has ended already, else a wait within its limit. */
@@ -133,6 +163,7 @@ export class ReleaseConversation implements Conversation {
 
   /** A line of output: stdout is kept for the step; a `::sy` line is an event, the rest is shown. */
   private onLine(line: string, stream: 'stdout' | 'stderr'): void {
+    if (stream === 'stdout' && this.onHaveLine(line)) return;
     if (stream === 'stdout') this.out.push(`${line}\n`);
     const ev = stream === 'stdout' ? parseResultLine(line) : undefined;
     if (!ev) {
@@ -141,6 +172,7 @@ export class ReleaseConversation implements Conversation {
     }
     this.deps.reporter.log('debug', line, this.host);
     if (ev.event === 'ready') this.onReady();
+    else if (ev.event === 'have') this.have = new Map();
     else this.events.push(ev);
   }
 

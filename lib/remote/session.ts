@@ -1,6 +1,5 @@
 // A task's working set: the environment, the selected hosts, one connection per host (opened on
 // first use, reused by every step), parallelism limits, and the output.
-import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import type pLimit from 'p-limit';
 import { lazy } from '../lazy';
@@ -11,7 +10,7 @@ import { forHost, type Environment, type HostConfig } from '../environment';
 import { primaryHost } from '../environment/hosts';
 import { SwitchyardError } from '../errors';
 import { parseResultLines, type ResultLine } from './protocol';
-import { failureOf, ReleaseConversation, type Conversation } from './conversation';
+import { failureOf, ReleaseConversation, type Conversation, type ConversationDeps } from './conversation';
 import type { Reporter } from '../output/reporter';
 import { transportsFor, type Transport } from './transport';
 
@@ -115,12 +114,12 @@ export class Session {
    * Starts a command to talk to (see Conversation): the package first on its stdin, if any, then
    * the words the caller says. Like exec, a lost host rejects the pending step.
    */
-  converse(host: string, cmd: RemoteCommand, o: { packageFile?: string } = {}): Conversation {
+  converse(host: string, cmd: RemoteCommand, o: Pick<ConversationDeps, 'upload'> = {}): Conversation {
     return new ReleaseConversation(host, cmd, {
       reporter: this.reporter,
       exec: (command, options) => this.transport(host).exec(command, options),
       show: (line, stream, tail) => this.show(host, line, stream, tail),
-      packageFile: o.packageFile,
+      ...o,
     });
   }
 
@@ -132,7 +131,7 @@ export class Session {
   }
 
   /** Runs one remote command on one host; never throws for a non-zero exit, only for a lost host. */
-  async exec(host: string, cmd: RemoteCommand, o: { packageFile?: string; readOnly?: boolean } = {}): Promise<StepResult> {
+  async exec(host: string, cmd: RemoteCommand, o: { readOnly?: boolean } = {}): Promise<StepResult> {
     const started = Date.now();
     if (this.options.dryRun && !o.readOnly) {
       this.reporter.log('info', `would run: ${cmd.display}`, host);
@@ -140,7 +139,9 @@ export class Session {
     }
     this.reporter.log('debug', `${cmd.step}: ${cmd.display}`, host);
     const tail: string[] = [];
-    const stdin = stdinOf(cmd, o.packageFile);
+    if (cmd.stdinPackage) throw new Error(`${cmd.step}: the package goes only through a conversation (converse)`);
+    const envBlock = cmd.stdinEnv?.();
+    const stdin = envBlock?.length ? () => Readable.from([envBlock]) : undefined;
     const r = await this.transport(host).exec(cmd.command, {
       ...(stdin ? { stdin } : {}),
       timeoutSeconds: cmd.timeoutSeconds,
@@ -187,21 +188,6 @@ export class Session {
   async close(): Promise<void> {
     await Promise.all([...this.transports.values()].map((t) => t.close().catch(() => undefined)));
   }
-}
-
-/** A command's stdin: its env block (the app's variables), then the package, when it takes them. */
-function stdinOf(cmd: RemoteCommand, packageFile: string | undefined): (() => Readable) | undefined {
-  const envBlock = cmd.stdinEnv?.();
-  const file = cmd.stdinPackage ? packageFile : undefined;
-  if (!envBlock?.length) return file ? () => fs.createReadStream(file) : undefined;
-  if (!file) return () => Readable.from([envBlock]);
-  return () =>
-    Readable.from(
-      (async function* () {
-        yield envBlock;
-        yield* fs.createReadStream(file);
-      })(),
-    );
 }
 
 export function field(r: StepResult, event: string, key: string): string | undefined {

@@ -141,7 +141,7 @@ describe.sequential('app.env values, a secret among them, on stdin only', () => 
     // the dry run shows the size of the block and the names, never a value
     const dry = new MemoryReporter(true);
     await deploy({ environment: env, reporter: dry, dryRun: true, verbose: true }, 'cold-deploy');
-    expect(dry.text()).toMatch(/would run: prepare\.sh .* --env-bytes \d+ .* < env \(API_KEY, PLAIN_NOTE\), then package/);
+    expect(dry.text()).toMatch(/would run: prepare\.sh .* --env-bytes \d+ .* < env \(API_KEY, PLAIN_NOTE\), then the package/);
 
     const seen: Seen[] = [];
     const r = await deploy({ environment: env, reporter, verbose: true, report, hooks: { prepared: watchPrepared(seen) } }, 'cold-deploy');

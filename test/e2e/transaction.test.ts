@@ -334,8 +334,8 @@ describe.sequential('interrupting the deploy process (gulp, as a user runs it)',
     for (const h of appHosts) flag(h, 'slow', true);
     writeEnv(input());
     try {
-      // killed once every host holds the lock and its new app is starting
-      const lockedEverywhere = () => appHosts.every((h) => fs.existsSync(path.join(h.deployTo, '.switchyard', 'lock')));
+      // killed once every host holds the lock and its new app is starting (lock/fresh: unpacked)
+      const lockedEverywhere = () => appHosts.every((h) => fs.existsSync(path.join(h.deployTo, '.switchyard', 'lock', 'fresh')));
       const killed = await run('deploy', [], lockedEverywhere, 'SIGKILL');
       expect(killed.signalled).toBe(true);
       await new Promise((r) => setTimeout(r, 300));

@@ -11,6 +11,7 @@
 // The faults: the SSH link to h2 drops during the upload; it drops when h2's switch starts; h2 is
 // unreachable from the start; h2's host key changed. A line per case is printed for the lead's table.
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -188,13 +189,18 @@ async function nextDeploySucceeds(env: Environment): Promise<string> {
   return r.release;
 }
 
+/** New content for the blobs: files the hosts do not have yet, so the whole of them travels. */
+function newBlobs(): void {
+  for (let i = 0; i < BLOB_FILES; i++) fs.writeFileSync(path.join(buildDir, 'blob', `r${i}.bin`), crypto.randomBytes(1024 * 1024));
+}
+
 beforeAll(async () => {
   lab = await startLab({ hosts: 3 });
   h2 = lab.hosts[1]!;
   buildDir = path.join(lab.dir, 'build');
   fs.mkdirSync(path.join(buildDir, 'blob'), { recursive: true });
   for (const f of ['server.js', 'package.json']) fs.copyFileSync(path.join(REPO, 'examples', 'hello', f), path.join(buildDir, f));
-  for (let i = 0; i < BLOB_FILES; i++) fs.writeFileSync(path.join(buildDir, 'blob', `r${i}.bin`), (await import('node:crypto')).randomBytes(1024 * 1024));
+  newBlobs();
   const env = envWith();
   await setup({ environment: env, reporter: new MemoryReporter() });
   live = (await deploy({ environment: env, reporter: new MemoryReporter() }, 'cold-deploy')).release;
@@ -218,6 +224,7 @@ describe.sequential('network faults under load', () => {
     const proxy = await cutProxyFor(h2);
     const env = envWith({ h2: proxy.port });
     const before = live;
+    newBlobs(); // else they are linked on the hosts, and hardly anything travels
     await underLoad('link to h2 cut during the upload', async () => {
       let cutAt = 0;
       proxy.cutWhenUp(CUT_AFTER_BYTES, () => (cutAt = proxy.bytes.up));

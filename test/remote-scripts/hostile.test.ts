@@ -139,14 +139,14 @@ describe('the schema: every hostile value is refused naming its field, or accept
 
 // ---- argv: the built command, its script swapped for a printer -------------------------------
 
-/** A command's words as a printer received them: options (--name value, --reuse) and what follows --. */
+/** A command's words as a printer received them: options (--name value, --reuse, --delta) and what follows --. */
 function options(words: readonly string[]): { opts: Map<string, string[]>; cmd?: string[] } {
   const opts = new Map<string, string[]>();
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
     if (w === '--') return { opts, cmd: words.slice(i + 1) };
     if (!w.startsWith('--')) throw new Error(`not an option: ${show(w)} at ${i}`);
-    if (w === '--reuse') {
+    if (w === '--reuse' || w === '--delta') {
       opts.set(w, ['']);
       continue;
     }
@@ -181,7 +181,7 @@ function expectSite(o: Map<string, string[]>, env: Environment, withSite = true)
 }
 
 function releaseCase(label: string, env: Environment, lockOwner: string, audit: string): Case {
-  const cmd = releaseCommand(env, { release: RID, lockOwner, audit, packageBytes: 10 });
+  const cmd = releaseCommand(env, { release: RID, lockOwner, audit });
   return {
     label,
     batched: withPrinter(cmd, releaseScriptText()),
@@ -624,7 +624,7 @@ interface NumKey {
 
 const CANDIDATES = [0, 0.001, 0.0001, 1e-7, 0.5, 2.5, 1, 2, 100, 599, 600, 9999, 10000, 86400, 86400.001, 999999, 999999.999, 1e6, 1e7, 2 ** 31, Number.MAX_SAFE_INTEGER, 1e21, -1];
 
-const rel = (env: Environment) => releaseCommand(env, { release: RID, lockOwner: 'o', audit: 'a', packageBytes: 10 });
+const rel = (env: Environment) => releaseCommand(env, { release: RID, lockOwner: 'o', audit: 'a' });
 const TIMER = (ms: number) => ms < 2 ** 31;
 const NUM_KEYS: NumKey[] = [
   { key: 'ssh.commandTimeoutSeconds', set: (i, n) => (i.ssh = { commandTimeoutSeconds: n }), cmds: (e) => [rel(e)], client: (n) => TIMER(n * 1000) && TIMER(rel({ ...validateEnvironment(baseInput(), WHERE), ssh: { ...validateEnvironment(baseInput(), WHERE).ssh, commandTimeoutSeconds: n } }).timeoutSeconds * 1000) },

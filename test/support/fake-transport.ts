@@ -142,8 +142,8 @@ export class FakeTransport implements Transport {
     switch (name) {
       case 'release.sh': {
         const stdin = typeof o.stdin === 'function' ? o.stdin() : o.stdin === undefined ? undefined : Readable.from([o.stdin]);
-        // the package's bytes count as uploaded (not the words after them)
-        const words = new Words(stdin, Number(valueOf(args, '--package-bytes') ?? 0), (n) => (this.stats.bytesUploaded += n));
+        // the upload's bytes count as uploaded (not the words after them)
+        const words = new Words(stdin, args.includes('--delta'), (n) => (this.stats.bytesUploaded += n));
         return this.releaseScript(release, out, words);
       }
       case 'switch.sh':
@@ -162,6 +162,10 @@ export class FakeTransport implements Transport {
 
   /** release.sh: prepare, ready, then one word a line until retire or undo ends it. */
   private async releaseScript(release: string, out: Output, words: Words): Promise<number> {
+    if (words.delta) {
+      out.line('::sy have release=none files=0'); // nothing to link from: the whole package comes
+      out.line('::sy have-end');
+    }
     await words.packageRead();
     const failed = await this.prepare(release, out);
     if (failed) return failed;
@@ -274,24 +278,32 @@ class Output {
   }
 }
 
-/** release.sh's stdin: the package's bytes first (skipped), then one word a line. */
+/**
+ * release.sh's stdin: with --delta, the upload (its header line `LINK-BYTES PACKAGE-BYTES`, then
+ * those bytes, skipped), then one word a line.
+ */
 class Words {
   private pending: string[] = [];
   private buf = '';
   private ended = false;
   private wake: (() => void) | undefined;
+  /** Bytes of the upload still to skip; the header line while it comes. */
+  private skip = 0;
+  private head: string | undefined;
 
   constructor(
     stream: Readable | undefined,
-    private skip: number,
+    readonly delta: boolean,
     onBytes: (n: number) => void,
   ) {
+    if (delta) this.head = '';
     if (!stream) {
       this.ended = true;
       return;
     }
     stream.on('data', (chunk: Buffer | string) => {
       let b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+      b = this.takeHead(b, onBytes);
       const n = Math.min(this.skip, b.length);
       this.skip -= n;
       onBytes(n);
@@ -310,9 +322,23 @@ class Words {
     stream.on('error', end);
   }
 
-  /** prepare reads exactly the package's bytes before it goes on. */
+  /** The header line, once it is whole, sets how many bytes follow; returns what is left of b. */
+  private takeHead(b: Buffer, onBytes: (n: number) => void): Buffer {
+    if (this.head === undefined) return b;
+    const nl = b.indexOf(10);
+    const part = nl < 0 ? b : b.subarray(0, nl + 1);
+    onBytes(part.length);
+    this.head += part.toString();
+    if (nl < 0) return Buffer.alloc(0);
+    const [links, pkg] = this.head.trim().split(' ').map(Number);
+    this.skip = (links ?? 0) + (pkg ?? 0);
+    this.head = undefined;
+    return b.subarray(nl + 1);
+  }
+
+  /** prepare reads exactly the upload's bytes before it goes on. */
   async packageRead(): Promise<void> {
-    while (this.skip > 0 && !this.ended) await new Promise<void>((r) => (this.wake = r));
+    while ((this.head !== undefined || this.skip > 0) && !this.ended) await new Promise<void>((r) => (this.wake = r));
   }
 
   /** The next word; undefined once stdin has ended without one. */

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryReporter } from '../../../lib/output/reporter';
 import type { Package } from '../../../lib/release/package';
+import { uploadHead } from '../../../lib/remote/protocol';
 import { reportOf, runRelease, type HookContext, type HookName, type Hooks, type ReleaseEvent, type ReleaseKind, type ReleaseOptions, type ReleaseReport } from '../../../lib/release/flow';
 import { Session } from '../../../lib/remote/session';
 import { SwitchyardError } from '../../../lib/errors';
@@ -19,11 +20,15 @@ const HOOKS: HookName[] = ['started', 'prepared', 'switched', 'finished', 'faile
 
 let dir: string;
 let pkg: Package;
+/** What one host is sent: the header line, then the package. */
+let uploadBytes: number;
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-flow-'));
   const file = path.join(dir, 'release.tar.gz');
-  fs.writeFileSync(file, 'not really a tarball\n'); // the fake skips exactly --package-bytes of it
-  pkg = { file, bytes: fs.statSync(file).size, files: 1, sha256: '0', remove: async () => undefined };
+  fs.writeFileSync(file, 'not really a tarball\n'); // the fake skips exactly the upload's bytes
+  const upload = { links: [], file, bytes: fs.statSync(file).size, files: 1 };
+  pkg = { files: 1, buildBytes: upload.bytes, uploadFor: async () => upload, remove: async () => undefined };
+  uploadBytes = uploadHead(upload).length + upload.bytes;
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -114,7 +119,7 @@ describe('the release transaction, with a fake transport', () => {
     expect(Math.max(...w.fleet.seqs('*', 'ready switch'))).toBeLessThan(Math.min(...w.fleet.seqs('*', 'word retire')));
     for (const h of HOSTS) {
       expect(w.fleet.of(h)).toEqual(['connect', 'exec release.sh', 'ready prepare', 'word switch', 'ready switch', 'word retire', 'exit release.sh 0']);
-      expect(w.fleet.host(h).stats).toEqual({ connections: 1, executions: 1, bytesUploaded: pkg.bytes });
+      expect(w.fleet.host(h).stats).toEqual({ connections: 1, executions: 1, bytesUploaded: uploadBytes });
     }
     expect(served(w.fleet)).toEqual([REL, REL, REL]);
     expect(logText(w)).toContain(`deploy ${REL} to 3 host(s): h1, h2, h3`);

@@ -78,8 +78,8 @@ describe('remote commands', () => {
     expect(c.display).toBe(
       `prepare.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} ` +
         `--shared logs --socket-mode 0660 --start-timeout 30 --health-path /health --health-timeout 30 ` +
-        `--expect-status 200 --lock-owner 'me@box pid=1' --env-bytes 20 -- node server.js --socket '{socket}' ` +
-        `< env (NODE_ENV), then package (unpacked into /srv/app/releases/${R})`,
+        `--expect-status 200 --lock-owner 'me@box pid=1' --env-bytes 20 --delta -- node server.js --socket '{socket}' ` +
+        `< env (NODE_ENV), then the package, less the files the host has (unpacked into /srv/app/releases/${R})`,
     );
     expect(c.stdinEnv?.().toString()).toBe('NODE_ENV=production\0');
     // exec: the login shell becomes the script's bash; no `timeout` program (the client keeps time).
@@ -172,13 +172,13 @@ describe('remote commands', () => {
     const c = prepareCommand(evil, { release: R, lockOwner: 'me' });
     const argv = argvOf(c.command);
     expect(argv.slice(-3)).toEqual(['node', 'a;touch /tmp/pwned', '$(id)']);
-    expect(argv.slice(-6, -4)).toEqual(['--env-bytes', '25']);
+    expect(argv.slice(-7, -4)).toEqual(['--env-bytes', '25', '--delta']);
     expect(c.command).not.toContain('touch /tmp/pwned; ');
     expect(c.stdinEnv?.().toString()).toBe("X='; touch /tmp/pwned; '\0");
   });
 
-  it('release: one exec for every step, the step argv counted so release.sh can split them, the package size given', () => {
-    const c = releaseCommand(env, { release: R, lockOwner: 'me', audit: 'deploy by me', packageBytes: 15490 });
+  it('release: one exec for every step, the step argv counted so release.sh can split them, the upload by --delta', () => {
+    const c = releaseCommand(env, { release: R, lockOwner: 'me', audit: 'deploy by me' });
     expect(c.stdinPackage).toBe(true);
     const argv = argvOf(c.command);
     expect(argv.slice(0, 3)).toEqual(['exec', 'bash', '-c']);
@@ -193,16 +193,16 @@ describe('remote commands', () => {
     const rest = argv.slice(9);
     const prepare = rest.slice(0, np);
     expect(prepare.slice(0, 2)).toEqual(['--deploy-to', '/srv/app']);
-    expect(prepare.slice(-11)).toEqual(['--lock-owner', 'me', '--env-bytes', '20', '--package-bytes', '15490', '--', 'node', 'server.js', '--socket', '{socket}']);
+    expect(prepare.slice(-10)).toEqual(['--lock-owner', 'me', '--env-bytes', '20', '--delta', '--', 'node', 'server.js', '--socket', '{socket}']);
     expect(rest.slice(np, np + ns)).toEqual(['--deploy-to', '/srv/app', '--site', 'app.test', '--socket-dir', '/run/sy', '--release', R]);
     expect(rest.slice(np + ns, np + ns + nr)).toEqual(argvOf(`x ${c.steps.retire.display.slice('retire.sh '.length)}`).slice(1));
     expect(rest.slice(np + ns + nr)).toEqual(['--deploy-to', '/srv/app', '--site', 'app.test', '--socket-dir', '/run/sy', '--release', R, '--grace', '2']);
     // the client's limit for the whole exec covers every step's own
     expect(c.timeoutSeconds).toBe(600 + 60 + 152);
     // a restart or rollback sends no package
-    const reuse = releaseCommand(env, { release: R, lockOwner: 'me', audit: 'x', reuse: true, packageBytes: 1 });
+    const reuse = releaseCommand(env, { release: R, lockOwner: 'me', audit: 'x', reuse: true });
     expect(reuse.stdinPackage).toBe(false);
-    expect(argvOf(reuse.command)).not.toContain('--package-bytes');
+    expect(argvOf(reuse.command)).not.toContain('--delta');
     expect(argvOf(reuse.command)).toContain('--reuse');
   });
 
@@ -235,9 +235,9 @@ describe('app.env: the values travel on stdin (the env block), never on a comman
   it('prepare: the exact command and display (--env-bytes N, names only), the block as NUL-ended records', () => {
     const c = prepareCommand(env, { release: R, lockOwner: 'me@box pid=1', appEnv });
     expect(c.display).toBe(
-      `prepare.sh ${prepareWords} --env-bytes ${N} -- node server.js --socket '{socket}' < env (API_KEY, NODE_ENV), then package (unpacked into /srv/app/releases/${R})`,
+      `prepare.sh ${prepareWords} --env-bytes ${N} --delta -- node server.js --socket '{socket}' < env (API_KEY, NODE_ENV), then the package, less the files the host has (unpacked into /srv/app/releases/${R})`,
     );
-    expect(c.command).toBe(`exec bash -c ${inline('prepare.sh')} prepare.sh ${prepareWords} --env-bytes ${N} -- node server.js --socket '{socket}'`);
+    expect(c.command).toBe(`exec bash -c ${inline('prepare.sh')} prepare.sh ${prepareWords} --env-bytes ${N} --delta -- node server.js --socket '{socket}'`);
     expect(c.stdinPackage).toBe(true);
     expect(c.stdinEnv!()).toEqual(block);
     expect(N).toBe(Buffer.byteLength(SECRET) + Buffer.byteLength(PLAIN) + 'API_KEY=\0NODE_ENV=\0'.length);
@@ -256,9 +256,9 @@ describe('app.env: the values travel on stdin (the env block), never on a comman
   });
 
   it('release: the exact command, the block before the package on stdin, no value in any step', () => {
-    const c = releaseCommand(env, { release: R, lockOwner: 'me@box pid=1', audit: 'deploy by me', packageBytes: 15490, appEnv });
+    const c = releaseCommand(env, { release: R, lockOwner: 'me@box pid=1', audit: 'deploy by me', appEnv });
     const site = `--deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R}`;
-    const prepare = `${prepareWords} --env-bytes ${N} --package-bytes 15490 -- node server.js --socket '{socket}'`;
+    const prepare = `${prepareWords} --env-bytes ${N} --delta -- node server.js --socket '{socket}'`;
     const retire = c.steps.retire.display.slice('retire.sh '.length);
     const undo = c.steps.undo.display.slice('undo.sh '.length);
     const count = (w: string) => argvOf(`x ${w}`).length - 1;
@@ -266,7 +266,7 @@ describe('app.env: the values travel on stdin (the env block), never on a comman
       `exec bash -c ${q(releaseScriptText())} release.sh 1200 ${count(prepare)} ${count(site)} ${count(retire)} ${prepare} ${site} ${retire} ${undo}`,
     );
     expect(c.display).toBe(
-      `release.sh: prepare.sh ${prepareWords} --env-bytes ${N} -- node server.js --socket '{socket}' < env (API_KEY, NODE_ENV), then package (unpacked into /srv/app/releases/${R}); ` +
+      `release.sh: prepare.sh ${prepareWords} --env-bytes ${N} --delta -- node server.js --socket '{socket}' < env (API_KEY, NODE_ENV), then the package, less the files the host has (unpacked into /srv/app/releases/${R}); ` +
         `then at the client's word: switch.sh ${site}; ${c.steps.retire.display} (or ${c.steps.undo.display})`,
     );
     expect(c.stdinPackage).toBe(true);
@@ -284,10 +284,10 @@ describe('app.env: the values travel on stdin (the env block), never on a comman
   });
 
   it('no variables: no --env-bytes and nothing before the package', () => {
-    const c = releaseCommand(makeEnv(), { release: R, lockOwner: 'me', audit: 'x', packageBytes: 9 });
+    const c = releaseCommand(makeEnv(), { release: R, lockOwner: 'me', audit: 'x' });
     expect(argvOf(c.command)).not.toContain('--env-bytes');
     expect(c.stdinEnv).toBeUndefined();
-    expect(c.steps.prepare.display).toMatch(/ < package \(unpacked into /);
+    expect(c.steps.prepare.display).toMatch(/ < the package, less the files the host has \(unpacked into /);
   });
 
   it('an unresolved secret is refused, never sent as its name; the block refuses NUL and SWITCHYARD_ names', () => {
