@@ -4,8 +4,9 @@
 # Installs the Debian packages switchyard's local default and its tests use: nginx (the private
 # nginx in front of the sockets), openssh-server/client (the test lab's real sshd hosts), curl,
 # ss (iproute2), shellcheck (lints remote-scripts/), siege (an independent load client),
-# chromium (opens the HTML report in a test), GNU time (peak memory in npm run bench) and faketime
-# (libfaketime: test/faults runs a deploy with the clock a year back). Node.js >= 20.19 must
+# chromium (opens the HTML report in a test), GNU time (peak memory in npm run bench), rsync (the
+# large-build bench's minimum: rsync --link-dest) and faketime (libfaketime: test/faults runs a
+# deploy with the clock a year back). Node.js >= 20.19 must
 # already be there.
 #
 # Exit codes: 0 installed; 1 apt failed; 3 not root.
@@ -14,6 +15,6 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  nginx-light openssh-server openssh-client curl iproute2 procps shellcheck siege chromium git ca-certificates time faketime >/dev/null
+  nginx-light openssh-server openssh-client curl iproute2 procps shellcheck siege chromium git ca-certificates time faketime rsync >/dev/null
 # sshd, when started as root by the test lab, wants its privilege-separation directory.
 mkdir -p /run/sshd

@@ -95,11 +95,64 @@ function entriesOf(o: PackageOptions): Entry[] {
   return out;
 }
 
+/** Below this a file is read in one go: a stream per small file costs ~0.35 ms (10,000 files: 3.5 s). */
+const SMALL_FILE = 4 * 1024 * 1024;
+
+/** A file's bytes, or undefined when it is big enough to stream. */
+function smallBody(e: Entry): Buffer | undefined {
+  return e.content ?? (e.size < SMALL_FILE ? fs.readFileSync(e.abs!) : undefined);
+}
+
 async function sha256Of(e: Entry): Promise<string> {
   const hash = crypto.createHash('sha256');
-  if (e.content) return hash.update(e.content).digest('hex');
+  const body = smallBody(e);
+  if (body) return hash.update(body).digest('hex');
   await pipeline(fs.createReadStream(e.abs!), hash);
   return hash.digest('hex');
+}
+
+/**
+ * gzip level 1 (level 6 costs 3x the CPU for text and a ~1.5x smaller package: on the links a
+ * deploy uses, time matters more), or 0, storing, when a 1 MiB sample of the files does not
+ * compress (images, archives, random data: deflate would burn ~20 ns a byte for nothing).
+ */
+function gzipLevel(entries: readonly Entry[]): number {
+  const sample: Buffer[] = [];
+  let n = 0;
+  for (const e of entries) {
+    if (e.type !== 'file' || n >= 1 << 20) continue;
+    const body = e.content ?? readHead(e.abs!, (1 << 20) - n);
+    sample.push(body);
+    n += body.length;
+  }
+  if (n < 64 * 1024) return 1;
+  return zlib.gzipSync(Buffer.concat(sample), { level: 1 }).length > 0.95 * n ? 0 : 1;
+}
+
+function readHead(file: string, max: number): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(max);
+    return b.subarray(0, fs.readSync(fd, b, 0, max, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** tar-stream's small pushes gathered into 1 MiB writes: one zlib job each, not one per 512 bytes. */
+async function* rechunk(src: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of src) {
+    parts.push(c as Buffer);
+    n += (c as Buffer).length;
+    if (n >= 1 << 20) {
+      yield Buffer.concat(parts);
+      parts = [];
+      n = 0;
+    }
+  }
+  if (n) yield Buffer.concat(parts);
 }
 
 /** Writes the entries as a .tar.gz; its size in bytes. */
@@ -108,7 +161,8 @@ async function writeTar(entries: readonly Entry[], file: string): Promise<number
   let bytes = 0;
   const done = pipeline(
     pack,
-    zlib.createGzip({ level: 6 }),
+    rechunk,
+    zlib.createGzip({ level: gzipLevel(entries), chunkSize: 1 << 20 }),
     async function* (src) {
       for await (const chunk of src) {
         bytes += (chunk as Buffer).length;
@@ -123,7 +177,7 @@ async function writeTar(entries: readonly Entry[], file: string): Promise<number
     const h = { name: e.rel, mode: e.mode, mtime: e.mtime };
     if (e.type === 'directory') await add({ ...h, type: 'directory' });
     else if (e.type === 'symlink') await add({ ...h, type: 'symlink', linkname: e.linkname! });
-    else await add({ ...h, type: 'file' }, e.content ?? (await fs.promises.readFile(e.abs!)));
+    else await add({ ...h, type: 'file' }, smallBody(e) ?? (await fs.promises.readFile(e.abs!)));
   }
   pack.finalize();
   await done;

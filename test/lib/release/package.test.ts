@@ -1,0 +1,83 @@
+// The package and its uploads (pure logic plus a temp build dir): what a host that offers files is
+// sent, and what it links. The host side is tested in test/remote-scripts/delta.test.ts.
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildPackage, type HaveEntry } from '../../../lib/release/package';
+import { hostMode, linkable, parseHaveLine, uploadHead } from '../../../lib/remote/protocol';
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-pkg-'));
+  fs.mkdirSync(path.join(dir, 'build', 'a'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'build', 'a', 'one.txt'), 'one\n');
+  fs.writeFileSync(path.join(dir, 'build', 'two.txt'), 'two\n', { mode: 0o755 });
+  fs.symlinkSync('two.txt', path.join(dir, 'build', 'link'));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const sha = (s: string | Buffer) => crypto.createHash('sha256').update(s).digest('hex');
+const members = (file: string) => execFileSync('tar', ['-tzf', file], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+const pkgOf = () => buildPackage({ buildDir: path.join(dir, 'build'), meta: { release: 'r1' }, files: [{ path: 'config.json', content: '{}' }] });
+
+describe('protocol: the upload', () => {
+  it('the header line counts the bytes of the list, one path a line; then the package size', () => {
+    expect(uploadHead({ links: ['a/one.txt', 'é'], bytes: 123 }).toString()).toBe('13 123\na/one.txt\né\n');
+    expect(uploadHead({ links: [], bytes: 9 }).toString()).toBe('0 9\n');
+  });
+
+  it('a listing line is SHA256 MODE PATH (the path may hold spaces); anything else is not one', () => {
+    const s = 'a'.repeat(64);
+    expect(parseHaveLine(`${s} 640 dir/a b.txt`)).toEqual({ path: 'dir/a b.txt', entry: { sha256: s, mode: '640' } });
+    for (const bad of [`${s} 640`, `${s.slice(1)} 640 x`, `${s} 6a0 x`, '::sy have-end']) expect(parseHaveLine(bad)).toBeUndefined();
+  });
+
+  it('the host mode is the build mode under umask 027; names with control characters or a backslash, and .switchyard/ but bin/, are never linked', () => {
+    expect([0o644, 0o755, 0o600, 0o4755, 0o777].map(hostMode)).toEqual(['640', '750', '600', '4750', '750']);
+    expect(['a/b.txt', 'é ü.txt', '.switchyard/bin/lib.sh'].map(linkable)).toEqual([true, true, true]);
+    expect(['a\nb', 'a\\b', 'a\tb', '.switchyard/release.json', '.switchyard/pid'].map(linkable)).toEqual([false, false, false, false, false]);
+  });
+});
+
+describe('uploads', () => {
+  it('a host with nothing gets every member; the same upload serves every such host', async () => {
+    const p = await pkgOf();
+    const u = await p.uploadFor(new Map());
+    expect(u.links).toEqual([]);
+    expect(members(u.file)).toEqual(expect.arrayContaining(['a', 'a/one.txt', 'two.txt', 'link', 'config.json', '.switchyard/release.json', '.switchyard/bin/lib.sh']));
+    expect(await p.uploadFor(new Map())).toBe(u);
+    expect(p.files).toBe(u.files);
+    await p.remove();
+  });
+
+  it('links exactly the files offered with the same checksum and host mode; the rest, dirs and symlinks travel', async () => {
+    const p = await pkgOf();
+    const have = new Map<string, HaveEntry>([
+      ['a/one.txt', { sha256: sha('one\n'), mode: '640' }], // same: linked
+      ['two.txt', { sha256: sha('two\n'), mode: '640' }], // mode differs (750 here): sent
+      ['config.json', { sha256: sha('{ }'), mode: '640' }], // content differs: sent
+      ['gone.txt', { sha256: sha('x'), mode: '640' }], // not in the build: nothing
+    ]);
+    const u = await p.uploadFor(have);
+    expect(u.links).toEqual(['a/one.txt']);
+    const m = members(u.file);
+    expect(m).not.toContain('a/one.txt');
+    expect(m).toEqual(expect.arrayContaining(['a', 'two.txt', 'link', 'config.json']));
+    const other = await p.uploadFor(new Map([...have, ['two.txt', { sha256: sha('two\n'), mode: '750' }]]));
+    expect(other.links).toEqual(['a/one.txt', 'two.txt']);
+    expect(other.file).not.toBe(u.file);
+    await p.remove();
+  });
+
+  it('files that do not compress are stored (gzip level 0), text is compressed', async () => {
+    fs.writeFileSync(path.join(dir, 'build', 'random.bin'), crypto.randomBytes(512 * 1024));
+    const random = await (await pkgOf()).uploadFor(new Map());
+    expect(random.bytes).toBeGreaterThan(512 * 1024);
+    fs.writeFileSync(path.join(dir, 'build', 'random.bin'), 'text that compresses well\n'.repeat(20_000));
+    const text = await (await pkgOf()).uploadFor(new Map());
+    expect(text.bytes).toBeLessThan(100 * 1024);
+  });
+});
