@@ -53,18 +53,22 @@ describe.sequential('upload: only what changed travels', () => {
     for (const h of lab.hosts) expect(tree(releaseDir(h, r.release))).toEqual(tree(build));
   });
 
-  it('after a one-file change (and one removed, one re-moded) each host gets under 3% of it, and has exactly the build', async () => {
+  it('after a one-file change (and one added, one removed, one re-moded) each host gets under 3% of it, and has exactly the build; a file tampered with on h2 is sent again', async () => {
+    const live = fs.readlinkSync(path.join(lab.hosts[1]!.deployTo, 'current'));
+    fs.appendFileSync(path.join(lab.hosts[1]!.deployTo, live, 'static', 'd6', 'f6.bin'), 'tampered');
     fs.writeFileSync(path.join(build, 'static', 'd3', 'f3.bin'), crypto.randomBytes(4096));
+    fs.writeFileSync(path.join(build, 'static', 'd3', 'added.bin'), crypto.randomBytes(4096));
     fs.rmSync(path.join(build, 'static', 'd4', 'f4.bin'));
     fs.chmodSync(path.join(build, 'static', 'd5', 'f5.bin'), 0o600);
     const rep = new MemoryReporter();
     const r = await deploy({ environment: env, reporter: rep });
     expect(r.ok).toBe(true);
     for (const h of r.hosts) expect(h.stats.bytesUploaded, h.host).toBeLessThan(full * 0.03);
-    for (const h of lab.hosts) {
+    const scripts = fs.readdirSync(REMOTE_SCRIPTS_DIR).filter((f) => f.endsWith('.sh')).length;
+    for (const [i, h] of lab.hosts.entries()) {
       expect(tree(releaseDir(h, r.release))).toEqual(tree(build));
-      // all but the changed and the re-moded file, and our scripts (.switchyard/bin)
-      const linked = filesOf(build).length - 2 + fs.readdirSync(REMOTE_SCRIPTS_DIR).filter((f) => f.endsWith('.sh')).length;
+      // all but the changed, the added and the re-moded file (and on h2 the tampered one), and our scripts
+      const linked = filesOf(build).length - 3 - (i === 1 ? 1 : 0) + scripts;
       expect(rep.text()).toContain(`[${h.name}] upload: ${linked} unchanged files linked on the host, `);
     }
     expect(await lab.fetchSite(lab.hosts[0]!)).toMatchObject({ status: 200 });
