@@ -245,7 +245,7 @@ sy_now() {
 
 SY_SLEEP_FD=''
 
-# sy_sleep_ms MS: sleep without starting a program (the poll loops call it every 0.1 s): `read -t`
+# sy_sleep_ms MS: sleep without starting a program (the poll loops call it every 20–100 ms): `read -t`
 # on an fd nobody writes to just times out. That fd is a new pty master whose other side nobody
 # opens (no process at all), or where there is no /dev/ptmx, a pipe from `<(:)` (one fork, once).
 # Opened on first use, so an app started before (prepare) does not inherit it.
@@ -570,15 +570,24 @@ sy_running() {
   [[ ${SY_GROUP:-} == "$1" ]] && sy_group_alive "$1"
 }
 
+# sy_poll STARTED_MS SLOW_MS: the next poll's wait into SY_POLL: 20 ms in the first second of a
+# wait (an app starts or exits in ~100 ms: a 100 ms poll would add up to that to every deploy),
+# SLOW_MS after.
+sy_poll() {
+  SY_POLL=$2
+  if ((SY_NOW - $1 < 1000)); then SY_POLL=20; fi
+}
+
 # sy_wait_gone PID STARTTIME MS: wait up to MS for sy_running to turn false.
 sy_wait_gone() {
-  local deadline
+  local deadline started
   sy_now
-  deadline=$((SY_NOW + $3))
+  started=$SY_NOW deadline=$((SY_NOW + $3))
   while sy_running "$1" "$2"; do
     sy_now
     ((SY_NOW < deadline)) || return 1
-    sy_sleep_ms 100
+    sy_poll "$started" 100
+    sy_sleep_ms "$SY_POLL"
   done
 }
 

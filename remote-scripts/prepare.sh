@@ -282,12 +282,13 @@ else
 fi
 
 sy_now
-deadline=$((SY_NOW + START_MS))
+started=$SY_NOW deadline=$((SY_NOW + START_MS))
 until [[ -S $STAGE_SOCK ]]; do
   sy_alive "$pid" "$st" || prepare_fail 5 "the app exited before its socket $STAGE_SOCK appeared"
   sy_now
   ((SY_NOW < deadline)) || prepare_fail 5 "socket $STAGE_SOCK did not appear within ${START_TIMEOUT}s"
-  sy_sleep_ms 100
+  sy_poll "$started" 100
+  sy_sleep_ms "$SY_POLL"
 done
 chmod -- "$SOCKET_MODE" "$STAGE_SOCK"
 if [[ -n $SOCKET_GROUP ]]; then chgrp -- "$SOCKET_GROUP" "$STAGE_SOCK"; fi
