@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
 # baseline.sh: the same release done by hand with the system ssh client, for bench/deploy.ts.
 #
-# Usage: baseline.sh --ssh-config FILE --site S --release R --grace SECONDS --drain SECONDS
-#          --node PATH --build DIR --scripts DIR HOST…
+# Usage: baseline.sh --ssh-config FILE --site S --release R --pause SECONDS --drain SECONDS
+#          --node PATH --build DIR --scripts DIR [--kex ALGORITHMS] HOST…
 #   HOST is ALIAS,PORT,DEPLOY_TO,SOCKET_DIR (PORT empty: the port from the ssh config).
+#   --kex: ssh's KexAlgorithms (bench/deploy.ts passes the one switchyard's ssh2 client negotiates,
+#   curve25519-sha256; without it, OpenSSH's default: sntrup761x25519 on OpenSSH 9.2, some 80 ms of
+#   CPU more per connection on each side here).
 #
 # One tar.gz (the build dir + the remote scripts as .switchyard/bin, like switchyard's package),
 # built once. Then for every host in parallel ONE ssh (one connection, one exec) that: streams the
 # package into `mkdir releases/R && tar -xz -C releases/R`, starts the app with nohup setsid on its
 # own socket SOCK-S-R, waits for the socket (polling every 0.1 s, as prepare.sh), health-checks it
 # with curl --unix-socket and the Host header (every 0.2 s until 200, as prepare.sh), `mv -T`s it
-# over the live socket SOCK-S, then, if the previous baseline process still runs, waits --grace
-# seconds, SIGTERMs its process group and waits up to --drain seconds (then SIGKILL).
+# over the live socket SOCK-S, then, if the previous baseline process still runs, pauses --pause
+# seconds (0.2 in bench/deploy.ts: a fixed pause before the kill, no look at the old listener),
+# SIGTERMs its process group and waits for it to go (polling every 0.1 s, as switchyard's retire
+# does), at most --drain seconds (then SIGKILL).
 # No lock, no barrier between hosts, no rollback, no pruning: the minimum.
 #
 # Prints `mark HOST EVENT EPOCH_MS` lines (local: start, packaged, ssh-start, ssh-end; remote:
-# unpacked, socket, healthy, switched, retired), `bytes N`, and at the end the output of `times`
-# (this shell's and its children's CPU: tar, gzip, the ssh clients). Exit 0 when every host succeeded.
+# unpacked, socket, healthy, switched, termed, retired) and `bytes N` (the package, sent to every
+# host). Exit 0 when every host succeeded. bench/deploy.ts times it from spawn to exit under GNU
+# time (peak memory, CPU), as it times switchyard.
 set -euo pipefail
 
 now_ms() {
@@ -25,17 +31,18 @@ now_ms() {
 }
 T0=$(now_ms)
 
-ssh_config='' site='' release='' grace='' drain='' node='' build='' scripts=''
+ssh_config='' site='' release='' pause='' drain='' node='' build='' scripts='' kex=''
 while (($#)) && [[ $1 == --* ]]; do
   case $1 in
     --ssh-config) ssh_config=$2 ;;
     --site) site=$2 ;;
     --release) release=$2 ;;
-    --grace) grace=$2 ;;
+    --pause) pause=$2 ;;
     --drain) drain=$2 ;;
     --node) node=$2 ;;
     --build) build=$2 ;;
     --scripts) scripts=$2 ;;
+    --kex) kex=$2 ;;
     *)
       echo "baseline.sh: unknown option $1" >&2
       exit 2
@@ -43,7 +50,7 @@ while (($#)) && [[ $1 == --* ]]; do
   esac
   shift 2
 done
-for v in ssh_config site release grace drain node build scripts; do
+for v in ssh_config site release pause drain node build scripts; do
   [[ -n ${!v} ]] || {
     echo "baseline.sh: --${v//_/-} is required" >&2
     exit 2
@@ -54,10 +61,10 @@ done
   exit 2
 }
 
-# What runs on each host: bash -c REMOTE baseline D SD S R GRACE DRAIN NODE, package on stdin.
+# What runs on each host: bash -c REMOTE baseline D SD S R PAUSE DRAIN NODE, package on stdin.
 # shellcheck disable=SC2016 # expanded on the host
 REMOTE='set -euo pipefail
-D=$1 SD=$2 S=$3 R=$4 GRACE=$5 DRAIN=$6 NODE=$7
+D=$1 SD=$2 S=$3 R=$4 PAUSE=$5 DRAIN=$6 NODE=$7
 mark() { local t=${EPOCHREALTIME/./}; echo "mark $1 ${t:0:13}"; }
 alive() { local l r; { IFS= read -r l <"/proc/$1/stat"; } 2>/dev/null || return 1; r=${l##*") "}; [[ ${r:0:1} != [ZX] ]]; }
 rel=$D/releases/$R sock=$SD/SOCK-$S-$R live=$SD/SOCK-$S
@@ -85,8 +92,9 @@ mv -T -- "$sock" "$live"
 echo "$pid" >"$D/baseline.pid"
 mark switched
 if [[ -n $old ]] && alive "$old"; then
-  sleep "$GRACE"
+  sleep "$PAUSE"
   kill -TERM -- "-$old" 2>/dev/null || kill -TERM -- "$old" 2>/dev/null || true
+  mark termed
   for ((i = 0; i < DRAIN * 10; i++)); do alive "$old" || break; sleep 0.1; done
   if alive "$old"; then kill -KILL -- "-$old" 2>/dev/null || true; fi
 fi
@@ -121,11 +129,11 @@ names=()
 for spec in "$@"; do
   IFS=, read -r alias port deploy_to socket_dir <<<"$spec"
   names+=("$alias")
-  cmd="$command $(sq "$deploy_to") $(sq "$socket_dir") $(sq "$site") $(sq "$release") $(sq "$grace") $(sq "$drain") $(sq "$node")"
+  cmd="$command $(sq "$deploy_to") $(sq "$socket_dir") $(sq "$site") $(sq "$release") $(sq "$pause") $(sq "$drain") $(sq "$node")"
   (
     echo "mark $alias ssh-start $(now_ms)"
     rc=0
-    ssh -F "$ssh_config" ${port:+-p "$port"} "$alias" "$cmd" <"$pkg" 2>"$tmp/$alias.err" | sed "s/^mark /mark $alias /" || rc=$?
+    ssh -F "$ssh_config" ${port:+-p "$port"} ${kex:+-o "KexAlgorithms=$kex"} "$alias" "$cmd" <"$pkg" 2>"$tmp/$alias.err" | sed "s/^mark /mark $alias /" || rc=$?
     echo "mark $alias ssh-end $(now_ms)"
     echo "$rc" >"$tmp/$alias.rc"
   ) >"$tmp/$alias.out" &
@@ -143,5 +151,4 @@ for alias in "${names[@]}"; do
     echo "$alias: failed (exit $rc): $(tr '\n' ' ' <"$tmp/$alias.err")" >&2
   fi
 done
-times
 exit "$failed"
