@@ -705,8 +705,9 @@ sy_conn_wait() {
   SY_CONNS=unknown
 }
 
-# sy_old_listener_wait OLD_R: before retire stops release OLD_R's process (the socket .prev links
-# to is its listener): wait, at most GRACE_MS, until its accept queue has been empty for
+# sy_old_listener_wait OLD_R [INO]: before retire stops release OLD_R's process (the socket .prev
+# links to is its listener; undo gives INO, the inode its socket file had before undo renamed the
+# old one back over it): wait, at most GRACE_MS, until its accept queue has been empty for
 # SY_SETTLE_MS; with DRAIN_MODE connections then, at most DRAIN_MS, until every connection it
 # accepted is closed. Where ss cannot tell (no ss, no inodes, the socket not listed), wait the
 # full grace instead and say so on stderr (the client shows it). One `stat`, then one `ss` per
@@ -714,13 +715,15 @@ sy_conn_wait() {
 # [queued=MAX] [connections=closed|open|timer]` (queued: the longest queue seen, when watched;
 # timer: not watched, the grace waited instead, or none with --grace 0).
 sy_old_listener_wait() {
-  local bind=$SOCKET_DIR/SOCK-$SITE-$1 start ino='' why='' left
+  local bind=$SOCKET_DIR/SOCK-$SITE-$1 start ino=${2:-} why='' left
   SY_QUEUE=timer SY_CONNS=timer
   sy_now
   start=$SY_NOW
   if ((GRACE_MS > 0)) || [[ $DRAIN_MODE == connections ]]; then
     if ! command -v ss >/dev/null 2>&1; then
       why='no ss on PATH'
+    elif [[ -n ${2+set} ]]; then
+      [[ $ino =~ ^[0-9]+$ ]] || why="cannot read the inode of $1's socket"
     elif [[ ! -S $PREV_SOCK || $PREV_SOCK -ef $LIVE_SOCK ]]; then
       why="no old socket at $PREV_SOCK"
     else
@@ -735,13 +738,13 @@ sy_old_listener_wait() {
       why=$SY_WHY
     fi
     if [[ $SY_QUEUE == unknown ]]; then
-      echo "retire: $why: waiting the full grace of ${GRACE}s" >&2
+      echo "$SY_STEP: $why: waiting the full grace of ${GRACE}s" >&2
       sy_now
       left=$((start + GRACE_MS - SY_NOW))
       ((left <= 0)) || sy_sleep_ms "$left"
       SY_QUEUE=timer
     elif [[ $SY_QUEUE == pending ]]; then
-      echo "retire: $SY_LQ connection(s) still queued on the old socket after the grace of ${GRACE}s: stopping it anyway" >&2
+      echo "$SY_STEP: $SY_LQ connection(s) still queued on the old socket after the grace of ${GRACE}s: stopping it anyway" >&2
     fi
   fi
   if [[ $DRAIN_MODE == connections ]]; then

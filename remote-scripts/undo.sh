@@ -6,9 +6,11 @@
 # Only while R's deploy holds the lock. If R is live (switched): rename SOCK-S.prev back over the
 # live socket (the previous process still listens), point current at the previous release and
 # make it live again; on a cold deploy (no previous) remove the live socket and current. Then
-# (after --grace seconds if it had switched) stop R's process (pid and start time from its pid
+# (if it had switched: once R's listener has had an empty accept queue for 20 ms, at most --grace
+# seconds, as retire waits for an old release) stop R's process (pid and start time from its pid
 # file; TERM, 5 s, KILL), remove SOCK-S-R, remove releases/R if this deploy unpacked it (`fresh`
-# in the lock), and release the lock. Prints `::sy undone release=R restored=OLD|none|not-switched`.
+# in the lock), and release the lock. Prints `::sy undone release=R restored=OLD|none|not-switched
+# [waited_ms=N queue=empty|closed|pending|timer [queued=N]]`.
 # Idempotent: when the lock is not R's and R is not live, there is nothing to undo (exit 0).
 #
 # Exit codes: 0 undone (or nothing to undo); 1 unexpected failure; 2 usage; 3 not set up;
@@ -42,7 +44,11 @@ fi
 
 SY_STEP=restore
 restored=not-switched
+SY_WAIT_FIELDS=()
 if [[ -n $switched ]]; then
+  # R's listener, by the inode of the socket file it had: what its accept queue holds once the
+  # old socket is back (or the live path gone) is served before R is stopped.
+  r_ino=$(exec stat -c %i -- "$LIVE_SOCK" 2>/dev/null) || r_ino=''
   if [[ -n $PREV_R ]]; then
     if ! sy_alive "$PREV_PID" "$PREV_ST" || [[ ! -S $PREV_SOCK ]]; then
       sy_die 8 "cannot restore $PREV_R: its process $PREV_PID is gone or $PREV_SOCK is missing; $RELEASE stays live"
@@ -56,7 +62,8 @@ if [[ -n $switched ]]; then
     rm -f -- "$LIVE_SOCK" "$DEPLOY_TO/current" "$STATE/live" "$STATE/previous"
     restored=none
   fi
-  sy_sleep_ms "$GRACE_MS"
+  DRAIN_MODE=signal
+  sy_old_listener_wait "$RELEASE" "$r_ino"
 fi
 
 SY_STEP=stop
@@ -74,4 +81,4 @@ fi
 SY_STEP=unlock
 sy_audit undo "release=$RELEASE" "restored=$restored" "site=$SITE"
 sy_lock_release
-sy_emit undone "release=$RELEASE" "restored=$restored"
+sy_emit undone "release=$RELEASE" "restored=$restored" ${SY_WAIT_FIELDS[@]+"${SY_WAIT_FIELDS[@]}"}

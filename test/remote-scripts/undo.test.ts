@@ -9,7 +9,7 @@ const lab = useScriptLab();
 const undo = (release: string, grace = '0.2') => lab().run('undo', [...lab().siteArgs(release), '--grace', grace]);
 
 describe('undo', () => {
-  it('after switch: the old release serves again through .prev, the new process is stopped after the grace, its dir removed', async () => {
+  it('after switch: the old release serves again through .prev, the new process is stopped once its accept queue is empty (not after the grace), its dir removed', async () => {
     const r1 = await lab().deploy('r1');
     expect((await lab().prepare('r2')).code).toBe(0);
     const r2 = lab().pidFile('r2')!;
@@ -18,8 +18,8 @@ describe('undo', () => {
     expect((await get(lab().liveSock)).body).toBe('hello from release r2\n');
     const r1Inode = fs.statSync(lab().prevSock).ino;
 
-    // Watch the restore and r2's end: r2 must keep running for the grace after the restore
-    // (connections already in its accept queue are still served).
+    // Watch the restore and r2's end: r2 keeps running until its accept queue has been empty for
+    // 20 ms after the restore (connections already in it are still served), well within the grace.
     const started = Date.now();
     const undoing = undo('r2', '1.5');
     let restoredAt = 0;
@@ -32,9 +32,11 @@ describe('undo', () => {
     const u = await undoing;
     expect(u.code, show(u)).toBe(0);
     expect(restoredAt).toBeGreaterThan(0);
-    expect(stoppedAt - restoredAt).toBeGreaterThanOrEqual(1000);
-    expect(stoppedAt - started).toBeGreaterThanOrEqual(1500);
-    expect(find(u, 'undone')?.fields).toEqual({ release: 'r2', restored: 'r1' });
+    expect(stoppedAt - restoredAt).toBeLessThan(1000);
+    const f = find(u, 'undone')?.fields;
+    expect(f).toMatchObject({ release: 'r2', restored: 'r1', queue: 'empty', queued: '0' });
+    expect(Number(f!.waited_ms)).toBeGreaterThanOrEqual(20);
+    expect(Number(f!.waited_ms)).toBeLessThan(1000);
     expect(fs.statSync(lab().liveSock).ino).toBe(r1Inode);
     expect(fs.existsSync(lab().prevSock)).toBe(false);
     const res = await get(lab().liveSock);
@@ -54,6 +56,33 @@ describe('undo', () => {
     expect(again.code, show(again)).toBe(0);
     expect(find(again, 'undone')?.fields).toEqual({ release: 'r2', restored: 'not-switched' });
     expect((await get(lab().liveSock)).body).toBe('hello from release r1\n');
+  });
+
+  it('after switch, with connections queued on the new release (it accepts nothing for 800 ms): they are served before it is stopped', async () => {
+    await lab().deploy('r1');
+    expect((await lab().prepare('r2')).code).toBe(0);
+    const r2 = lab().pidFile('r2')!;
+    expect((await lab().run('switch', lab().siteArgs('r2'))).code).toBe(0);
+    process.kill(r2.pid, 'SIGSTOP'); // connections to the live socket queue up on r2's listener
+    let contAt = 0;
+    try {
+      const queued = [1, 2, 3].map(() => get(lab().liveSock, '/', 20));
+      await new Promise((res) => setTimeout(res, 300));
+      const undoing = undo('r2', '5');
+      await new Promise((res) => setTimeout(res, 800));
+      contAt = Date.now();
+      process.kill(r2.pid, 'SIGCONT');
+      const u = await undoing;
+      expect(u.code, show(u)).toBe(0);
+      const f = find(u, 'undone')?.fields;
+      expect(f).toMatchObject({ release: 'r2', restored: 'r1', queue: 'empty', queued: '3' });
+      expect(Number(f!.waited_ms)).toBeGreaterThanOrEqual(700);
+      expect((await Promise.all(queued)).map((x) => [x.status, x.body])).toEqual(Array(3).fill([200, 'hello from release r2\n']));
+      expect(alive(r2.pid, r2.starttime)).toBe(false);
+      expect((await get(lab().liveSock)).body).toBe('hello from release r1\n');
+    } finally {
+      if (!contAt) process.kill(r2.pid, 'SIGCONT');
+    }
   });
 
   it('before switch: stops the new process, removes its socket and dir, releases the lock; live untouched', async () => {
@@ -80,7 +109,7 @@ describe('undo', () => {
     expect((await lab().run('switch', lab().siteArgs('r1'))).code).toBe(0);
     const u = await undo('r1');
     expect(u.code, show(u)).toBe(0);
-    expect(find(u, 'undone')?.fields).toEqual({ release: 'r1', restored: 'none' });
+    expect(find(u, 'undone')?.fields).toMatchObject({ release: 'r1', restored: 'none', queue: 'empty' });
     expect(fs.existsSync(lab().liveSock)).toBe(false);
     expect(fs.existsSync(path.join(lab().deployTo, 'current'))).toBe(false);
     expect(lab().state('live')).toBeUndefined();
@@ -126,7 +155,7 @@ describe('undo', () => {
     expect((await lab().run('switch', lab().siteArgs('r1'))).code).toBe(0);
     const u = await undo('r1');
     expect(u.code, show(u)).toBe(0);
-    expect(find(u, 'undone')?.fields).toEqual({ release: 'r1', restored: 'r1' });
+    expect(find(u, 'undone')?.fields).toMatchObject({ release: 'r1', restored: 'r1', queue: 'empty' });
     expect(alive(first.pid, first.starttime)).toBe(true);
     expect(alive(second.pid, second.starttime)).toBe(false);
     expect(lab().state('live')).toBe(`r1 ${first.pid} ${first.starttime}`);
