@@ -77,7 +77,7 @@ function entriesOf(o: PackageOptions): Entry[] {
     const base = { rel, mode: stat.mode & 0o7777, mtime: stat.mtime, size: 0 };
     if (stat.isDirectory()) out.push({ ...base, type: 'directory' });
     else if (stat.isSymbolicLink()) out.push({ ...base, type: 'symlink', linkname: fs.readlinkSync(abs) });
-    else if (stat.isFile()) out.push({ ...base, type: 'file', size: stat.size, abs });
+    else if (stat.isFile()) out.push({ ...base, type: 'file', size: stat.size, abs: readable(abs) });
   }
   const now = new Date();
   const content = (rel: string, c: Buffer | string, mode: number): Entry => {
@@ -101,6 +101,16 @@ const SMALL_FILE = 4 * 1024 * 1024;
 /** A file's bytes, or undefined when it is big enough to stream. */
 function smallBody(e: Entry): Buffer | undefined {
   return e.content ?? (e.size < SMALL_FILE ? fs.readFileSync(e.abs!) : undefined);
+}
+
+/** The file, once it is known to be readable: a file the deploy cannot read stops it before any host is touched. */
+function readable(abs: string): string {
+  try {
+    fs.accessSync(abs, fs.constants.R_OK);
+  } catch (e) {
+    throw new SwitchyardError(`build.dir: cannot read ${abs}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return abs;
 }
 
 async function sha256Of(e: Entry): Promise<string> {

@@ -61,6 +61,8 @@ export class ReleaseConversation implements Conversation {
   /** A step that ended before anyone asked: kept for the next wait. */
   private early: StepResult | undefined;
   private hasEnded = false;
+  /** Why the upload could not be sent (a build file unreadable, say). */
+  private uploadError: Error | undefined;
   /** The host's `::sy have` listing while it comes (SHA MODE PATH lines, then `::sy have-end`). */
   private have: Map<string, HaveEntry> | undefined;
   /** The whole exec: the last step's result; rejects when the host is lost. */
@@ -121,15 +123,14 @@ export class ReleaseConversation implements Conversation {
       this.stdin.destroy(new Error('the host asked for a package this command does not send'));
       return;
     }
-    this.deps.upload(have).then(
-      (u) => {
-        this.stdin.write(uploadHead(u));
-        fs.createReadStream(u.file)
-          .on('error', (e) => this.stdin.destroy(e))
-          .pipe(this.stdin, { end: false });
-      },
-      (e: Error) => this.stdin.destroy(e),
-    );
+    const fail = (e: Error) => {
+      this.uploadError = e; // the host only sees its stdin end: this is the reason
+      this.stdin.destroy(e);
+    };
+    this.deps.upload(have).then((u) => {
+      this.stdin.write(uploadHead(u));
+      fs.createReadStream(u.file).on('error', fail).pipe(this.stdin, { end: false });
+    }, fail);
   }
 
   /** A line of the host's listing: `SHA256 MODE PATH`; true while the listing lasts. */
@@ -191,7 +192,7 @@ export class ReleaseConversation implements Conversation {
     const result = this.take();
     result.ok = r.code === 0;
     result.code = r.code;
-    if (!result.ok) result.error = failureOf(result, r, this.step, this.limit, this.tail);
+    if (!result.ok) result.error = this.uploadError ? `the upload failed: ${this.uploadError.message}` : failureOf(result, r, this.step, this.limit, this.tail);
     this.takeWaiter()?.resolve(result);
     return result;
   }

@@ -166,7 +166,10 @@ export class FakeTransport implements Transport {
       out.line('::sy have release=none files=0'); // nothing to link from: the whole package comes
       out.line('::sy have-end');
     }
-    await words.packageRead();
+    if (!(await words.packageRead())) {
+      out.line('::sy error code=1 step=unpack msg=stdin ended before the upload');
+      return 1;
+    }
     const failed = await this.prepare(release, out);
     if (failed) return failed;
     let step: 'prepare' | 'switch' = 'prepare';
@@ -336,9 +339,10 @@ class Words {
     return b.subarray(nl + 1);
   }
 
-  /** prepare reads exactly the upload's bytes before it goes on. */
-  async packageRead(): Promise<void> {
+  /** prepare reads exactly the upload's bytes before it goes on; false when stdin ended first. */
+  async packageRead(): Promise<boolean> {
     while ((this.head !== undefined || this.skip > 0) && !this.ended) await new Promise<void>((r) => (this.wake = r));
+    return this.head === undefined && this.skip === 0;
   }
 
   /** The next word; undefined once stdin has ended without one. */

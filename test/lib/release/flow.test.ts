@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryReporter } from '../../../lib/output/reporter';
 import type { Package } from '../../../lib/release/package';
+import type { HostConfig } from '../../../lib/environment';
 import { uploadHead } from '../../../lib/remote/protocol';
 import { reportOf, runRelease, type HookContext, type HookName, type Hooks, type ReleaseEvent, type ReleaseKind, type ReleaseOptions, type ReleaseReport } from '../../../lib/release/flow';
 import { Session } from '../../../lib/remote/session';
@@ -53,6 +54,7 @@ interface Setup {
   hooks?: Hooks;
   signal?: AbortSignal;
   dryRun?: boolean;
+  packageFor?: (h: HostConfig) => Package;
 }
 
 function world(o: Setup = {}): World {
@@ -76,7 +78,7 @@ function world(o: Setup = {}): World {
       session,
       kind: o.kind ?? 'deploy',
       release: o.release ?? REL,
-      packageFor: () => pkg,
+      packageFor: o.packageFor ?? (() => pkg),
       hooks: all,
       onEvent: (e) => events.push(e),
       ...(o.signal ? { signal: o.signal } : {}),
@@ -154,6 +156,16 @@ describe('the release transaction, with a fake transport', () => {
     expect(served(w.fleet)).toEqual(['R0', 'R0', 'R0']);
     expect(logText(w)).toContain('rolling back h1, h2, h3: no host switched: 1 of 3 failed to prepare');
     expect(logText(w)).toContain('[h1] rolled back (not-switched)');
+  });
+
+  it('an upload that cannot be made (a build file gone meanwhile) fails that host with the reason, not "stdin ended"; no host switches', async () => {
+    const broken: Package = { ...pkg, uploadFor: () => Promise.reject(new Error("ENOENT: no such file or directory, open 'dist/app.js'")) };
+    const w = world({ packageFor: (h) => (h.name === 'h2' ? broken : pkg) });
+    const err = await w.fail();
+    expect(err.message).toBe("no host switched: 1 of 3 failed to prepare\nh2: prepare failed: the upload failed: ENOENT: no such file or directory, open 'dist/app.js'");
+    expect(switchWords(w.fleet)).toEqual([]);
+    expect(undone(w.fleet)).toEqual(['h1', 'h2', 'h3']);
+    expect(served(w.fleet)).toEqual(['R0', 'R0', 'R0']);
   });
 
   it.each([

@@ -81,3 +81,19 @@ describe('uploads', () => {
     expect(text.bytes).toBeLessThan(100 * 1024);
   });
 });
+
+describe('an unreadable build file', () => {
+  // root reads a mode-000 file (CAP_DAC_OVERRIDE): CI runs this file as root and as a deploy user
+  it('stops the deploy before any host is touched, naming the file (a non-root user); root reads it', async () => {
+    const f = path.join(dir, 'build', 'a', 'secret.key');
+    fs.writeFileSync(f, 'k');
+    fs.chmodSync(f, 0o000);
+    if (process.getuid?.() === 0) {
+      const u = await (await pkgOf()).uploadFor(new Map());
+      expect(members(u.file)).toContain('a/secret.key');
+    } else {
+      await expect(pkgOf()).rejects.toThrow(`build.dir: cannot read ${f}: EACCES`);
+    }
+  });
+});
+
