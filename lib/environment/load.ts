@@ -7,6 +7,7 @@ import { lazy } from '../lazy';
 import { SwitchyardError } from '../errors';
 import { secret, Secret } from '../config/secrets';
 import { defineEnvironment, validateEnvironment, type Environment } from './schema';
+import { cachedCompile, type Compiled } from './compile-cache';
 
 const esbuild = lazy(() => require('esbuild') as typeof import('esbuild'));
 
@@ -61,26 +62,32 @@ export function findEnvironmentFile(o: LoadOptions): string {
  * Evaluates an environment file. It may live in another repository (--env-dir) without switchyard
  * installed there, so it is bundled with esbuild and `import 'gulp-switchyard'` (or 'switchyard') is answered from here.
  */
-function evaluateFile(file: string): unknown {
-  if (file.endsWith('.json')) return JSON.parse(fs.readFileSync(file, 'utf8'));
-  let code: string;
+/** The file bundled (it and what it imports from its own directory tree) as CommonJS. */
+function compile(file: string): Compiled {
   try {
     const out = esbuild().buildSync({
       entryPoints: [file],
       bundle: true,
       write: false,
+      metafile: true,
       format: 'cjs',
       platform: 'node',
       target: 'node20',
       packages: 'external',
       logLevel: 'silent',
     });
-    code = out.outputFiles[0]!.text;
+    const inputs = Object.keys(out.metafile.inputs).map((p) => path.resolve(p));
+    return { code: out.outputFiles[0]!.text, inputs };
   } catch (e) {
     const errors = (e as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }).errors ?? [];
     const detail = errors.map((x) => (x.location ? `${x.location.file}:${x.location.line}:${x.location.column}: ${x.text}` : x.text)).join('\n  ');
     throw new SwitchyardError(`${file}: cannot be compiled\n  ${detail || String(e)}`);
   }
+}
+
+function evaluateFile(file: string, root: string): unknown {
+  if (file.endsWith('.json')) return JSON.parse(fs.readFileSync(file, 'utf8'));
+  const code = cachedCompile(file, root, () => compile(file));
   const fileRequire = createRequire(file);
   const req = (id: string): unknown => (id === 'gulp-switchyard' || id === 'switchyard' ? envFileApi : fileRequire(id));
   const mod: { exports: Record<string, unknown> } = { exports: {} };
@@ -98,7 +105,7 @@ function evaluateFile(file: string): unknown {
 export function loadEnvironment(o: LoadOptions): Environment {
   const file = findEnvironmentFile(o);
   const root = path.resolve(o.root ?? process.cwd());
-  return validateEnvironment(evaluateFile(file), { name: o.name, file: displayPath(file, root), root });
+  return validateEnvironment(evaluateFile(file, root), { name: o.name, file: displayPath(file, root), root });
 }
 
 /** Paths inside the project are shown relative, so messages are the same on every machine. */
