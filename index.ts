@@ -8,6 +8,7 @@ import { setupTask } from './tasks/setup';
 import { coldDeployTask } from './tasks/cold-deploy';
 import { deployTask } from './tasks/deploy';
 import { rollbackTask } from './tasks/rollback';
+import { releasesTask } from './tasks/releases';
 import { restartTask } from './tasks/restart';
 import { statusTask } from './tasks/status';
 import { unlockTask } from './tasks/unlock';
@@ -32,7 +33,8 @@ export { deploy, type DeployOptions } from './lib/release/deploy';
 export { setup } from './lib/servers/setup';
 export { status } from './lib/servers/status';
 export { unlock } from './lib/servers/unlock';
-export { rollback, restart } from './lib/release/reuse';
+export { rollback, restart, rollbackTarget } from './lib/release/reuse';
+export { releases, readReleases, type ReleaseInfo, type HostReleases, type ReleaseState } from './lib/servers/releases';
 export { showConfig, checkConfig, type ConfigTaskOptions, type ConfigVariantDiff, type ConfigCheckResult } from './lib/config/show';
 export { renderForHosts, configDiff, ConfigError, MissingSecretsError, type RenderedVariants } from './lib/config';
 export { loadtest, LoadCheckFailedError, type LoadOutcome } from './lib/load/loadtest';
@@ -41,15 +43,16 @@ export { verify, type VerifyOptions, type VerifyOutcome } from './lib/load/verif
 export { demo } from './lib/demo';
 export { loadTargets } from './lib/load/targets';
 export { remoteTask } from './tasks/remote';
-export { setupTask, coldDeployTask, deployTask, rollbackTask, restartTask, statusTask, unlockTask, nginxConfigTask, configTask, configCheckTask, loadtestTask, verifyTask, demoTask };
+export { setupTask, coldDeployTask, deployTask, rollbackTask, releasesTask, restartTask, statusTask, unlockTask, nginxConfigTask, configTask, configCheckTask, loadtestTask, verifyTask, demoTask };
 
 /** Every built-in task for one set of options, keyed by its gulp name. */
-export function createTasks(o: LoadTaskOptions & DeployOptions & VerifyOptions) {
+export function createTasks(o: LoadTaskOptions & DeployOptions & VerifyOptions & { to?: string; json?: boolean }) {
   return {
     setup: setupTask(o),
     'cold-deploy': coldDeployTask(o),
     deploy: deployTask(o),
     rollback: rollbackTask(o),
+    releases: releasesTask(o),
     restart: restartTask(o),
     status: statusTask(o),
     unlock: unlockTask(o),

@@ -37,7 +37,7 @@ set -euo pipefail
 # ---- options (sy_parse fills these; defaults are the protocol's) ---------------------------------
 DEPLOY_TO='' RELEASE='' SITE='' SOCKET_DIR='' SOCKET_GROUP='' SOCKET_MODE='0660'
 START_TIMEOUT='30' HEALTH_PATH='/health' HEALTH_TIMEOUT='30' EXPECT_STATUS='200'
-GRACE='2' DRAIN='30' DRAIN_MODE='signal' KEEP='5' AUDIT='' LOCK_OWNER='' REUSE='' PACKAGE_BYTES=''
+GRACE='2' DRAIN='30' DRAIN_MODE='signal' KEEP='5' AUDIT='' LOCK_OWNER='' REUSE='' MARK_BAD='' PACKAGE_BYTES=''
 SHARED=() ENVS=() SY_CMD=()
 SY_STEP='init' SY_ON_FAIL='' SY_FAILED='' SY_ERR_LINE='' SY_ERR_CMD=''
 
@@ -104,8 +104,8 @@ sy_init() {
 
 # ---- options -------------------------------------------------------------------------------------
 
-# sy_parse 'ALLOWED NAMES…' "$@": reads --name value pairs (only the allowed names; `reuse` is a
-# flag; `--` in ALLOWED lets a command follow in SY_CMD). Anything else is a usage error.
+# sy_parse 'ALLOWED NAMES…' "$@": reads --name value pairs (only the allowed names; `reuse` and
+# `mark-bad` are flags; `--` in ALLOWED lets a command follow in SY_CMD). Anything else is a usage error.
 sy_parse() {
   local allowed=" $1 " opt
   shift
@@ -117,8 +117,8 @@ sy_parse() {
       return 0
     fi
     [[ $opt == --?* && $allowed == *" ${opt#--} "* ]] || sy_usage "unknown option or argument: $opt"
-    if [[ $opt == --reuse ]]; then
-      REUSE=1
+    if [[ $opt == --reuse || $opt == --mark-bad ]]; then
+      if [[ $opt == --reuse ]]; then REUSE=1; else MARK_BAD=1; fi
       shift
       continue
     fi
@@ -297,6 +297,38 @@ sy_read_pidfile() {
 sy_write() {
   printf '%s\n' "$2" >"$1.tmp.$$"
   mv -f -- "$1.tmp.$$" "$1"
+}
+
+# A release's own marks, in releases/R/.switchyard/: live-at (when it first went live: switch.sh)
+# and bad (rolled back from: retire.sh --mark-bad). A plain rollback never picks a bad release.
+# sy_release_state R: SY_RSTATE current|bad|previous|good|never-live (after sy_read_state).
+sy_release_state() {
+  local m=$RELEASES/$1/.switchyard
+  if [[ $1 == "$LIVE_R" ]]; then SY_RSTATE=current
+  elif [[ -e $m/bad ]]; then SY_RSTATE=bad
+  elif [[ ! -e $m/live-at ]]; then SY_RSTATE=never-live
+  elif [[ $1 == "$PREV_R" ]]; then SY_RSTATE=previous
+  else SY_RSTATE=good
+  fi
+}
+
+# sy_our_releases: SY_OURS, switchyard's own releases (a real directory named like the client's
+# release ids, RELEASE_ID in lib/remote/commands.ts, holding .switchyard/release.json), oldest first.
+# A hand-made backup or copy under releases/ is never counted, listed or touched.
+sy_our_releases() {
+  local d name dirs
+  SY_OURS=()
+  # The glob is already sorted (byte order under LC_ALL=C), so no subshell and no `sort`.
+  local LC_ALL=C
+  shopt -s nullglob
+  dirs=("$RELEASES"/*/)
+  shopt -u nullglob
+  for d in ${dirs[@]+"${dirs[@]}"}; do
+    name=${d%/}
+    name=${name##*/}
+    d=$RELEASES/$name
+    if [[ $name =~ $SY_RELEASE_ID && ! -L $d && ! -L $d/.switchyard && -f $d/.switchyard/release.json ]]; then SY_OURS+=("$name"); fi
+  done
 }
 
 # sy_point_current R: current -> releases/R, atomically.

@@ -2,7 +2,7 @@
 # retire.sh: finish the deploy of live release R: stop the previous process, prune, unlock.
 #
 # Usage: retire.sh --deploy-to D --release R --site S --socket-dir SD [--grace 2] [--drain 30]
-#          [--drain-mode signal|connections] [--keep 5] [--audit TEXT]
+#          [--drain-mode signal|connections] [--keep 5] [--audit TEXT] [--mark-bad]
 #
 # If the previous release's process (pid AND start time, from .switchyard/previous) still runs:
 # wait until its listener (the socket .prev links to, by inode in `ss -xle`) has had an empty
@@ -12,10 +12,12 @@
 # most --drain seconds. Refuse if it still owns the live socket's inode, then SIGTERM it (and its
 # process group), wait up to --drain seconds, SIGKILL. Prints `::sy retired release=OLD|none
 # pid=P signal=TERM|KILL|gone [waited_ms=N queue=empty|closed|pending|timer [queued=N]
-# [connections=closed|open|timer] stop_ms=N]`. Then removes R's `fresh`
+# [connections=closed|open|timer] stop_ms=N]`. With --mark-bad (a rollback) the previous release
+# is marked bad (`::sy marked release=OLD state=bad`). Then removes R's `fresh`
 # marker, keeps the newest --keep of switchyard's own releases (a release-id name holding
 # .switchyard/release.json: nothing else under releases/ is counted or deleted) and deletes the
-# older ones (never R, the previous one, current, or one whose process still runs):
+# older ones (never R, the previous one, current, the newest good one before R, or one whose
+# process still runs):
 # `::sy pruned release=X` each, appends to the audit log, and releases the
 # lock: `::sy unlocked`.
 #
@@ -31,7 +33,7 @@ if ! declare -F sy_emit >/dev/null; then
 fi
 
 sy_init retire
-sy_parse 'deploy-to release site socket-dir grace drain drain-mode keep audit' "$@"
+sy_parse 'deploy-to release site socket-dir grace drain drain-mode keep audit mark-bad' "$@"
 sy_require deploy-to release site socket-dir
 sy_validate
 sy_check_setup
@@ -65,27 +67,31 @@ else
   sy_emit retired "release=$PREV_R" "pid=$PREV_PID" "signal=$signal" ${SY_WAIT_FIELDS[@]+"${SY_WAIT_FIELDS[@]}"}
 fi
 
+if [[ -n $MARK_BAD && -n $PREV_R && -d $RELEASES/$PREV_R/.switchyard && ! -L $RELEASES/$PREV_R/.switchyard ]]; then
+  # a rollback: what it rolled back from is never picked by a plain rollback again
+  sy_iso
+  printf 'rolled back from at %s: %s\n' "$SY_ISO" "$AUDIT" >"$RELEASES/$PREV_R/.switchyard/bad"
+  sy_emit marked "release=$PREV_R" state=bad
+fi
+
 SY_STEP=prune
-# The glob is already sorted (byte order under LC_ALL=C), so no subshell and no `sort`: walk
-# it from the end for newest first.
-LC_ALL=C
-shopt -s nullglob
-dirs=("$RELEASES"/*/)
-shopt -u nullglob
-# Only switchyard's own releases are counted and pruned: a real directory (not a link) named like
-# the client's release ids (RELEASE_ID in lib/remote/commands.ts) that holds .switchyard/release.json
-# (the package brings it). A hand-made backup or copy under releases/ is never touched.
-ours=()
-for d in ${dirs[@]+"${dirs[@]}"}; do
-  name=${d%/}
-  name=${name##*/}
-  d=$RELEASES/$name
-  if [[ $name =~ $SY_RELEASE_ID && ! -L $d && ! -L $d/.switchyard && -f $d/.switchyard/release.json ]]; then ours+=("$name"); fi
+sy_our_releases
+ours=(${SY_OURS[@]+"${SY_OURS[@]}"})
+# The newest good release before R: where a plain rollback goes. Never pruned.
+good=''
+for ((i = ${#ours[@]} - 1; i >= 0; i--)); do
+  name=${ours[i]}
+  [[ $name < $RELEASE ]] || continue
+  sy_release_state "$name"
+  if [[ $SY_RSTATE == good || $SY_RSTATE == previous ]]; then
+    good=$name
+    break
+  fi
 done
 pruned=0
 for ((i = ${#ours[@]} - 1 - KEEP; i >= 0; i--)); do
   name=${ours[i]}
-  [[ $name != "$RELEASE" && $name != "$PREV_R" ]] || continue
+  [[ $name != "$RELEASE" && $name != "$PREV_R" && $name != "$good" ]] || continue
   if sy_is_current "$name"; then continue; fi
   sy_words "$RELEASES/$name/.switchyard/pid"
   if sy_alive "${SY_WORDS[0]:-}" "${SY_WORDS[1]:-}"; then

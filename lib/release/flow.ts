@@ -205,6 +205,7 @@ class ReleaseRun {
       lockOwner: lockOwner(),
       reuse,
       audit: `${this.o.kind} by ${lockOwner()}`,
+      markBad: this.o.kind === 'rollback',
       // on stdin, never on the command line (lib/remote/commands.ts envBlock)
       appEnv: (this.appEnv ??= this.o.appEnv ?? resolveAppEnv(this.env.app.env, { envFile: this.env.file, reporter: this.reporter }).values),
     });

@@ -9,13 +9,46 @@ import { runRelease, type ReleaseEvent, type ReleaseReport } from './flow';
 import { guardedRelease, type ReportOptions } from './guard';
 import { maskedRelease } from './deploy';
 import { Masker, resolveAppEnv } from '../config/secrets';
+import { readReleases, type ReleaseInfo } from '../servers/releases';
 
 export interface ReuseOptions extends TaskOptions, ReportOptions {
   onEvent?: (e: ReleaseEvent) => void;
+  /** rollback: this release on every host (even one marked bad), instead of the newest good one. */
+  to?: string;
 }
 
-/** Which release each host goes to: what it runs now (restart) or what ran before (rollback). */
-async function targetsOf(session: Session, hosts: HostConfig[], kind: 'rollback' | 'restart'): Promise<Map<string, string>> {
+/**
+ * Where a host's rollback goes: the release named (it must be there and not live), or the newest
+ * good release older than the current one (never one rolled back from). A reason when there is none.
+ */
+export function rollbackTarget(list: readonly ReleaseInfo[], to?: string): { id: string } | { why: string } {
+  const current = list.find((r) => r.state === 'current');
+  if (!current) return { why: 'no release is live to roll back from' };
+  if (to !== undefined) {
+    if (to === current.id) return { why: `--to=${to} is the live release already` };
+    return list.some((r) => r.id === to) ? { id: to } : { why: `--to=${to}: no such release here (${list.map((r) => r.id).join(', ') || 'none'})` };
+  }
+  const target = list.find((r) => r.id < current.id && (r.state === 'good' || r.state === 'previous'));
+  if (target) return { id: target.id };
+  const bad = list.filter((r) => r.state === 'bad').map((r) => r.id);
+  return { why: `no good release before ${current.id} to roll back to${bad.length ? ` (rolled back from, not picked: ${bad.join(', ')}; name one with --to)` : ''}` };
+}
+
+/** Every host's rollback target, or one error naming every host that has none; nothing changed. */
+async function rollbackTargets(session: Session, hosts: HostConfig[], to?: string): Promise<Map<string, string>> {
+  const target = new Map<string, string>();
+  const problems: string[] = [];
+  for (const h of await readReleases(session, hosts)) {
+    const t = rollbackTarget(h.releases, to);
+    if ('id' in t) target.set(h.host, t.id);
+    else problems.push(`${h.host}: ${t.why}`);
+  }
+  if (problems.length) throw new SwitchyardError(`rollback: nothing changed\n${problems.join('\n')}`);
+  return target;
+}
+
+/** Which release each host restarts: what it runs now. */
+async function restartTargets(session: Session, hosts: HostConfig[]): Promise<Map<string, string>> {
   const target = new Map<string, string>();
   const problems: string[] = [];
   // read-only, so it runs in a dry run too: the dry run shows what would really happen
@@ -25,12 +58,11 @@ async function targetsOf(session: Session, hosts: HostConfig[], kind: 'rollback'
       problems.push(`${r.host.name}: status failed: ${r.error?.message ?? r.value?.error}`);
       continue;
     }
-    const f = r.value.events.find((e) => e.event === 'status')?.fields ?? {};
-    const id = kind === 'rollback' ? f.previous : f.release;
-    if (!id || id === 'none') problems.push(`${r.host.name}: ${kind === 'rollback' ? 'no previous release to roll back to' : 'no release is live to restart'}`);
+    const id = r.value.events.find((e) => e.event === 'status')?.fields.release;
+    if (!id || id === 'none') problems.push(`${r.host.name}: no release is live to restart`);
     else target.set(r.host.name, id);
   }
-  if (problems.length) throw new SwitchyardError(`${kind}: nothing changed\n${problems.join('\n')}`);
+  if (problems.length) throw new SwitchyardError(`restart: nothing changed\n${problems.join('\n')}`);
   return target;
 }
 
@@ -43,7 +75,7 @@ async function releaseExisting(o: ReuseOptions, kind: 'rollback' | 'restart'): P
   const masker = new Masker(appEnv.toMask);
   return withSession(ctx, hosts, async (session) => {
     await session.connectAll();
-    const target = await targetsOf(session, hosts, kind);
+    const target = kind === 'rollback' ? await rollbackTargets(session, hosts, o.to) : await restartTargets(session, hosts);
     return guardedRelease(ctx.reporter, o, (signal) =>
       maskedRelease(masker, () =>
         runRelease({

@@ -8,7 +8,7 @@ import { privateNginxConfig, privateNginxPrefix } from '../nginx/site';
 
 export const REMOTE_SCRIPTS_DIR = path.join(__dirname, '..', '..', 'remote-scripts');
 
-export type Step = 'setup' | 'prepare' | 'switch' | 'undo' | 'retire' | 'status' | 'unlock' | 'run' | 'release';
+export type Step = 'setup' | 'prepare' | 'switch' | 'undo' | 'retire' | 'status' | 'unlock' | 'run' | 'release' | 'releases';
 
 export interface RemoteCommand {
   step: Step;
@@ -193,6 +193,8 @@ function wordWaitSeconds(env: Environment): number {
 export interface ReleaseCommandOptions extends PrepareOptions {
   /** The audit text retire writes. */
   audit: string;
+  /** A rollback: retire marks the release it leaves bad. */
+  markBad?: boolean;
 }
 
 /**
@@ -204,9 +206,9 @@ export function releaseCommand(env: Environment, o: ReleaseCommandOptions): Remo
   const e = prepareEnv(env, o);
   const p = prepareArgs(env, o, e.block.length);
   const sw = [...site(env), '--release', o.release];
-  const re = retireArgs(env, o.release, o.audit);
+  const re = retireArgs(env, o.release, o.audit, o.markBad);
   const un = undoArgs(env, o.release);
-  const steps = { prepare: prepareCommand(env, o), switch: switchCommand(env, o.release), retire: retireCommand(env, o.release, o.audit), undo: undoCommand(env, o.release) };
+  const steps = { prepare: prepareCommand(env, o), switch: switchCommand(env, o.release), retire: retireCommand(env, o.release, o.audit, o.markBad), undo: undoCommand(env, o.release) };
   return {
     step: 'release',
     command: `exec ${words(['bash', '-c', releaseScriptText(), 'release.sh', String(wordWaitSeconds(env)), String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un])}`,
@@ -231,7 +233,7 @@ export function undoCommand(env: Environment, release: string): RemoteCommand {
   return script('undo', env, undoArgs(env, release), env.retire.graceSeconds + 60);
 }
 
-function retireArgs(env: Environment, release: string, audit: string): string[] {
+function retireArgs(env: Environment, release: string, audit: string, markBad = false): string[] {
   return [
     ...site(env),
     '--release', release,
@@ -240,6 +242,7 @@ function retireArgs(env: Environment, release: string, audit: string): string[] 
     '--drain-mode', env.retire.drain,
     '--keep', String(env.keepReleases),
     '--audit', audit,
+    ...(markBad ? ['--mark-bad'] : []), // a rollback: what it leaves is never picked again
   ];
 }
 
@@ -248,13 +251,18 @@ function retireArgs(env: Environment, release: string, audit: string): string[] 
  * with drain 'connections' its open connections (at most drain), then its exit after SIGTERM (at
  * most drain) and after SIGKILL (5 s), with room for the prune.
  */
-export function retireCommand(env: Environment, release: string, audit: string): RemoteCommand {
+export function retireCommand(env: Environment, release: string, audit: string, markBad = false): RemoteCommand {
   const { graceSeconds, drainSeconds, drain } = env.retire;
-  return script('retire', env, retireArgs(env, release, audit), graceSeconds + drainSeconds * (drain === 'connections' ? 2 : 1) + 120);
+  return script('retire', env, retireArgs(env, release, audit, markBad), graceSeconds + drainSeconds * (drain === 'connections' ? 2 : 1) + 120);
 }
 
 export function statusCommand(env: Environment): RemoteCommand {
   return script('status', env, [...site(env), '--health-path', env.app.health.path, '--expect-status', String(env.app.health.expectStatus)], 60);
+}
+
+/** Every release of the site on the host, newest first, with its state (releases.sh). */
+export function releasesCommand(env: Environment): RemoteCommand {
+  return script('releases', env, site(env), 60);
 }
 
 /** Starts (or reloads) the private nginx under deployTo with the site's config; shown without the config text. */

@@ -10,6 +10,10 @@ export interface Flags extends LoadTaskOptions {
   cycles?: number;
   /** verify: a rollback after each deploy. */
   rollback?: boolean;
+  /** rollback: the release to go back to. */
+  to?: string;
+  /** releases: print JSON. */
+  json?: boolean;
 }
 
 type FlagType = 'string' | 'boolean' | 'count' | 'list' | 'whole' | 'batch';
@@ -43,6 +47,8 @@ export const FLAGS = {
   '--max-failures': { type: 'whole', key: 'maxFailures', help: 'exit 0 while no more than this many requests failed', default: '0' },
   '--cycles': { type: 'count', key: 'cycles', help: 'deploys in a row under the same load', default: '1' },
   '--rollback': { type: 'boolean', key: 'rollback', help: 'roll back after each deploy, under load too', default: 'off' },
+  '--to': { type: 'string', key: 'to', help: 'the release to roll back to (even one marked bad)', default: 'the newest good release before the live one' },
+  '--json': { type: 'boolean', key: 'json', help: 'print JSON instead of a table', default: 'off' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;

@@ -212,7 +212,7 @@ describe.sequential('one host: setup, cold-deploy, deploy', () => {
 });
 
 describe.sequential('rollback and restart', () => {
-  it('rollback goes back to the previous release (started again, switched, the newer one retired); twice flips back', async () => {
+  it('rollback goes back to the previous release (started again, switched, the newer one retired); a second one never back to it (bad), --to does', async () => {
     const a = await deploy({ environment: env, reporter: new MemoryReporter() });
     const b = await deploy({ environment: env, reporter: new MemoryReporter() });
     const bPid = pidOf(h, b.release);
@@ -228,8 +228,11 @@ describe.sequential('rollback and restart', () => {
     expect(fs.readlinkSync(path.join(h.deployTo, 'current'))).toBe(`releases/${a.release}`);
     expect(alive(bPid)).toBe(false);
     expect(releasesOn(h)).toContain(b.release); // kept: it is the previous one now
+    // b was rolled back from: a plain rollback goes further back, to an older good release
     const again = await rollback({ environment: env, reporter: new MemoryReporter() });
-    expect(again.release).toBe(b.release);
+    expect(again.release < a.release).toBe(true);
+    const back = await rollback({ environment: env, reporter: new MemoryReporter(), to: b.release });
+    expect(back.release).toBe(b.release);
     expect(await lab.fetchSite(h)).toMatchObject({ body: `hello from release ${b.release}\n` });
   });
 
@@ -258,7 +261,7 @@ describe.sequential('rollback and restart', () => {
       const e = labEnv(fresh);
       await setup({ environment: e, reporter: new MemoryReporter() });
       await deploy({ environment: e, reporter: new MemoryReporter() }, 'cold-deploy');
-      await expect(rollback({ environment: e, reporter: new MemoryReporter() })).rejects.toThrow(/rollback: nothing changed\nh1: no previous release to roll back to/);
+      await expect(rollback({ environment: e, reporter: new MemoryReporter() })).rejects.toThrow(/rollback: nothing changed\nh1: no good release before \S+ to roll back to$/);
     } finally {
       await fresh.stop();
     }

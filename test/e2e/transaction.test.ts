@@ -251,7 +251,8 @@ describe.sequential('many hosts, one transaction', () => {
       ['h2', 'finished', 1, 1],
       ['h3', 'finished', 1, 1],
     ]);
-    expect(json.hosts.every((h) => h.seconds > 0 && h.stats.bytesUploaded > 1000)).toBe(true);
+    // bytes: the header, the links, the package of what changed (the rest is linked from the live release)
+    expect(json.hosts.every((h) => h.seconds > 0 && h.stats.bytesUploaded > 100)).toBe(true);
     live = r.release;
   });
 });

@@ -10,6 +10,7 @@ import {
   q,
   RELEASE_ID,
   releaseCommand,
+  releasesCommand,
   releaseScriptText,
   REMOTE_SCRIPTS_DIR,
   retireCommand,
@@ -111,6 +112,20 @@ describe('remote commands', () => {
     expect(retireCommand(env, R, 'x').timeoutSeconds).toBe(152);
     expect(switchCommand(env, R).timeoutSeconds).toBe(60);
     expect(unlockCommand(env).display).toBe('unlock.sh --deploy-to /srv/app');
+  });
+
+  it('a rollback\'s retire marks what it leaves bad (--mark-bad); releases lists them read-only', () => {
+    expect(retireCommand(env, R, 'rollback by me', true).display).toBe(
+      `retire.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 2 --drain 30 --drain-mode signal --keep 5 --audit 'rollback by me' --mark-bad`,
+    );
+    const rb = releaseCommand(env, { release: R, lockOwner: 'me', audit: 'rollback by me', reuse: true, markBad: true });
+    expect(rb.steps.retire.display.endsWith(' --mark-bad')).toBe(true);
+    expect(argvOf(rb.command)).toContain('--mark-bad');
+    expect(argvOf(releaseCommand(env, { release: R, lockOwner: 'me', audit: 'x' }).command)).not.toContain('--mark-bad');
+    const l = releasesCommand(env);
+    expect(l.display).toBe('releases.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy');
+    expect(l.command).toBe(`exec bash -c ${inline('releases.sh')} releases.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy`);
+    expect(l.timeoutSeconds).toBe(60);
   });
 
   it("retire with drain 'connections': the mode on its command line, a limit that covers the drain before and after SIGTERM; undo unchanged", () => {

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# releases.sh: switchyard's own releases of site S on this host, newest first, and their state.
+#
+# Usage: releases.sh --deploy-to D --site S --socket-dir SD
+#
+# Prints one line per release (a release-id directory holding .switchyard/release.json; nothing
+# else under releases/ is listed): `::sy release id=R state=current|previous|good|bad|never-live
+# live_at=ISO|none built=ISO|none git=SHA|none`. current: what serves now; previous: what served
+# before the last switch; good: went live once, not rolled back from; bad: rolled back from (a plain
+# rollback never picks it); never-live: unpacked, never switched to (a prepare under way, or one
+# killed). Changes nothing.
+#
+# Exit codes: 0 listed; 1 unexpected failure; 2 usage; 3 not set up.
+set -euo pipefail
+if ! declare -F sy_emit >/dev/null; then
+  # ${…%/*}, not $(dirname …): one program less; a bare name means the current directory.
+  sy_dir=.
+  if [[ ${BASH_SOURCE[0]} == */* ]]; then sy_dir=${BASH_SOURCE[0]%/*}; fi
+  # shellcheck source=SCRIPTDIR/lib.sh
+  . "$sy_dir/lib.sh"
+fi
+
+# releases_meta R: SY_GIT and SY_BUILT from R's release.json (the client writes it, one key a line).
+releases_meta() {
+  local line
+  SY_GIT=none SY_BUILT=none
+  while IFS= read -r line; do
+    if [[ $line =~ \"git\":\ \"([0-9a-f]{1,40})\" ]]; then SY_GIT=${BASH_REMATCH[1]}; fi
+    if [[ $line =~ \"builtAt\":\ \"([0-9TZ:.-]{1,40})\" ]]; then SY_BUILT=${BASH_REMATCH[1]}; fi
+  done <"$RELEASES/$1/.switchyard/release.json"
+}
+
+sy_init releases
+sy_parse 'deploy-to site socket-dir' "$@"
+sy_require deploy-to site socket-dir
+sy_validate
+[[ -d $RELEASES ]] || sy_die 3 "$RELEASES is missing: run setup first"
+sy_read_state
+sy_our_releases
+for ((i = ${#SY_OURS[@]} - 1; i >= 0; i--)); do
+  r=${SY_OURS[i]}
+  sy_release_state "$r"
+  live_at=none
+  if [[ -e $RELEASES/$r/.switchyard/live-at ]]; then { IFS= read -r live_at <"$RELEASES/$r/.switchyard/live-at" || true; } 2>/dev/null; fi
+  [[ $live_at =~ ^[0-9TZ:.-]{1,40}$ ]] || live_at=none
+  releases_meta "$r"
+  sy_emit release "id=$r" "state=$SY_RSTATE" "live_at=$live_at" "built=$SY_BUILT" "git=$SY_GIT"
+done

@@ -1,0 +1,29 @@
+// Where a rollback goes (pure): never to a release rolled back from, unless named.
+import { describe, expect, it } from 'vitest';
+import { rollbackTarget } from '../../../lib/release/reuse';
+import type { ReleaseInfo, ReleaseState } from '../../../lib/servers/releases';
+
+const list = (...xs: [string, ReleaseState][]): ReleaseInfo[] => xs.map(([id, state]) => ({ id, state }));
+
+describe('rollbackTarget', () => {
+  it('the newest good (or previous) release older than the live one', () => {
+    expect(rollbackTarget(list(['r3', 'current'], ['r2', 'previous'], ['r1', 'good']))).toEqual({ id: 'r2' });
+    expect(rollbackTarget(list(['r3', 'bad'], ['r2', 'current'], ['r1', 'good']))).toEqual({ id: 'r1' });
+    // never forward to a newer release, never to one that did not go live
+    expect(rollbackTarget(list(['r4', 'good'], ['r3', 'current'], ['r2', 'never-live'], ['r1', 'good']))).toEqual({ id: 'r1' });
+  });
+
+  it('none: says why, naming the bad ones and --to', () => {
+    expect(rollbackTarget(list(['r2', 'current'], ['r1', 'bad']))).toEqual({ why: 'no good release before r2 to roll back to (rolled back from, not picked: r1; name one with --to)' });
+    expect(rollbackTarget(list(['r1', 'current']))).toEqual({ why: 'no good release before r1 to roll back to' });
+    expect(rollbackTarget(list(['r1', 'good']))).toEqual({ why: 'no release is live to roll back from' });
+  });
+
+  it('--to: any release that is there, even a bad or newer one; not the live one, not a missing one', () => {
+    const l = list(['r3', 'bad'], ['r2', 'current'], ['r1', 'good']);
+    expect(rollbackTarget(l, 'r3')).toEqual({ id: 'r3' });
+    expect(rollbackTarget(l, 'r1')).toEqual({ id: 'r1' });
+    expect(rollbackTarget(l, 'r2')).toEqual({ why: '--to=r2 is the live release already' });
+    expect(rollbackTarget(l, 'r9')).toEqual({ why: '--to=r9: no such release here (r3, r2, r1)' });
+  });
+});
