@@ -299,17 +299,26 @@ sy_write() {
   mv -f -- "$1.tmp.$$" "$1"
 }
 
-# A release's own marks, in releases/R/.switchyard/: live-at (when it first went live: switch.sh)
-# and bad (rolled back from: retire.sh --mark-bad). A plain rollback never picks a bad release.
-# sy_release_state R: SY_RSTATE current|bad|previous|good|never-live (after sy_read_state).
+# A release's own marks, in releases/R/.switchyard/: live-at (when it first went live, by this
+# host's clock: switch.sh) and bad (rolled back from: retire.sh --mark-bad). A plain rollback never
+# picks a bad release. Order is by live-at, never by name: the deploying machine's clock may be off.
+# sy_release_state R: SY_RSTATE current|bad|previous|good|never-live (after sy_read_state); a
+# release from before live-at existed counts as previous when the state file says so.
 sy_release_state() {
   local m=$RELEASES/$1/.switchyard
   if [[ $1 == "$LIVE_R" ]]; then SY_RSTATE=current
   elif [[ -e $m/bad ]]; then SY_RSTATE=bad
-  elif [[ ! -e $m/live-at ]]; then SY_RSTATE=never-live
   elif [[ $1 == "$PREV_R" ]]; then SY_RSTATE=previous
+  elif [[ ! -e $m/live-at ]]; then SY_RSTATE=never-live
   else SY_RSTATE=good
   fi
+}
+
+# sy_live_at R: SY_LIVE_AT, when R first went live (ISO, this host's clock), or empty.
+sy_live_at() {
+  SY_LIVE_AT=''
+  if [[ -e $RELEASES/$1/.switchyard/live-at ]]; then { IFS= read -r SY_LIVE_AT <"$RELEASES/$1/.switchyard/live-at" || true; } 2>/dev/null; fi
+  [[ $SY_LIVE_AT =~ ^[0-9TZ:.-]{1,40}$ ]] || SY_LIVE_AT=''
 }
 
 # sy_our_releases: SY_OURS, switchyard's own releases (a real directory named like the client's

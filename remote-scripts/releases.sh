@@ -4,11 +4,12 @@
 # Usage: releases.sh --deploy-to D --site S --socket-dir SD
 #
 # Prints one line per release (a release-id directory holding .switchyard/release.json; nothing
-# else under releases/ is listed): `::sy release id=R state=current|previous|good|bad|never-live
-# live_at=ISO|none built=ISO|none git=SHA|none`. current: what serves now; previous: what served
-# before the last switch; good: went live once, not rolled back from; bad: rolled back from (a plain
-# rollback never picks it); never-live: unpacked, never switched to (a prepare under way, or one
-# killed). Changes nothing.
+# else under releases/ is listed), newest name first: `::sy release id=R
+# state=current|previous|good|bad|never-live live_at=ISO|none built=ISO|none git=SHA|none`.
+# current: what serves now; previous: what served before the last switch; good: went live once
+# (live_at, this host's clock), not rolled back from; bad: rolled back from (a plain rollback never
+# picks it); never-live: unpacked, never switched to (a prepare under way, or one killed).
+# Changes nothing.
 #
 # Exit codes: 0 listed; 1 unexpected failure; 2 usage; 3 not set up.
 set -euo pipefail
@@ -40,9 +41,7 @@ sy_our_releases
 for ((i = ${#SY_OURS[@]} - 1; i >= 0; i--)); do
   r=${SY_OURS[i]}
   sy_release_state "$r"
-  live_at=none
-  if [[ -e $RELEASES/$r/.switchyard/live-at ]]; then { IFS= read -r live_at <"$RELEASES/$r/.switchyard/live-at" || true; } 2>/dev/null; fi
-  [[ $live_at =~ ^[0-9TZ:.-]{1,40}$ ]] || live_at=none
+  sy_live_at "$r"
   releases_meta "$r"
-  sy_emit release "id=$r" "state=$SY_RSTATE" "live_at=$live_at" "built=$SY_BUILT" "git=$SY_GIT"
+  sy_emit release "id=$r" "state=$SY_RSTATE" "live_at=${SY_LIVE_AT:-none}" "built=$SY_BUILT" "git=$SY_GIT"
 done

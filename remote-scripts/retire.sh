@@ -16,7 +16,7 @@
 # is marked bad (`::sy marked release=OLD state=bad`). Then removes R's `fresh`
 # marker, keeps the newest --keep of switchyard's own releases (a release-id name holding
 # .switchyard/release.json: nothing else under releases/ is counted or deleted) and deletes the
-# older ones (never R, the previous one, current, the newest good one before R, or one whose
+# older ones (never R, the previous one, current, the good one that went live last, or one whose
 # process still runs):
 # `::sy pruned release=X` each, appends to the audit log, and releases the
 # lock: `::sy unlocked`.
@@ -77,17 +77,17 @@ fi
 SY_STEP=prune
 sy_our_releases
 ours=(${SY_OURS[@]+"${SY_OURS[@]}"})
-# The newest good release before R: where a plain rollback goes. Never pruned.
-good=''
-for ((i = ${#ours[@]} - 1; i >= 0; i--)); do
-  name=${ours[i]}
-  [[ $name < $RELEASE ]] || continue
-  sy_release_state "$name"
-  if [[ $SY_RSTATE == good || $SY_RSTATE == previous ]]; then
-    good=$name
-    break
-  fi
-done
+# Where a plain rollback goes (never pruned): the previous release unless it is bad (kept as
+# previous anyway), else the good one that went live last.
+good='' good_at=''
+if [[ -z $PREV_R || -e $RELEASES/$PREV_R/.switchyard/bad ]]; then
+  for name in ${ours[@]+"${ours[@]}"}; do
+    sy_release_state "$name"
+    [[ $SY_RSTATE == good ]] || continue
+    sy_live_at "$name"
+    if [[ -z $good || $SY_LIVE_AT > $good_at ]]; then good=$name good_at=$SY_LIVE_AT; fi
+  done
+fi
 pruned=0
 for ((i = ${#ours[@]} - 1 - KEEP; i >= 0; i--)); do
   name=${ours[i]}

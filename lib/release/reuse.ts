@@ -18,8 +18,10 @@ export interface ReuseOptions extends TaskOptions, ReportOptions {
 }
 
 /**
- * Where a host's rollback goes: the release named (it must be there and not live), or the newest
- * good release older than the current one (never one rolled back from). A reason when there is none.
+ * Where a host's rollback goes: the release named (it must be there and not live), else what served
+ * before the last switch unless it was rolled back from, else the good release that went live last
+ * (by the host's clock: release ids carry the deploying machine's, which may be off). Never a bad
+ * one. A reason when there is none.
  */
 export function rollbackTarget(list: readonly ReleaseInfo[], to?: string): { id: string } | { why: string } {
   const current = list.find((r) => r.state === 'current');
@@ -28,7 +30,8 @@ export function rollbackTarget(list: readonly ReleaseInfo[], to?: string): { id:
     if (to === current.id) return { why: `--to=${to} is the live release already` };
     return list.some((r) => r.id === to) ? { id: to } : { why: `--to=${to}: no such release here (${list.map((r) => r.id).join(', ') || 'none'})` };
   }
-  const target = list.find((r) => r.id < current.id && (r.state === 'good' || r.state === 'previous'));
+  const good = list.filter((r) => r.state === 'good').sort((a, b) => ((b.liveAt ?? '') < (a.liveAt ?? '') ? -1 : 1));
+  const target = list.find((r) => r.state === 'previous') ?? good[0];
   if (target) return { id: target.id };
   const bad = list.filter((r) => r.state === 'bad').map((r) => r.id);
   return { why: `no good release before ${current.id} to roll back to${bad.length ? ` (rolled back from, not picked: ${bad.join(', ')}; name one with --to)` : ''}` };

@@ -3,14 +3,21 @@ import { describe, expect, it } from 'vitest';
 import { rollbackTarget } from '../../../lib/release/reuse';
 import type { ReleaseInfo, ReleaseState } from '../../../lib/servers/releases';
 
-const list = (...xs: [string, ReleaseState][]): ReleaseInfo[] => xs.map(([id, state]) => ({ id, state }));
+const list = (...xs: ([string, ReleaseState] | [string, ReleaseState, string])[]): ReleaseInfo[] =>
+  xs.map(([id, state, liveAt]) => ({ id, state, ...(liveAt ? { liveAt } : {}) }));
 
 describe('rollbackTarget', () => {
-  it('the newest good (or previous) release older than the live one', () => {
+  it('what served before the last switch; when that was rolled back from, the good one that went live last', () => {
     expect(rollbackTarget(list(['r3', 'current'], ['r2', 'previous'], ['r1', 'good']))).toEqual({ id: 'r2' });
     expect(rollbackTarget(list(['r3', 'bad'], ['r2', 'current'], ['r1', 'good']))).toEqual({ id: 'r1' });
-    // never forward to a newer release, never to one that did not go live
-    expect(rollbackTarget(list(['r4', 'good'], ['r3', 'current'], ['r2', 'never-live'], ['r1', 'good']))).toEqual({ id: 'r1' });
+    // never to one that did not go live
+    expect(rollbackTarget(list(['r3', 'current'], ['r2', 'never-live'], ['r1', 'good']))).toEqual({ id: 'r1' });
+  });
+
+  it('by when they went live (the host\'s clock), not by id: the deploying machine\'s clock may be a year off', () => {
+    // B was deployed with the clock a year back: its id sorts first, yet it is the live one
+    expect(rollbackTarget(list(['A', 'previous'], ['B', 'current']))).toEqual({ id: 'A' });
+    expect(rollbackTarget(list(['C', 'good', '2026-12-01T10:00:00Z'], ['A', 'good', '2026-12-01T11:00:00Z'], ['B', 'current'], ['D', 'bad']))).toEqual({ id: 'A' });
   });
 
   it('none: says why, naming the bad ones and --to', () => {
