@@ -16,7 +16,7 @@ export const CATALOG = {
   'cold-deploy': { description: 'First release where nothing runs yet (refuses if a release is live)', flags: [...RELEASE, '--batch'] },
   deploy: { description: 'Package, upload and release atomically on every host (one transaction)', flags: [...RELEASE, '--batch', '--under-load', ...LOAD] },
   rollback: {
-    description: 'Go back to the newest good release before the live one on every host (never one rolled back from; --to names one): started again, health-checked, switched atomically',
+    description: 'Go back to the release before the live one on every host (never one rolled back from; --to names one): started again, health-checked, switched atomically',
     flags: [...RELEASE, '--to', '--under-load', ...LOAD],
   },
   releases: { description: 'Per host: every release kept, newest first, with its state (current, previous, good, bad, never-live), when it went live, build time, git revision', flags: [...SELECT, '--json'] },
