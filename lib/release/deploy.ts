@@ -129,6 +129,7 @@ async function deployWith(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' 
             release,
             appEnv: appEnv.values,
             packageFor: (h) => packages.get(rendered.variantOf(h.name))!,
+            mask: (t) => masker.mask(t),
             ...(o.hooks ? { hooks: o.hooks } : {}),
             signal,
             ...(o.onEvent ? { onEvent: o.onEvent } : {}),

@@ -68,6 +68,11 @@ export interface ReleaseOptions {
   /** Switch this many hosts at a time, each batch checked before the next (default: all at once). */
   batchSize?: number;
   onEvent?: (e: ReleaseEvent) => void;
+  /**
+   * Masks the secrets in a text (the deploy's Masker): the `failed` and `rolledBack` hooks get the
+   * error masked, as the log has it, since a hook may post it anywhere.
+   */
+  mask?: (text: string) => string;
 }
 
 export interface HostReport {
@@ -153,8 +158,18 @@ class ReleaseRun {
     }
     // past the point of no return: every host serves the new release already
     await this.retireAll();
-    await this.hook('finished');
+    await this.finished();
     return this.report(true);
+  }
+
+  /** The finished hook: if it throws, the release stays done and its report is still published. */
+  private async finished(): Promise<void> {
+    try {
+      await this.hook('finished');
+    } catch (e) {
+      const msg = `${this.release} is live everywhere, but the finished hook failed: ${(e as Error)?.message ?? String(e)}`;
+      throw Object.assign(new SwitchyardError(msg, { cause: e }), { report: this.report(false, msg) });
+    }
   }
 
   private async connect(): Promise<void> {
@@ -305,7 +320,7 @@ class ReleaseRun {
     const failedRetire = retired.filter((r) => r.error);
     if (!failedRetire.length) return;
     const msg = `${this.release} is live everywhere, but retiring the old release failed on ${failedRetire.map((r) => r.host.name).join(', ')}:\n${failedRetire.map((r) => r.error!.message).join('\n')}`;
-    await runHooks(this.o.hooks, 'failed', { ...this.ctx, error: new Error(msg) }).catch(() => undefined);
+    await runHooks(this.o.hooks, 'failed', { ...this.ctx, error: this.forHooks(new Error(msg)) }).catch(() => undefined);
     throw Object.assign(new SwitchyardError(msg), { report: this.report(false, msg) });
   }
 
@@ -333,7 +348,7 @@ class ReleaseRun {
       ? new SwitchyardError(`${cause.message}\nNOT put back (its deploy lock stays held: check with gulp status, then gulp unlock): ${notBack.join('; ')}`, { cause, ...(hostOf(cause) ? { host: hostOf(cause)! } : {}) })
       : cause;
     this.endTalks();
-    await runHooks(this.o.hooks, 'failed', { ...this.ctx, error: err }).catch(() => undefined);
+    await runHooks(this.o.hooks, 'failed', { ...this.ctx, error: this.forHooks(err) }).catch(() => undefined);
     for (const s of this.state.values()) if (s.phase === 'prepared' || s.phase === 'switched') s.phase = 'failed'; // not put back
     const r = this.report(false, err.message);
     return Object.assign(err instanceof SwitchyardError ? err : new SwitchyardError(err.message, { cause: err }), { report: r });
@@ -356,7 +371,7 @@ class ReleaseRun {
       notBack.push(`${r.host.name}: undo failed: ${r.error.message}`);
     }
     // a throwing rolledBack hook must not cut the rollback short (the failed hook, the report)
-    await runHooks(this.o.hooks, 'rolledBack', { ...this.ctx, error: why }).catch((e: unknown) => this.reporter.log('warn', `rolledBack hook failed: ${(e as Error)?.message ?? String(e)}`));
+    await runHooks(this.o.hooks, 'rolledBack', { ...this.ctx, error: this.forHooks(why) }).catch((e: unknown) => this.reporter.log('warn', `rolledBack hook failed: ${(e as Error)?.message ?? String(e)}`));
     return notBack;
   }
 
@@ -403,6 +418,13 @@ class ReleaseRun {
   /** No exec is left waiting for a word: one still waiting ends (and says so: exit 9). */
   private endTalks(): void {
     for (const t of this.talks.values()) t.end();
+  }
+
+  /** The error as a hook may see it: masked, without its cause (which is not). */
+  private forHooks(e: Error): Error {
+    if (!this.o.mask) return e;
+    const host = hostOf(e);
+    return new SwitchyardError(this.o.mask(e.message), host ? { host } : {});
   }
 
   private hook(name: HookName): Promise<void> {

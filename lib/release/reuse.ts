@@ -86,6 +86,7 @@ async function releaseExisting(o: ReuseOptions, kind: 'rollback' | 'restart'): P
           kind,
           release: (h) => target.get(h.name)!,
           appEnv: appEnv.values,
+          mask: (t) => masker.mask(t),
           ...(o.hooks ? { hooks: o.hooks } : {}),
           ...(o.onEvent ? { onEvent: o.onEvent } : {}),
           signal,

@@ -55,6 +55,7 @@ interface Setup {
   signal?: AbortSignal;
   dryRun?: boolean;
   packageFor?: (h: HostConfig) => Package;
+  mask?: (t: string) => string;
 }
 
 function world(o: Setup = {}): World {
@@ -83,6 +84,7 @@ function world(o: Setup = {}): World {
       onEvent: (e) => events.push(e),
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.batchSize ? { batchSize: o.batchSize } : {}),
+      ...(o.mask ? { mask: o.mask } : {}),
     });
   const fail = () =>
     run().then(
@@ -272,6 +274,20 @@ describe('the release transaction, with a fake transport', () => {
     expect(Math.max(...w.fleet.seqs('*', 'exit release.sh 0'), w.fleet.seqOf('h1', 'exit undo.sh 0'))).toBeLessThan(w.fleet.seqOf('-', 'hook rolledBack'));
   });
 
+  it('the failed and rolledBack hooks get the error masked, without its cause (a hook may post it anywhere)', async () => {
+    const w = world({
+      scripts: { h2: { prepare: { code: 5, msg: 'the app did not start: token=s3cr3t-value rejected' } } },
+      mask: (t) => t.split('s3cr3t-value').join('***'),
+    });
+    await w.fail();
+    expect(names(w)).toEqual(['started', 'rolledBack', 'failed']);
+    for (const { ctx } of w.hooks.slice(1)) {
+      expect(ctx.error!.message).toContain('token=*** rejected');
+      expect(ctx.error!.message).not.toContain('s3cr3t');
+      expect(ctx.error!.cause).toBeUndefined();
+    }
+  });
+
   it.each(['prepared', 'switched'] as const)('a %s hook that throws rolls every host back; the error is the hook’s', async (name) => {
     const w = world({
       hooks: {
@@ -289,6 +305,23 @@ describe('the release transaction, with a fake transport', () => {
     expect(phases(reportOf(err))).toEqual(['rolled-back', 'rolled-back', 'rolled-back']);
     expect(names(w)).toEqual(name === 'prepared' ? ['started', 'prepared', 'rolledBack', 'failed'] : ['started', 'prepared', 'switched', 'rolledBack', 'failed']);
     if (name === 'prepared') expect(switchWords(w.fleet)).toEqual([]);
+  });
+
+  it('a finished hook that throws: the release stays live everywhere, the error says so and carries the report', async () => {
+    const w = world({
+      hooks: {
+        finished: () => {
+          throw new Error('chat is down');
+        },
+      },
+    });
+    const err = await w.fail();
+    expect(err.message).toBe(`${REL} is live everywhere, but the finished hook failed: chat is down`);
+    expect(served(w.fleet)).toEqual([REL, REL, REL]);
+    expect(undone(w.fleet)).toEqual([]);
+    const report = reportOf(err)!;
+    expect(report).toMatchObject({ ok: false, error: err.message });
+    expect(phases(report)).toEqual(['finished', 'finished', 'finished']);
   });
 
   it('a started hook that throws stops before any connection; nothing to undo', async () => {
