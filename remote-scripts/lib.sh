@@ -268,6 +268,13 @@ sy_iso() {
   printf -v SY_ISO '%(%Y-%m-%dT%H:%M:%SZ)T' -1
 }
 
+# sy_iso_us: SY_ISO to the microsecond (2026-12-01T11:44:08.123456Z): fixed width, so two of them
+# compare as strings, also within one second. EPOCHREALTIME's radix follows the locale.
+sy_iso_us() {
+  local TZ=UTC t=${EPOCHREALTIME//,/.}
+  printf -v SY_ISO '%(%Y-%m-%dT%H:%M:%S)T.%sZ' "${t%.*}" "${t#*.}"
+}
+
 # ---- state files ---------------------------------------------------------------------------------
 
 # sy_words FILE: the words of FILE's first line in SY_WORDS (empty if the file is missing).

@@ -85,7 +85,7 @@ if [[ -z $PREV_R || -e $RELEASES/$PREV_R/.switchyard/bad ]]; then
     sy_release_state "$name"
     [[ $SY_RSTATE == good ]] || continue
     sy_live_at "$name"
-    if [[ -z $good || $SY_LIVE_AT > $good_at ]]; then good=$name good_at=$SY_LIVE_AT; fi
+    if [[ -z $good || ! $SY_LIVE_AT < $good_at ]]; then good=$name good_at=$SY_LIVE_AT; fi # a tie: the later id
   done
 fi
 pruned=0

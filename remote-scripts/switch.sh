@@ -53,7 +53,7 @@ else
   mv -f -t "$STATE" -- "$STATE/tmp/live"
 fi
 if [[ ! -e $REL_DIR/.switchyard/live-at ]]; then
-  sy_iso
+  sy_iso_us
   printf '%s\n' "$SY_ISO" >"$REL_DIR/.switchyard/live-at" # it went live once: a release a rollback may pick
 fi
 sy_emit switched "release=$RELEASE" "previous=${LIVE_R:-none}"

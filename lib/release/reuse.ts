@@ -30,7 +30,8 @@ export function rollbackTarget(list: readonly ReleaseInfo[], to?: string): { id:
     if (to === current.id) return { why: `--to=${to} is the live release already` };
     return list.some((r) => r.id === to) ? { id: to } : { why: `--to=${to}: no such release here (${list.map((r) => r.id).join(', ') || 'none'})` };
   }
-  const good = list.filter((r) => r.state === 'good').sort((a, b) => ((b.liveAt ?? '') < (a.liveAt ?? '') ? -1 : 1));
+  const at = (r: ReleaseInfo) => `${r.liveAt ?? ''} ${r.id}`; // a tie in live-at: the later id
+  const good = list.filter((r) => r.state === 'good').sort((a, b) => (at(b) < at(a) ? -1 : at(b) > at(a) ? 1 : 0));
   const target = list.find((r) => r.state === 'previous') ?? good[0];
   if (target) return { id: target.id };
   const bad = list.filter((r) => r.state === 'bad').map((r) => r.id);

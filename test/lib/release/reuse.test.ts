@@ -18,6 +18,9 @@ describe('rollbackTarget', () => {
     // B was deployed with the clock a year back: its id sorts first, yet it is the live one
     expect(rollbackTarget(list(['A', 'previous'], ['B', 'current']))).toEqual({ id: 'A' });
     expect(rollbackTarget(list(['C', 'good', '2026-12-01T10:00:00Z'], ['A', 'good', '2026-12-01T11:00:00Z'], ['B', 'current'], ['D', 'bad']))).toEqual({ id: 'A' });
+    // the same moment (an older host's live-at has whole seconds): the later id
+    expect(rollbackTarget(list(['r1', 'good', '2026-12-01T10:00:00Z'], ['r2', 'good', '2026-12-01T10:00:00Z'], ['r3', 'current']))).toEqual({ id: 'r2' });
+    expect(rollbackTarget(list(['r2', 'good', '2026-12-01T10:00:00Z'], ['r1', 'good', '2026-12-01T10:00:00Z'], ['r3', 'current']))).toEqual({ id: 'r2' });
   });
 
   it('none: says why, naming the bad ones and --to', () => {
