@@ -251,6 +251,7 @@ SY_SLEEP_FD=''
 # Opened on first use, so an app started before (prepare) does not inherit it.
 sy_sleep_ms() {
   local s rc=0
+  sy_heartbeat
   printf -v s '%d.%03d' $(($1 / 1000)) $(($1 % 1000))
   if [[ -z $SY_SLEEP_FD ]]; then
     { exec {SY_SLEEP_FD}<>/dev/ptmx; } 2>/dev/null || exec {SY_SLEEP_FD}<> <(:)
@@ -450,13 +451,27 @@ sy_grep_first() {
 
 # ---- the deploy lock -----------------------------------------------------------------------------
 
-# sy_lock_read: LOCK_TEXT (owner line, empty when free) and LOCK_R (its release).
+# sy_lock_read: LOCK_TEXT (owner line, empty when free; with ` (heartbeat N s ago)` when the lock
+# has one) and LOCK_R (its release).
 sy_lock_read() {
+  local hb=''
   LOCK_TEXT='' LOCK_R=''
   [[ -d $LOCK ]] || return 0
   { IFS= read -r LOCK_TEXT <"$LOCK/owner" || true; } 2>/dev/null
   [[ -n $LOCK_TEXT ]] || LOCK_TEXT='(no owner recorded yet)'
   if [[ $LOCK_TEXT =~ ^release=([^[:space:]]+) ]]; then LOCK_R=${BASH_REMATCH[1]}; fi
+  { IFS= read -r hb <"$LOCK/heartbeat" || true; } 2>/dev/null
+  if [[ $hb =~ ^[0-9]{1,12}$ ]]; then LOCK_TEXT+=" (heartbeat $((EPOCHSECONDS - hb)) s ago)"; fi
+}
+
+# The deploy lock's heartbeat: the epoch seconds in lock/heartbeat, written while a client that
+# holds the lock is connected (its waits call sy_heartbeat; release.sh between words). A lock
+# whose heartbeat stopped has lost its deploy, whichever machine ran it (lib/release/lock.ts).
+SY_HB='' SY_HB_AT=0
+sy_heartbeat() {
+  [[ -n $SY_HB ]] && ((EPOCHSECONDS - SY_HB_AT >= 5)) || return 0
+  SY_HB_AT=$EPOCHSECONDS
+  { printf '%s\n' "$EPOCHSECONDS" >"$LOCK/heartbeat"; } 2>/dev/null || true
 }
 
 # sy_lock_take R TEXT: take the lock for R, or return 1 (LOCK_TEXT then names the holder).
@@ -476,6 +491,8 @@ sy_lock_take() {
     rm -rf -- "$LOCK"
     return 1
   fi
+  SY_HB=1 SY_HB_AT=0
+  sy_heartbeat
 }
 
 # sy_socket_lock_take TEXT: the live socket is what two environments (two deployTo) may name
@@ -499,12 +516,14 @@ sy_socket_lock_take() {
 # sy_lock_held_by R
 sy_lock_held_by() {
   sy_lock_read
-  [[ -n $LOCK_R && $LOCK_R == "$1" ]]
+  [[ -n $LOCK_R && $LOCK_R == "$1" ]] || return 1
+  SY_HB=1 # ours to keep alive while this step waits
 }
 
 # sy_lock_release: the deploy lock, and the live socket's lock when this deployTo holds it.
 sy_lock_release() {
   local sock='' holder=''
+  SY_HB=''
   { IFS= read -r sock <"$LOCK/socket" || true; } 2>/dev/null
   if [[ $sock == /*/SOCK-*.lock && -d $sock && ! -L $sock ]]; then
     { IFS= read -r holder <"$sock/owner" || true; } 2>/dev/null

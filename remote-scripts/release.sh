@@ -7,7 +7,8 @@
 #   then on stdin: the env block (--env-bytes N of the prepare args: the app's variables, which
 #   never travel on a command line), the package (--package-bytes N; not with --reuse), both read
 #   by prepare, and one word a line: `switch`, then `retire`; or `undo` at any point after prepare.
-#   WAIT: seconds to wait for a word.
+#   WAIT: seconds to wait for a word. While it waits, the deploy lock's heartbeat goes on
+#   (lock/heartbeat, every 5 s): the lock of a client that is gone ages, from any machine's view.
 #
 # Each step is prepare.sh, switch.sh, retire.sh or undo.sh run as they are (the client sends them
 # as the functions sy_run_prepare… before this text; run as a file, the scripts beside it), in a
@@ -40,12 +41,41 @@ switch_args=("${@:np+1:ns}")
 retire_args=("${@:np+ns+1:nr}")
 undo_args=("${@:np+ns+nr+1}")
 
+# release_word: the client's next word into WORD, read in 5 s slices so that the lock's heartbeat
+# goes on meanwhile (a partial line is kept across slices); 1 at the end of stdin or after WAIT s.
+release_word() {
+  local rc part buf='' deadline slice t
+  sy_now
+  deadline=$((SY_NOW + wait * 1000))
+  while :; do
+    slice=$((deadline - SY_NOW < 5000 ? deadline - SY_NOW : 5000))
+    printf -v t '%d.%03d' $((slice / 1000)) $((slice % 1000))
+    rc=0
+    IFS= read -r -t "$t" part || rc=$?
+    if ((rc == 0)); then
+      WORD=$buf$part
+      return 0
+    fi
+    ((rc > 128)) || return 1
+    buf+=$part
+    sy_heartbeat
+    sy_now
+    ((SY_NOW < deadline)) || return 1
+  done
+}
+
 # Plain calls, never `f || …`: bash ignores set -e inside a function called in a condition, and
 # the steps rely on it. A failing step ends this script with its own code.
 sy_run_prepare "${prepare_args[@]}"
 sy_emit ready step=prepare
+# prepare holds the lock now: its heartbeat, while we wait (the client puts --deploy-to D first)
+if [[ ${prepare_args[0]:-} == --deploy-to ]]; then
+  sy_abspath "${prepare_args[1]:-}"
+  LOCK=$SY_PATH/.switchyard/lock SY_HB=1
+fi
 step=prepare
-while IFS= read -r -t "$wait" word; do
+while release_word; do
+  word=$WORD
   case $step:$word in
     prepare:switch)
       sy_run_switch "${switch_args[@]}" </dev/null

@@ -7,13 +7,14 @@ import { appHosts, contextFor, withSession, type TaskOptions } from '../context'
 import { SwitchyardError } from '../errors';
 import { buildPackage } from './package';
 import { reportOf, runRelease, type ReleaseEvent, type ReleaseKind, type ReleaseReport } from './flow';
-import { guardedRelease, type ReportOptions } from './guard';
+import { guardedRelease, withLockWait, type ReportOptions } from './guard';
 import { formatBytes } from '../output/summary';
 import { renderForHosts, type RenderedVariants } from '../config/deploy';
 import { Masker, maskStrings, MissingSecretsError, resolveAppEnv, type MissingSecret, type ResolvedAppEnv } from '../config/secrets';
 import type { Environment, HostConfig } from '../environment';
 import type { Reporter } from '../output/reporter';
 import { ProgressReporter, ProgressView } from '../output/progress';
+import type { Session } from '../remote/session';
 
 export interface DeployOptions extends TaskOptions, ReportOptions {
   /** Called at each host's prepare / switch / retire (load-test markers). */
@@ -120,23 +121,21 @@ async function deployWith(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' 
   const batch = batchSize(o.batch, hosts.length);
   try {
     const masker = new Masker([...appEnv.toMask, ...rendered.secrets.formsToMask()]);
+    const attempt = (session: Session, signal: AbortSignal) =>
+      runRelease({
+        session,
+        kind,
+        release,
+        appEnv: appEnv.values,
+        packageFor: (h) => packages.get(rendered.variantOf(h.name))!,
+        mask: (t) => masker.mask(t),
+        ...(o.hooks ? { hooks: o.hooks } : {}),
+        signal,
+        ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+        ...(batch ? { batchSize: batch } : {}),
+      });
     return await guardedRelease(reporter, o, (signal) =>
-      maskedRelease(masker, () =>
-        withSession(ctx, hosts, (session) =>
-          runRelease({
-            session,
-            kind,
-            release,
-            appEnv: appEnv.values,
-            packageFor: (h) => packages.get(rendered.variantOf(h.name))!,
-            mask: (t) => masker.mask(t),
-            ...(o.hooks ? { hooks: o.hooks } : {}),
-            signal,
-            ...(o.onEvent ? { onEvent: o.onEvent } : {}),
-            ...(batch ? { batchSize: batch } : {}),
-          }),
-        ),
-      ),
+      maskedRelease(masker, () => withSession(ctx, hosts, (session) => withLockWait(o.lockWait, reporter, signal, () => attempt(session, signal)))),
     );
   } finally {
     for (const p of packages.values()) await p.remove();

@@ -12,6 +12,41 @@ export interface ReportOptions {
   report?: string;
   /** Receives the report (also on failure, when there is one). */
   onReport?: (r: ReleaseReport) => void;
+  /** Seconds to wait for deploy locks held by someone else (`--lock-wait`): the release is tried again. */
+  lockWait?: number;
+}
+
+/** The hosts refused only by a live deploy's lock (nothing switched, no other failure), or undefined. */
+function heldBy(e: unknown): string[] | undefined {
+  const r = reportOf(e);
+  if (!r || r.switchOrder.length) return undefined;
+  const failed = r.hosts.filter((h) => h.phase === 'failed');
+  const held = failed.filter((h) => h.error?.startsWith('deploy lock is held: ') && !h.error.includes('STALE'));
+  return failed.length && held.length === failed.length ? held.map((h) => `${h.host}: ${h.error!.slice('deploy lock is held: '.length)}`) : undefined;
+}
+
+/**
+ * Runs the release; while it fails only because other deploys hold the lock (every other host was
+ * put back), tries it again every 2 s for up to `seconds`, saying who holds it. A stale lock is
+ * never waited for: nobody will free it.
+ */
+export async function withLockWait(seconds: number | undefined, reporter: Reporter, signal: AbortSignal, run: () => Promise<ReleaseReport>): Promise<ReleaseReport> {
+  const deadline = Date.now() + (seconds ?? 0) * 1000;
+  for (;;) {
+    try {
+      return await run();
+    } catch (e) {
+      const held = heldBy(e);
+      const left = deadline - Date.now();
+      if (!held || left <= 0 || signal.aborted) throw e;
+      reporter.log('warn', `waiting for the deploy lock (${Math.ceil(left / 1000)} s left of --lock-wait): ${held.join('; ')}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(2000, left));
+        signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+      });
+      if (signal.aborted) throw e;
+    }
+  }
 }
 
 export function writeReport(file: string | undefined, report: ReleaseReport | object): void {

@@ -6,7 +6,7 @@ import { forHost, type HostConfig } from '../environment';
 import { SwitchyardError } from '../errors';
 import type { Session } from '../remote/session';
 import { runRelease, type ReleaseEvent, type ReleaseReport } from './flow';
-import { guardedRelease, type ReportOptions } from './guard';
+import { guardedRelease, withLockWait, type ReportOptions } from './guard';
 import { maskedRelease } from './deploy';
 import { Masker, resolveAppEnv } from '../config/secrets';
 import { readReleases, type ReleaseInfo } from '../servers/releases';
@@ -80,20 +80,18 @@ async function releaseExisting(o: ReuseOptions, kind: 'rollback' | 'restart'): P
   return withSession(ctx, hosts, async (session) => {
     await session.connectAll();
     const target = kind === 'rollback' ? await rollbackTargets(session, hosts, o.to) : await restartTargets(session, hosts);
-    return guardedRelease(ctx.reporter, o, (signal) =>
-      maskedRelease(masker, () =>
-        runRelease({
-          session,
-          kind,
-          release: (h) => target.get(h.name)!,
-          appEnv: appEnv.values,
-          mask: (t) => masker.mask(t),
-          ...(o.hooks ? { hooks: o.hooks } : {}),
-          ...(o.onEvent ? { onEvent: o.onEvent } : {}),
-          signal,
-        }),
-      ),
-    );
+    const attempt = (signal: AbortSignal) =>
+      runRelease({
+        session,
+        kind,
+        release: (h) => target.get(h.name)!,
+        appEnv: appEnv.values,
+        mask: (t) => masker.mask(t),
+        ...(o.hooks ? { hooks: o.hooks } : {}),
+        ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+        signal,
+      });
+    return guardedRelease(ctx.reporter, o, (signal) => maskedRelease(masker, () => withLockWait(o.lockWait, ctx.reporter, signal, () => attempt(signal))));
   });
 }
 

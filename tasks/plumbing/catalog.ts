@@ -9,7 +9,7 @@ export interface TaskEntry {
 
 const SELECT: FlagName[] = ['--env', '--env-dir', '--roles', '--hosts', '--verbose'];
 const LOAD: FlagName[] = ['--concurrency', '--keepalive', '--path', '--method'];
-const RELEASE: FlagName[] = [...SELECT, '--parallel', '--dry-run', '--report'];
+const RELEASE: FlagName[] = [...SELECT, '--parallel', '--dry-run', '--report', '--lock-wait'];
 
 export const CATALOG = {
   setup: { description: 'Prepare the servers: directories, tool checks (curl, ss, nohup), private nginx if configured', flags: SELECT },

@@ -14,9 +14,11 @@ export interface Flags extends LoadTaskOptions {
   to?: string;
   /** releases: print JSON. */
   json?: boolean;
+  /** deploy, rollback, restart: seconds to wait for a held deploy lock. */
+  lockWait?: number;
 }
 
-type FlagType = 'string' | 'boolean' | 'count' | 'list' | 'whole' | 'batch';
+type FlagType = 'string' | 'boolean' | 'count' | 'list' | 'whole' | 'batch' | 'seconds';
 
 export interface FlagSpec {
   type: FlagType;
@@ -49,6 +51,7 @@ export const FLAGS = {
   '--rollback': { type: 'boolean', key: 'rollback', help: 'roll back after each deploy, under load too', default: 'off' },
   '--to': { type: 'string', key: 'to', help: 'the release to roll back to (even one marked bad)', default: 'the newest good release before the live one' },
   '--json': { type: 'boolean', key: 'json', help: 'print JSON instead of a table', default: 'off' },
+  '--lock-wait': { type: 'seconds', key: 'lockWait', help: 'when a host\'s deploy lock is held, wait this long for it (30s, 2m), showing who holds it', default: 'do not wait' },
 } as const satisfies Record<string, FlagSpec>;
 
 export type FlagName = keyof typeof FLAGS;
@@ -183,6 +186,13 @@ function convert(spec: FlagSpec, t: Token): unknown {
       const items = (value ?? '').split(',').map((s) => s.trim());
       if (!value || items.some((s) => !s)) return new FlagError([`${name}: needs a comma-separated list, e.g. ${name}=a,b`]);
       return items;
+    }
+    case 'seconds': {
+      // 30, 30s, 2m, 1h: whole seconds, minutes or hours, at most a day
+      const m = /^(\d{1,6})([smh]?)$/.exec(value ?? '');
+      const n = m ? Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600 } as const)[m[2] as '' | 's' | 'm' | 'h'] : NaN;
+      if (!m || n < 1 || n > 86_400) return new FlagError([`${name}: "${value ?? ''}" is not a duration of 1 s to 24 h (e.g. ${name}=30s, 2m)`]);
+      return n;
     }
     case 'batch':
       if (!value || !/^\d+%?$/.test(value) || /^0+%?$/.test(value)) return new FlagError([`${name}: "${value ?? ''}" is not a number of hosts or a percentage (e.g. 2 or 25%)`]);

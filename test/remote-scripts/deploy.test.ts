@@ -225,7 +225,7 @@ describe('status', () => {
     expect(r.code, show(r)).toBe(0);
     expect(find(r, 'status')?.fields).toMatchObject({ release: 'r2', lock: 'held', health: '200', healthy: 'no', releases: '3' });
     expect(find(r, 'lock')?.fields).toEqual({ release: 'r3' });
-    expect(find(r, 'lock')?.msg).toMatch(/^release=r3 since=\S+ test r3$/);
+    expect(find(r, 'lock')?.msg).toMatch(/^release=r3 since=\S+ test r3 \(heartbeat \d+ s ago\)$/);
     const u = await lab.run('undo', [...lab.siteArgs('r3'), '--grace', '0']);
     expect(u.code, show(u)).toBe(0);
   });

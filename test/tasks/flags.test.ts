@@ -30,6 +30,17 @@ describe('command line flags', () => {
     expect(() => parseFlags(['--keepalive=maybe'], {})).toThrow(/--keepalive: "maybe" is not true or false/);
   });
 
+  it('--lock-wait takes a duration (30, 30s, 2m, 1h) as seconds; anything else is refused, naming the flag', () => {
+    expect(parseFlags(['deploy', '--lock-wait=30']).lockWait).toBe(30);
+    expect(parseFlags(['deploy', '--lock-wait=30s']).lockWait).toBe(30);
+    expect(parseFlags(['deploy', '--lock-wait=2m']).lockWait).toBe(120);
+    expect(parseFlags(['rollback', '--lock-wait=1h']).lockWait).toBe(3600);
+    for (const bad of ['0', '30x', '-5', '1.5m', '25h', '']) {
+      expect(() => parseFlags(['deploy', `--lock-wait=${bad}`]), bad).toThrow(/--lock-wait: "[^"]*" is not a duration of 1 s to 24 h/);
+    }
+    expect(() => parseFlags(['status', '--lock-wait=30s'])).toThrow(/--lock-wait/);
+  });
+
   it('turns --batch into hosts per batch', () => {
     expect(batchSize(undefined, 4)).toBeUndefined();
     expect(batchSize('1', 4)).toBe(1);
