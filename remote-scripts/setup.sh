@@ -25,16 +25,22 @@ sy_validate
 
 SY_STEP=check
 missing=()
-for tool in curl ss nohup setsid tar timeout mv ln stat; do
-  # tar: GNU tar (prepare checks the package's listing with its options before unpacking).
-  if command -v "$tool" >/dev/null 2>&1 && { [[ $tool != tar ]] || [[ $(exec tar --version 2>/dev/null) == *'GNU tar'* ]]; }; then
+for tool in curl ss nohup setsid tar timeout mv ln stat find xargs cp awk sha256sum; do
+  # tar: GNU tar (prepare checks the package's listing with its options before unpacking); find:
+  # GNU find (the upload's listing uses -printf, which BusyBox's lacks).
+  gnu=''
+  case $tool in
+    tar) gnu='GNU tar' ;;
+    find) gnu='GNU findutils' ;;
+  esac
+  if command -v "$tool" >/dev/null 2>&1 && { [[ -z $gnu ]] || [[ $(exec "$tool" --version 2>/dev/null) == *"$gnu"* ]]; }; then
     sy_emit check "tool=$tool" ok=yes
   else
     sy_emit check "tool=$tool" ok=no
     missing+=("$tool")
   fi
 done
-((${#missing[@]} == 0)) || sy_die 3 "missing tools: ${missing[*]} (install them, then run setup again; tar: GNU tar)"
+((${#missing[@]} == 0)) || sy_die 3 "missing tools: ${missing[*]} (install them, then run setup again; tar: GNU tar; find: GNU findutils)"
 
 if [[ -n $SOCKET_GROUP ]]; then
   getent group -- "$SOCKET_GROUP" >/dev/null || sy_die 3 "socket group $SOCKET_GROUP does not exist"

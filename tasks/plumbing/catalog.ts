@@ -12,7 +12,7 @@ const LOAD: FlagName[] = ['--concurrency', '--keepalive', '--path', '--method'];
 const RELEASE: FlagName[] = [...SELECT, '--parallel', '--dry-run', '--report', '--lock-wait'];
 
 export const CATALOG = {
-  setup: { description: 'Prepare the servers: directories, tool checks (curl, ss, nohup), private nginx if configured', flags: SELECT },
+  setup: { description: 'Prepare the servers: directories, tool checks (curl, ss, GNU tar and find, …), private nginx if configured', flags: SELECT },
   'cold-deploy': { description: 'First release where nothing runs yet (refuses if a release is live)', flags: [...RELEASE, '--batch'] },
   deploy: { description: 'Package, upload and release atomically on every host (one transaction)', flags: [...RELEASE, '--batch', '--under-load', ...LOAD] },
   rollback: {

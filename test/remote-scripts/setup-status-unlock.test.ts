@@ -12,7 +12,7 @@ afterEach(async () => {
   await lab.cleanup();
 });
 
-const TOOLS = ['curl', 'ss', 'nohup', 'setsid', 'tar', 'timeout', 'mv', 'ln', 'stat'];
+const TOOLS = ['curl', 'ss', 'nohup', 'setsid', 'tar', 'timeout', 'mv', 'ln', 'stat', 'find', 'xargs', 'cp', 'awk', 'sha256sum'];
 
 describe('as files', () => {
   it('a script run as a file sources lib.sh beside it and answers as when sent inline', async () => {
