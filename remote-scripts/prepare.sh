@@ -12,8 +12,8 @@
 # comes on stdin and is unpacked into a new D/releases/R once the lock is taken: all of the rest of
 # stdin, or exactly N bytes of it with --package-bytes (release.sh reads the client's words after
 # it). With --delta the client sends only what this host lacks: once the lock is taken, prepare
-# prints `::sy have release=B files=N`, N lines `SHA256 MODE PATH` (the files of the live release B
-# that are as B's manifest says), `::sy have-end`; stdin then brings a line `LINK-BYTES PACKAGE-BYTES`,
+# prints `::sy have release=B`, N lines `SHA256 MODE PATH` (the files of the live release B that
+# are as B's manifest says), `::sy have-end files=N`; stdin then brings a line `LINK-BYTES PACKAGE-BYTES`,
 # the paths to hard-link from B (one a line, each one of those N), and the package of the rest.
 # With --reuse, an existing release is started again (restart, rollback) and stdin is not read
 # past the env block. The app is started in D/releases/R with every variable of the env block and
@@ -82,19 +82,25 @@ prepare_read_env() {
 # bin/ (the scripts: the same from one deploy to the next of a switchyard version).
 DELTA_FIND=(-type f '(' ! -path './.switchyard/*' -o -path './.switchyard/bin/*' ')' ! -path '*[[:cntrl:]]*' ! -path '*\\*')
 
-# prepare_have BASE: into $LOCK/have, `SHA MODE PATH` for each file of releases/BASE that is as it
-# was unpacked (empty without BASE, its manifest or its stat).
+# prepare_have BASE: the listing (`::sy have release=BASE|none`, then `SHA MODE PATH` for each file of
+# releases/BASE that is as it was unpacked, then `::sy have-end files=N`) on stdout, its lines also
+# into $LOCK/have; none without BASE, its manifest or its stat. One awk writes both: no wc, no cat.
 prepare_have() {
   local dir=$RELEASES/$1
   : >"$LOCK/have"
-  [[ -n $1 && -f $dir/.switchyard/manifest && -f $dir/.switchyard/stat ]] || return 0
+  sy_emit have "release=${1:-none}"
+  if ! [[ -n $1 && -f $dir/.switchyard/manifest && -f $dir/.switchyard/stat ]]; then
+    sy_emit have-end files=0
+    return 0
+  fi
   (cd -- "$dir" && exec find . "${DELTA_FIND[@]}" -printf '%i %s %T@ %m %P\n') >"$LOCK/have.stat"
   # 1: the stat recorded; 2: the stat now (same line: unchanged, its MODE kept); 3: the manifest.
-  LC_ALL=C awk '
+  LC_ALL=C awk -v out="$LOCK/have" '
     FILENAME == ARGV[1] { rec[$0] = 1; next }
     FILENAME == ARGV[2] { if ($0 in rec) { p = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ [^ ]+ /, "", p); mode[p] = $4 }; next }
-    { p = substr($0, 67); if (p in mode) print substr($0, 1, 64), mode[p], p }
-  ' "$dir/.switchyard/stat" "$LOCK/have.stat" "$dir/.switchyard/manifest" >"$LOCK/have"
+    { p = substr($0, 67); if (p in mode) { line = substr($0, 1, 64) " " mode[p] " " p; print line; print line > out; n++ } }
+    END { print "::sy have-end files=" (n + 0) }
+  ' "$dir/.switchyard/stat" "$LOCK/have.stat" "$dir/.switchyard/manifest"
 }
 
 # prepare_delta: say what the live release has, then take the client's links (each one of those)
@@ -105,9 +111,6 @@ prepare_delta() {
   base=$LIVE_R
   [[ -n $base && -d $RELEASES/$base ]] || base=''
   prepare_have "$base"
-  sy_emit have "release=${base:-none}" "files=$(exec wc -l <"$LOCK/have")"
-  cat -- "$LOCK/have"
-  sy_emit have-end
   IFS= read -r header || sy_die 1 "stdin ended before the upload's header line (--delta)"
   [[ $header =~ ^(0|[1-9][0-9]{0,11})\ ([1-9][0-9]{0,11})$ ]] || sy_usage "bad upload header line (--delta): '${header:0:60}'"
   links=${BASH_REMATCH[1]} PACKAGE_BYTES=${BASH_REMATCH[2]}

@@ -76,12 +76,11 @@ fi
 
 SY_STEP=prune
 sy_our_releases
-ours=(${SY_OURS[@]+"${SY_OURS[@]}"})
 # Where a plain rollback goes (never pruned): the previous release unless it is bad (kept as
 # previous anyway), else the good one that went live last.
 good='' good_at=''
 if [[ -z $PREV_R || -e $RELEASES/$PREV_R/.switchyard/bad ]]; then
-  for name in ${ours[@]+"${ours[@]}"}; do
+  for name in ${SY_OURS[@]+"${SY_OURS[@]}"}; do
     sy_release_state "$name"
     [[ $SY_RSTATE == good ]] || continue
     sy_live_at "$name"
@@ -89,8 +88,8 @@ if [[ -z $PREV_R || -e $RELEASES/$PREV_R/.switchyard/bad ]]; then
   done
 fi
 pruned=0
-for ((i = ${#ours[@]} - 1 - KEEP; i >= 0; i--)); do
-  name=${ours[i]}
+for ((i = ${#SY_OURS[@]} - 1 - KEEP; i >= 0; i--)); do
+  name=${SY_OURS[i]}
   [[ $name != "$RELEASE" && $name != "$PREV_R" && $name != "$good" ]] || continue
   if sy_is_current "$name"; then continue; fi
   sy_words "$RELEASES/$name/.switchyard/pid"

@@ -1,6 +1,7 @@
 // What every release operation (deploy, rollback, restart) does around the flow: Ctrl-C becomes an
 // abort at the next safe point, and the report is published whether the release succeeded or not.
 import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import type { Reporter } from '../output/reporter';
 import { formatReleaseSummary } from '../output/summary';
@@ -40,10 +41,8 @@ export async function withLockWait(seconds: number | undefined, reporter: Report
       const left = deadline - Date.now();
       if (!held || left <= 0 || signal.aborted) throw e;
       reporter.log('warn', `waiting for the deploy lock (${Math.ceil(left / 1000)} s left of --lock-wait): ${held.join('; ')}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(2000, left));
-        signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-      });
+      // the timer's own abort: no listener left on the signal per try
+      await sleep(Math.min(2000, left), undefined, { signal }).catch(() => undefined);
       if (signal.aborted) throw e;
     }
   }

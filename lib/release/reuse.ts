@@ -13,7 +13,7 @@ import { readReleases, type ReleaseInfo } from '../servers/releases';
 
 export interface ReuseOptions extends TaskOptions, ReportOptions {
   onEvent?: (e: ReleaseEvent) => void;
-  /** rollback: this release on every host (even one marked bad), instead of the newest good one. */
+  /** rollback: this release on every host (even one marked bad), instead of the one rollbackTarget picks. */
   to?: string;
 }
 

@@ -63,7 +63,7 @@ export class ReleaseConversation implements Conversation {
   private hasEnded = false;
   /** Why the upload could not be sent (a build file unreadable, say). */
   private uploadError: Error | undefined;
-  /** The host's `::sy have` listing while it comes (SHA MODE PATH lines, then `::sy have-end`). */
+  /** The host's `::sy have` listing while it comes (SHA MODE PATH lines, then `::sy have-end files=N`). */
   private have: Map<string, HaveEntry> | undefined;
   /** The whole exec: the last step's result; rejects when the host is lost. */
   private readonly done: Promise<StepResult>;
@@ -136,7 +136,7 @@ export class ReleaseConversation implements Conversation {
   /** A line of the host's listing: `SHA256 MODE PATH`; true while the listing lasts. */
   private onHaveLine(line: string): boolean {
     if (!this.have) return false;
-    if (line === '::sy have-end') {
+    if (parseResultLine(line)?.event === 'have-end') {
       const have = this.have;
       this.have = undefined;
       this.sendUpload(have);

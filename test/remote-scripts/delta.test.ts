@@ -54,7 +54,7 @@ async function deltaPrepare(release: string, buildDir: string, tamper?: (u: Uplo
       if (line.startsWith('::sy have ')) {
         listing = true;
         client.haveFrom = /release=(\S+)/.exec(line)?.[1];
-      } else if (line === '::sy have-end') {
+      } else if (line.startsWith('::sy have-end ')) {
         listing = false;
         void pkg.uploadFor(client.have).then((u) => {
           client.upload = u;

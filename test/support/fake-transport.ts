@@ -163,8 +163,8 @@ export class FakeTransport implements Transport {
   /** release.sh: prepare, ready, then one word a line until retire or undo ends it. */
   private async releaseScript(release: string, out: Output, words: Words): Promise<number> {
     if (words.delta) {
-      out.line('::sy have release=none files=0'); // nothing to link from: the whole package comes
-      out.line('::sy have-end');
+      out.line('::sy have release=none'); // nothing to link from: the whole package comes
+      out.line('::sy have-end files=0');
     }
     if (!(await words.packageRead())) {
       out.line('::sy error code=1 step=unpack msg=stdin ended before the upload');
