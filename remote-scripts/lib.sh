@@ -315,13 +315,17 @@ sy_write() {
 # A release's own marks, in releases/R/.switchyard/: live-at (when it first went live, by this
 # host's clock: switch.sh) and bad (rolled back from: retire.sh --mark-bad). A plain rollback never
 # picks a bad release. Order is by live-at, never by name: the deploying machine's clock may be off.
-# sy_release_state R: SY_RSTATE current|bad|previous|good|never-live (after sy_read_state); a
+# sy_release_state R: SY_RSTATE current|bad|standby|previous|good|never-live (after
+# sy_read_state; standby: the previous one, still running: retire.sh --standby); a
 # release from before live-at existed counts as previous when the state file says so.
 sy_release_state() {
   local m=$RELEASES/$1/.switchyard
   if [[ $1 == "$LIVE_R" ]]; then SY_RSTATE=current
   elif [[ -e $m/bad ]]; then SY_RSTATE=bad
-  elif [[ $1 == "$PREV_R" ]]; then SY_RSTATE=previous
+  elif [[ $1 == "$PREV_R" ]]; then
+    SY_RSTATE=previous
+    sy_read_standby
+    if [[ $SB_R == "$1" ]] && sy_alive "$SB_PID" "$SB_ST"; then SY_RSTATE=standby; fi
   elif [[ ! -e $m/live-at ]]; then SY_RSTATE=never-live
   else SY_RSTATE=good
   fi
@@ -377,13 +381,14 @@ sy_retire_standby() {
 
 # The supervisor (supervise.sh): `PID ST VERSION` in .switchyard/supervisor while it runs;
 # .switchyard/errored (`ISO reason`) once it gave up. sy_supervisor_state VERSION: SY_SV_STATE
-# running|outdated (runs, another version)|errored|stopped, SY_SV_PID its pid or empty.
+# running|outdated (runs, another version; an empty VERSION: any)|errored|stopped, SY_SV_PID its
+# pid or empty.
 sy_supervisor_state() {
   sy_words "$STATE/supervisor"
   SY_SV_PID=${SY_WORDS[0]:-}
   if sy_alive "$SY_SV_PID" "${SY_WORDS[1]:-}"; then
     SY_SV_STATE=running
-    [[ ${SY_WORDS[2]:-} == "$1" ]] || SY_SV_STATE=outdated
+    [[ -z $1 || ${SY_WORDS[2]:-} == "$1" ]] || SY_SV_STATE=outdated
     return 0
   fi
   SY_SV_PID='' SY_SV_STATE=stopped

@@ -18,10 +18,11 @@
 # checks in a row: if a standby runs (retire.sh --standby), it switches back to it at once and
 # marks the failed release bad; otherwise it starts the live release again the way a deploy does
 # (prepare.sh --reuse on its own socket from its .switchyard/launch and env records, health check,
-# switch.sh, retire.sh: the old process, if it still runs, is drained and stopped). Waits before a
-# start: 100 ms, x1.5 up to 15 s, back to 100 ms after 30 s up; a start within 30 s of the last
-# one is unstable, and after --max-restarts unstable ones it stops trying: .switchyard/errored
-# says why (`ISO reason`), the audit log too. It retires an expired standby. While someone else
+# switch.sh, retire.sh: the old process, if it still runs, is drained and stopped). A release that
+# went down within 1 s of the supervisor's last start of it (a crash loop) is unstable: the next
+# start waits 100 ms, x1.5 each time up to 15 s; after --max-restarts unstable starts in a row it
+# stops trying: .switchyard/errored says why (`ISO reason`), the audit log too. 30 s up resets
+# both; a release that ran longer is started again at once. It retires an expired standby. While someone else
 # holds the deploy lock (a deploy, a restart) it only watches, every 100 ms. Never touches a
 # process that is not the site's live release, standby or a start of its own.
 # stop: stops the recorded supervisor (TERM; it finishes the step it is in) and removes the
@@ -115,8 +116,11 @@ sv_quote() {
 
 # sv_crontab LINE|'': the user's crontab without the site's line, plus LINE.
 sv_crontab() {
-  local cur='' rc=0 out='' l
-  command -v crontab >/dev/null 2>&1 || sy_die 3 "--boot needs crontab (Debian: apt install cron)"
+  local cur='' rc=0 out='' l prog fd
+  prog=$(command -v crontab) || sy_die 3 "--boot needs crontab (Debian: apt install cron)"
+  # Two sites of one user edit one table: one at a time. flock(1) on the crontab program itself,
+  # opened read-only: a lock every user can take, without a file of ours outside deployTo.
+  if command -v flock >/dev/null 2>&1 && exec {fd}<"$prog"; then flock -w 30 "$fd" || sy_die 1 "could not lock the crontab for 30 s"; fi
   cur=$(exec crontab -l 2>/dev/null) || rc=$?
   ((rc <= 1)) || sy_die 1 "crontab -l failed ($rc)"
   [[ -n $1 || $cur == *"$SV_MARK"* ]] || return 0 # nothing to remove: the table is left alone
@@ -234,21 +238,29 @@ sv_heal() {
     ((SV_RC != 0)) || return 0
   fi
   sy_now
-  if ((SV_LAST > 0 && SY_NOW - SV_LAST < 30000)); then SV_UNSTABLE=$((SV_UNSTABLE + 1)); fi
-  if ((SV_UNSTABLE >= MAX_RESTARTS)); then
-    sy_iso
-    sy_write "$STATE/errored" "$SY_ISO $LIVE_R $1; $SV_UNSTABLE unstable restarts in a row: supervisor stopped"
-    sy_audit supervise "release=$LIVE_R" "site=$SITE" state=errored "msg=$1; $SV_UNSTABLE unstable restarts in a row"
-    echo "supervise: $LIVE_R $1 after $SV_UNSTABLE unstable restarts: giving up (errored)" >&2
-    rm -f -- "$SV_FILE"
-    exit 11
+  if ((SV_LAST > 0 && SY_NOW - SV_LAST < SV_MIN_UP_MS)); then
+    # down again within a second of our last start: a crash loop, so back off (PM2's min_uptime)
+    SV_UNSTABLE=$((SV_UNSTABLE + 1))
+    if ((SV_UNSTABLE >= MAX_RESTARTS)); then sv_errored "$1"; fi
+    sy_sleep_ms "$SV_DELAY"
+    SV_DELAY=$((SV_DELAY * 3 / 2 > 15000 ? 15000 : SV_DELAY * 3 / 2))
+  else
+    SV_DELAY=100 # it ran a while: at once (what a crash costs is only what was in flight)
   fi
-  sy_sleep_ms "$SV_DELAY"
-  SV_DELAY=$((SV_DELAY * 3 / 2 > 15000 ? 15000 : SV_DELAY * 3 / 2))
-  sy_now
-  SV_LAST=$SY_NOW
   echo "supervise: $LIVE_R $1: starting it again" >&2
   sv_cycle "$LIVE_R" "supervisor: $LIVE_R $1: started again"
+  sy_now
+  SV_LAST=$SY_NOW
+}
+
+# sv_errored WHY: give up: the site is marked errored (status shows it), this run ends.
+sv_errored() {
+  sy_iso
+  sy_write "$STATE/errored" "$SY_ISO $LIVE_R $1; $SV_UNSTABLE unstable restarts in a row: supervisor stopped"
+  sy_audit supervise "release=$LIVE_R" "site=$SITE" state=errored "msg=$1; $SV_UNSTABLE unstable restarts in a row"
+  echo "supervise: $LIVE_R $1 after $SV_UNSTABLE unstable restarts: giving up (errored)" >&2
+  rm -f -- "$SV_FILE"
+  exit 11
 }
 
 # sv_check: why the live release needs help (SV_WHY), or empty.
@@ -289,7 +301,7 @@ sv_run() {
   [[ $SY_SV_STATE != running ]] || { echo "supervise: already running as pid $SY_SV_PID" >&2 && exit 0; }
   sy_write "$SV_FILE" "$$ $SV_ST $VERSION"
   trap 'echo "supervise: stopped (pid $$)" >&2; exit 0' TERM INT HUP
-  SV_DELAY=100 SV_UNSTABLE=0 SV_LAST=0 SV_N=0 SV_BAD=0
+  SV_DELAY=100 SV_UNSTABLE=0 SV_LAST=0 SV_N=0 SV_BAD=0 SV_MIN_UP_MS=1000
   echo "supervise: watching $SITE in $DEPLOY_TO (pid $$, version $VERSION)" >&2
   while sv_mine; do
     if [[ -d $LOCK ]]; then

@@ -173,7 +173,7 @@ function serverSchemas(z: Z, f: Fields) {
         intervalMs: z.number().int().min(50).max(60000).default(500).meta(doc("How often it checks that the live release's process runs.")),
         healthEverySeconds: f.seconds.min(0.05).default(5).meta(doc('How often it also checks its health (GET app.health.path on the live socket).')),
         unhealthyChecks: z.number().int().min(1).max(1000).default(3).meta(doc('Failed health checks in a row before it starts the release again.')),
-        maxRestarts: z.number().int().min(1).max(1000).default(10).meta(doc('Unstable restarts (within 30 s of the last) before it gives up: the site is marked errored (`gulp status`), and the next deploy starts over.')),
+        maxRestarts: z.number().int().min(1).max(1000).default(10).meta(doc('Unstable starts in a row (the release down again within 1 s of its start: a crash loop, each start waiting 100 ms × 1.5 up to 15 s) before it gives up: the site is marked errored (`gulp status`); 30 s up resets the count; the next deploy starts over.')),
       })
       .prefault({})
       .meta(doc('The supervisor that keeps the live release up (`gulp supervise`).')),

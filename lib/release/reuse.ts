@@ -32,7 +32,7 @@ export function rollbackTarget(list: readonly ReleaseInfo[], to?: string): { id:
   }
   const at = (r: ReleaseInfo) => `${r.liveAt ?? ''} ${r.id}`; // a tie in live-at: the later id
   const good = list.filter((r) => r.state === 'good').sort((a, b) => (at(b) < at(a) ? -1 : at(b) > at(a) ? 1 : 0));
-  const target = list.find((r) => r.state === 'previous') ?? good[0];
+  const target = list.find((r) => r.state === 'previous' || r.state === 'standby') ?? good[0];
   if (target) return { id: target.id };
   const bad = list.filter((r) => r.state === 'bad').map((r) => r.id);
   return { why: `no good release before ${current.id} to roll back to${bad.length ? ` (rolled back from, not picked: ${bad.join(', ')}; name one with --to)` : ''}` };

@@ -14,6 +14,10 @@ export interface HostStatus {
   health: string;
   lock: string;
   releases: number;
+  /** The site's supervisor: running, stopped or errored (it gave up: why). */
+  supervisor: string;
+  /** The previous release, still running as the standby (retire.standbySeconds). */
+  standby?: string;
 }
 
 export async function status(o: TaskOptions): Promise<HostStatus[]> {
@@ -26,6 +30,8 @@ export async function status(o: TaskOptions): Promise<HostStatus[]> {
       if (!r.ok) throw new SwitchyardError(`${h.name}: status failed: ${r.error}`, { host: h.name });
       const f = r.events.find((e) => e.event === 'status')?.fields ?? {};
       const lock = r.events.find((e) => e.event === 'lock')?.msg;
+      const sv = r.events.find((e) => e.event === 'supervisor');
+      const standby = r.events.find((e) => e.event === 'standby')?.fields.release;
       const s: HostStatus = {
         host: h.name,
         release: f.release ?? 'none',
@@ -36,10 +42,12 @@ export async function status(o: TaskOptions): Promise<HostStatus[]> {
         health: f.health ?? 'none',
         lock: f.lock === 'held' ? `held by ${describeLock(lock ?? '?')}` : 'free',
         releases: Number(f.releases ?? 0),
+        supervisor: sv?.fields.state === 'errored' ? `ERRORED: ${sv.msg ?? 'see supervisor.log'}` : (sv?.fields.state ?? 'unknown'),
+        ...(standby ? { standby } : {}),
       };
       ctx.reporter.log(
-        'info',
-        `release ${s.release}, pid ${s.pid ?? '-'} ${s.alive ? `up ${s.uptimeSeconds ?? '?'} s` : 'NOT RUNNING'}, socket ${s.socket ? 'yes' : 'MISSING'}, health ${s.health}, lock ${s.lock}, ${s.releases} release(s) kept`,
+        sv?.fields.state === 'errored' ? 'warn' : 'info',
+        `release ${s.release}, pid ${s.pid ?? '-'} ${s.alive ? `up ${s.uptimeSeconds ?? '?'} s` : 'NOT RUNNING'}, socket ${s.socket ? 'yes' : 'MISSING'}, health ${s.health}, lock ${s.lock}, ${s.releases} release(s) kept${s.standby ? `, standby ${s.standby}` : ''}, supervisor ${s.supervisor}`,
         h.name,
       );
       return s;
