@@ -360,9 +360,20 @@ function listDirs(dir: string): string[] {
   }
 }
 
-/** One host as it is now: its processes, sockets, the live app's descriptors, releases. */
+/** The site's supervisor as recorded (.switchyard/supervisor: `PID ST VERSION`): an expected process, not a leak. */
+export function recordedSupervisor(deployTo: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(path.join(deployTo, '.switchyard', 'supervisor'), 'utf8').split(' ')[0]);
+    return pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One host as it is now: its processes (the recorded supervisor aside), sockets, the live app's descriptors, releases. */
 export function snapshotHost(host: LabHost, procs: Proc[] = processList()): HostSnapshot {
-  const mine = procs.filter((p) => p.pid !== process.pid && ((p.cwd !== null && under(p.cwd, host.deployTo)) || under(envSocket(p.pid) ?? '', host.socketDir)));
+  const sv = recordedSupervisor(host.deployTo);
+  const mine = procs.filter((p) => p.pid !== process.pid && p.pid !== sv && ((p.cwd !== null && under(p.cwd, host.deployTo)) || under(envSocket(p.pid) ?? '', host.socketDir)));
   const live = readLive(host.deployTo);
   let sessions: number[] = [];
   try {

@@ -60,7 +60,7 @@ describe.sequential('one host: setup, cold-deploy, deploy', () => {
     expect(await lab.fetchSite(h)).toEqual({ status: 200, body: `hello from release ${first}\n` });
     expect(fs.readlinkSync(path.join(h.deployTo, 'current'))).toBe(`releases/${first}`);
     expect(r.hosts[0]).toMatchObject({ phase: 'finished', stats: { connections: 1 } });
-    expect(r.hosts[0]!.stats.executions).toBe(2); // the status check, then prepare, switch and retire in one exec
+    expect(r.hosts[0]!.stats.executions).toBe(3); // the status check, prepare, switch and retire in one exec, then the supervisor's start
   });
 
   it('cold-deploy refuses when a release is live, and changes nothing', async () => {

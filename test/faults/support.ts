@@ -4,6 +4,7 @@
 // prints for the table, a deploy that must succeed, and the flag files the apps' start commands read.
 // What a suite checks beyond that (network.test.ts's own end state, its known_hosts and cut links,
 // the child deploy of server-client.test.ts) stays in its file.
+import { recordedSupervisor } from '../../bench/soak-run';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
@@ -85,7 +86,8 @@ export async function hostState(lab: Lab, h: LabHost, everLive: ReadonlySet<stri
     live: release!,
     current: path.basename(fs.readlinkSync(path.join(h.deployTo, 'current'))),
     served: r.status === 200 ? r.body.replace(/^hello from release /, '').trim() : `HTTP ${r.status}`,
-    stray: processesOf(h.deployTo).filter((p) => p !== Number(pid)),
+    // the site's supervisor (recorded in .switchyard/supervisor) belongs there; anything else is stray
+    stray: processesOf(h.deployTo).filter((p) => p !== Number(pid) && p !== recordedSupervisor(h.deployTo)),
     sockets: fs.readdirSync(h.socketDir).filter((s) => s !== `SOCK-${lab.site}` && s !== `SOCK-${lab.site}.prev`),
     locked: fs.existsSync(path.join(h.deployTo, '.switchyard', 'lock')),
     staged: fs.readdirSync(path.join(h.deployTo, 'releases')).filter((d) => !everLive.has(d)),
