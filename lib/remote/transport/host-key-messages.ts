@@ -1,7 +1,7 @@
 // What a refused host key is told as: the host, the key type and fingerprint, the files
 // consulted, and the exact command that fixes it once the fingerprint has been checked.
 import { q } from '../commands';
-import type { HostKeyLookup, KnownHostEntry, RefusedHostKey } from './known-hosts';
+import type { HostKeyLookup, HostKeyStatus, KnownHostEntry, RefusedHostKey } from './known-hosts';
 import { fingerprintOf } from './ssh-wire';
 
 const at = (e: KnownHostEntry) => `${e.file}:${e.line}`;
@@ -65,4 +65,18 @@ export function describeRefusal(v: RefusedHostKey, l: HostKeyLookup): string {
     `unknown host key ${v.keyType} ${v.fingerprint} for ${v.name} (${consulted(l)}).${cert} ` +
     `Check the fingerprint with the server's administrator, then add it: ${keyscanCommand(l, v.keyType)}`
   );
+}
+
+/** One line on how a host key stands (for `gulp doctor`); describeRefusal says how to fix a refused one. */
+export function hostKeySummary(s: HostKeyStatus): string {
+  const key = `${s.keyType} ${s.fingerprint}`;
+  if (s.status === 'verified' && s.by === 'known-hosts') return `${key} verified by ${at(s.entry)}`;
+  if (s.status === 'verified') {
+    const c = s.certificate;
+    return `${key} verified by CA ${c.caKeyType} ${c.caFingerprint} (${at(s.entry)}): certificate "${c.keyId}" for ${c.principals.join(', ')}, valid until ${c.validBefore}`;
+  }
+  if (s.status === 'revoked') return `${key} REVOKED: the ${s.revoked} is marked @revoked in ${at(s.entry)}`;
+  const cert = s.certificate ? `; ${s.certificate.problem}` : '';
+  if (s.status === 'changed') return `${key} CHANGED: ${s.known.map(at).join(', ')} ${s.known.length > 1 ? 'say' : 'says'} otherwise${cert}`;
+  return `${key} unknown: in no known_hosts file for ${s.name}${cert}`;
 }

@@ -225,10 +225,13 @@ export async function checkHostKey(l: HostKeyLookup, blob: Buffer, fetchCertific
 export function hostKeyVerifier(l: HostKeyLookup, dial: () => Promise<Duplex>, timeoutMs: number, done: (s: HostKeyStatus) => void) {
   return (key: Buffer, verify: (ok: boolean) => void): void => {
     const fetchCertificate = async (algorithms: string[]) => fetchHostCertificate(await dial(), algorithms, timeoutMs);
-    void checkHostKey(l, key, fetchCertificate).then((s) => {
-      done(s);
-      verify(s.status === 'verified');
-    });
+    checkHostKey(l, key, fetchCertificate).then(
+      (s) => {
+        done(s);
+        verify(s.status === 'verified');
+      },
+      () => verify(false), // not reached: checkHostKey turns every failure into a status
+    );
   };
 }
 

@@ -32,13 +32,17 @@ export class SshTransport implements Transport {
   private connecting?: Promise<void>;
   /** Why the open connection went away (reset, closed), once it has. */
   private lost: string | undefined;
-  /** The host key's standing at the last handshake (verified how, or why refused): for `gulp doctor`. */
-  hostKeyStatus: HostKeyStatus | undefined;
+  private keyStatus: HostKeyStatus | undefined;
 
   constructor(readonly target: SshTarget) {}
 
   get host(): string {
     return this.target.name;
+  }
+
+  /** The host key's standing at the last handshake (verified how, or why refused): for `gulp doctor`. */
+  get hostKeyStatus(): HostKeyStatus | undefined {
+    return this.keyStatus;
   }
 
   private where(): string {
@@ -73,7 +77,7 @@ export class SshTransport implements Transport {
         keepaliveCountMax: 3,
         ...(algorithms.length ? { algorithms: { serverHostKey: algorithms as never } } : {}),
         hostVerifier: hostKeyVerifier(lookup, () => dialTcp(t.hostname, t.port, t.connectTimeoutMs), t.connectTimeoutMs, (s) => {
-          this.hostKeyStatus = s;
+          this.keyStatus = s;
           if (s.status !== 'verified') refused = s;
         }),
       });

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeRefusal } from '../../../../lib/remote/transport/host-key-messages';
+import { describeRefusal, hostKeySummary } from '../../../../lib/remote/transport/host-key-messages';
 import {
   checkHostKey,
   entryMatches,
@@ -93,6 +93,8 @@ describe('a host key judged by known_hosts files', () => {
     ]);
     expect(plainHostKeyStatus(l, keyA.blob)).toMatchObject({ status: 'verified', by: 'known-hosts', entry: { file: global, line: 2 } });
     expect(plainHostKeyStatus(l, keyB.blob)).toMatchObject({ status: 'verified', entry: { file: user, line: 1 } });
+    expect(hostKeySummary(plainHostKeyStatus(l, keyA.blob) as HostKeyStatus)).toBe(`ssh-ed25519 ${fingerprint(keyA.base64)} verified by ${global}:2`);
+    expect(hostKeySummary(plainHostKeyStatus(l, rsa.blob) as HostKeyStatus)).toBe(`ssh-rsa ${fingerprint(rsa.base64)} unknown: in no known_hosts file for [web1.example.com]:2200`);
   });
 
   it('a key of a known type that is not the one on file is CHANGED; a host not on file is unknown', () => {
@@ -132,6 +134,7 @@ describe('a host key judged by a @cert-authority line', () => {
   it('verifies a host whose known_hosts has only the CA line, naming the line and the certificate', async () => {
     const f = keys.file('kh-ca', [`@cert-authority *.example.com,[*.example.com]:* ${ca.line}`]);
     const s = await checkHostKey(lookup([f]), keyA.blob, fetchOf(signed));
+    expect(hostKeySummary(s)).toBe(`ssh-ed25519 ${fingerprint(keyA.base64)} verified by CA ssh-ed25519 ${fingerprint(ca.base64)} (${f}:1): certificate "id-a" for web1.example.com, web1-alias, valid until forever`);
     expect(s).toMatchObject({ status: 'verified', by: 'cert-authority', entry: { file: f, line: 1 }, certificate: { keyId: 'id-a', principals: ['web1.example.com', 'web1-alias'] } });
     // with HostKeyAlias the CA line must match the alias, and a principal must be the alias
     const aliased = keys.file('kh-ca-alias', [`@cert-authority web1-alias ${ca.line}`]);
@@ -186,6 +189,7 @@ describe('what a refusal says', () => {
     const g = keys.file('kh-g', [`# x`, `[web1.example.com]:2200 ${keyB.line}`]);
     const l = lookup([u], { global: [g] });
     const msg = describeRefusal(refused(plainHostKeyStatus(l, keyA.blob)), l);
+    expect(hostKeySummary(refused(plainHostKeyStatus(l, keyA.blob)))).toBe(`ssh-ed25519 ${fingerprint(keyA.base64)} CHANGED: ${u}:1, ${g}:2 say otherwise`);
     expect(msg).toContain(`HOST KEY CHANGED: the server offered ssh-ed25519 ${fingerprint(keyA.base64)} but ${u}:1 (${fingerprint(keyB.base64)}), ${g}:2 (${fingerprint(keyB.base64)}) says otherwise`);
     expect(msg).toContain(`remove the old entry with: ssh-keygen -R '[web1.example.com]:2200' -f ${u} && ssh-keygen -R '[web1.example.com]:2200' -f ${g}; then add the new one: ssh-keyscan -p 2200`);
   });
@@ -194,6 +198,7 @@ describe('what a refusal says', () => {
     const f = keys.file('kh-rev', [`@revoked * ${keyA.line}`, `@cert-authority * ${ca.line}`]);
     const l = lookup([f]);
     expect(describeRefusal(refused(plainHostKeyStatus(l, keyA.blob)), l)).toMatch(new RegExp(`^the server's host key ssh-ed25519 \\S+ is marked @revoked in ${f}:1; refusing to connect`));
+    expect(hostKeySummary(refused(plainHostKeyStatus(l, keyA.blob)))).toBe(`ssh-ed25519 ${fingerprint(keyA.base64)} REVOKED: the host key is marked @revoked in ${f}:1`);
     const expired = keys.sign(ca, keyB, ['-h', '-n', 'web1.example.com', '-V', '20200101000000Z:20200102000000Z']);
     const s = await checkHostKey(l, keyB.blob, async () => ({ serverHostKeyAlgorithms: [], certificate: expired }));
     expect(describeRefusal(refused(s), l)).toContain(
