@@ -159,7 +159,7 @@ export type RefusedHostKey = Exclude<HostKeyStatus, { status: 'verified' }>;
  * The verdict from known_hosts lines alone: revoked, verified, or (when a @cert-authority line
  * names the host) the CA lines to try; else changed or unknown.
  */
-export function plainHostKeyStatus(l: HostKeyLookup, blob: Buffer): HostKeyStatus | { authorities: KnownHostEntry[]; offered: Offered } {
+export function plainHostKeyStatus(l: HostKeyLookup, blob: Buffer): HostKeyStatus | { authorities: KnownHostEntry[] } {
   const key = blob.toString('base64');
   const offered: Offered = { name: l.name, keyType: keyTypeOf(blob), fingerprint: fingerprintOf(blob), files: l.files };
   // Stricter than OpenSSH (which reads @revoked lines of the matching hosts only): a revoked key is refused for every host.
@@ -169,7 +169,7 @@ export function plainHostKeyStatus(l: HostKeyLookup, blob: Buffer): HostKeyStatu
   const same = mine.find((e) => e.key === key);
   if (same) return { ...offered, status: 'verified', by: 'known-hosts', entry: same };
   const authorities = l.entries.filter((e) => e.marker === '@cert-authority' && entryMatches(e, l.name));
-  if (authorities.length) return { authorities, offered };
+  if (authorities.length) return { authorities };
   return otherwise(l, offered, blob);
 }
 
