@@ -32,6 +32,15 @@ describe('host certificates', () => {
     expect(new Date(Number(c.validBefore) * 1000).toISOString()).toBe('2035-01-01T00:00:00.000Z');
   });
 
+  it('certifies RSA and ECDSA host keys too: the key inside is the plain key the connection sees', () => {
+    for (const k of [keys.key('hrsa', 'rsa', 1024), keys.key('hec256', 'ecdsa', 256), keys.key('hec521', 'ecdsa', 521)]) {
+      const c = parseCertificate(keys.sign(ca, k, ['-h', '-n', 'web1.example.com']));
+      expect(c.type, k.type).toBe(`${k.type}-cert-v01@openssh.com`);
+      expect(c.publicKey.equals(k.blob), k.type).toBe(true);
+      expect(check(keys.sign(ca, k, ['-h', '-n', 'web1.example.com']), { hostKey: k.blob }), k.type).toMatchObject({ ok: true });
+    }
+  });
+
   it('verifies the signature of ed25519, ECDSA (256, 384, 521) and RSA (SHA-2) CAs, and not a tampered one', () => {
     const cas = [ca, keys.key('ca256', 'ecdsa', 256), keys.key('ca384', 'ecdsa', 384), keys.key('ca521', 'ecdsa', 521), keys.key('carsa', 'rsa', 1024)];
     for (const k of cas) {
