@@ -11,8 +11,9 @@
 # SIGTERM) then also until no connection it accepted is open (`ss -xae` ESTAB, same inode), at
 # most --drain seconds. Refuse if it still owns the live socket's inode, then SIGTERM it (and its
 # process group), wait up to --drain seconds, SIGKILL. Prints `::sy retired release=OLD|none
-# pid=P signal=TERM|KILL|gone [waited_ms=N queue=empty|closed|pending|timer [queued=N]
-# [connections=closed|open|timer] stop_ms=N]`. With --mark-bad (a rollback) the previous release
+# pid=P|none signal=TERM|KILL|gone [waited_ms=N queue=empty|closed|pending|timer [queued=N]
+# [connections=closed|open|timer] stop_ms=N]` (a files-only previous release: pid=none
+# signal=gone, nothing to stop). With --mark-bad (a rollback) the previous release
 # is marked bad (`::sy marked release=OLD state=bad`). Then removes R's `fresh`
 # marker, keeps the newest --keep of switchyard's own releases (a release-id name holding
 # .switchyard/release.json: nothing else under releases/ is counted or deleted) and deletes the
@@ -64,7 +65,7 @@ else
     sy_now
     SY_WAIT_FIELDS+=("stop_ms=$((SY_NOW - stop_at))")
   fi
-  sy_emit retired "release=$PREV_R" "pid=$PREV_PID" "signal=$signal" ${SY_WAIT_FIELDS[@]+"${SY_WAIT_FIELDS[@]}"}
+  sy_emit retired "release=$PREV_R" "pid=${PREV_PID:-none}" "signal=$signal" ${SY_WAIT_FIELDS[@]+"${SY_WAIT_FIELDS[@]}"}
 fi
 
 if [[ -n $MARK_BAD && -n $PREV_R && -d $RELEASES/$PREV_R/.switchyard && ! -L $RELEASES/$PREV_R/.switchyard ]]; then
