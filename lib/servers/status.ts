@@ -1,7 +1,8 @@
 import { statusCommand } from '../remote/commands';
-import { appHosts, contextFor, withSession, type TaskOptions } from '../context';
+import { contextFor, selectedHosts, withSession, type TaskOptions } from '../context';
 import { SwitchyardError } from '../errors';
 import { forHost } from '../environment';
+import { runsApp } from '../environment/hosts';
 import { describeLock } from '../release/flow';
 
 export interface HostStatus {
@@ -14,11 +15,19 @@ export interface HostStatus {
   health: string;
   lock: string;
   releases: number;
+  /** A host without an app role (or whose live release is files only): no process, no socket, by design. */
+  filesOnly: boolean;
+}
+
+function statusLine(s: HostStatus): string {
+  const kept = `lock ${s.lock}, ${s.releases} release(s) kept`;
+  if (s.filesOnly) return `release ${s.release}, files only (no process, no socket: nothing runs here), ${kept}`;
+  return `release ${s.release}, pid ${s.pid ?? '-'} ${s.alive ? `up ${s.uptimeSeconds ?? '?'} s` : 'NOT RUNNING'}, socket ${s.socket ? 'yes' : 'MISSING'}, health ${s.health}, ${kept}`;
 }
 
 export async function status(o: TaskOptions): Promise<HostStatus[]> {
   const ctx = contextFor(o);
-  const hosts = appHosts(ctx);
+  const hosts = selectedHosts(ctx);
   return withSession(ctx, hosts, async (session) => {
     await session.connectAll();
     return session.eachOrThrow(hosts, async (h) => {
@@ -36,12 +45,10 @@ export async function status(o: TaskOptions): Promise<HostStatus[]> {
         health: f.health ?? 'none',
         lock: f.lock === 'held' ? `held by ${describeLock(lock ?? '?')}` : 'free',
         releases: Number(f.releases ?? 0),
+        // a host that lost its app role but still runs a release is shown as the app host it is
+        filesOnly: f.mode === 'files' || (f.mode !== 'app' && !runsApp(ctx.env, h)),
       };
-      ctx.reporter.log(
-        'info',
-        `release ${s.release}, pid ${s.pid ?? '-'} ${s.alive ? `up ${s.uptimeSeconds ?? '?'} s` : 'NOT RUNNING'}, socket ${s.socket ? 'yes' : 'MISSING'}, health ${s.health}, lock ${s.lock}, ${s.releases} release(s) kept`,
-        h.name,
-      );
+      ctx.reporter.log('info', statusLine(s), h.name);
       return s;
     });
   });
