@@ -110,7 +110,7 @@ function appSchema(z: Z, f: Fields) {
             { NODE_ENV: 'production' },
           ),
         ),
-      roles: z.array(f.name).min(1).default(['app']).meta(doc('Roles whose hosts run the app.')),
+      roles: z.array(f.name).min(1).default(['app']).meta(doc("Roles whose hosts run the app. A selected host with none of them (a db primary) gets each release's files only (unpacked, `current` pointing at them, nothing started), so a hook can run the migrations in them.")),
       startTimeoutSeconds: z.number().positive().max(86400).multipleOf(0.001).default(30).meta(doc('How long the app may take to create its socket; in steps of 0.001 (the script counts milliseconds).')),
       health,
     })
