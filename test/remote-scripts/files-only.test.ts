@@ -125,6 +125,23 @@ describe('switch, retire and undo of a files-only release', () => {
     expect(lab().lockHeld()).toBe(false);
   });
 
+  it('--reuse (a rollback there): the release kept is made current again, nothing read from stdin, nothing started; retire --mark-bad marks the one left', async () => {
+    await deployFiles('r1');
+    await deployFiles('r2');
+    const p = await lab().run('prepare', filesArgs('r1', '--reuse')); // stdin stays open: a read would hang
+    expect(p.code, show(p)).toBe(0);
+    expect(find(p, 'prepared')?.fields).toEqual({ release: 'r1', mode: 'files' });
+    expect((await lab().run('switch', [...lab().siteArgs('r1'), '--files-only'])).code).toBe(0);
+    const r = await lab().run('retire', [...lab().siteArgs('r1'), '--grace', '0.1', '--drain', '5', '--mark-bad']);
+    expect(r.code, show(r)).toBe(0);
+    expect(find(r, 'marked')?.fields).toEqual({ release: 'r2', state: 'bad' });
+    expect(current()).toBe('releases/r1');
+    expect(lab().state('live')).toBe('r1');
+    expect(lab().state('previous')).toBe('r2');
+    expect(lab().processes()).toEqual([]);
+    expect(fs.existsSync(lab().releaseDir('r2'))).toBe(true); // a rollback's undo never removes a release it did not unpack
+  });
+
   it('undo of a first release after its switch removes current; before its switch, only the release', async () => {
     expect((await prepareFiles('r1')).code).toBe(0);
     expect((await lab().run('switch', [...lab().siteArgs('r1'), '--files-only'])).code).toBe(0);
