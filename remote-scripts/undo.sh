@@ -84,7 +84,8 @@ fi
 
 SY_STEP=stop
 sy_read_state
-if [[ -n $PID_PID && "$PID_PID $PID_ST" != "$LIVE_PID $LIVE_ST" ]]; then
+# A standby that never switched (an instant rollback undone) was not started by us: it stays.
+if [[ -n $PID_PID && "$PID_PID $PID_ST" != "$LIVE_PID $LIVE_ST" ]] && [[ -n $switched || ! -f $LOCK/standby ]]; then
   sy_stop "$PID_PID" "$PID_ST" 5000 "$LIVE_SOCK"
 fi
 rm -f -- "$STAGE_SOCK"

@@ -11,7 +11,7 @@
 // Each host's steps run in ONE exec (release.sh, Mina-style): prepare, then the client writes
 // `switch`, `retire` or `undo` to its stdin when every host is ready for it (nextStep). A step whose
 // conversation is gone (the host's script ended) runs as an exec of its own (execStep).
-import { releaseCommand, statusCommand, type RemoteCommand } from '../remote/commands';
+import { releaseCommand, statusCommand, superviseCommand, type RemoteCommand } from '../remote/commands';
 import { SwitchyardError } from '../errors';
 import { forHost, type Environment, type HostConfig } from '../environment';
 import { runsApp } from '../environment/hosts';
@@ -89,6 +89,8 @@ export interface HostReport {
   batch?: number;
   /** The host has no app role: the release's files only, nothing started (its switch moves `current`). */
   filesOnly?: true;
+  /** A rollback to the standby: its process was still running, nothing was started (instant). */
+  standby?: true;
   stats: TransportStats;
 }
 
@@ -227,6 +229,7 @@ class ReleaseRun {
       filesOnly,
       audit: `${this.o.kind} by ${lockOwner()}`,
       markBad: this.o.kind === 'rollback',
+      standby: this.o.kind === 'deploy', // the previous release stays up for retire.standbySeconds
       // on stdin, never on the command line (lib/remote/commands.ts envBlock)
       appEnv: (this.appEnv ??= this.o.appEnv ?? resolveAppEnv(this.env.app.env, { envFile: this.env.file, reporter: this.reporter }).values),
     });
@@ -238,6 +241,11 @@ class ReleaseRun {
     s.phase = 'prepared';
     const prev = field(r, 'live', 'release');
     if (prev && prev !== 'none') s.previous = prev;
+    if (field(r, 'prepared', 'standby') === 'yes') {
+      s.standby = true;
+      this.say(`prepared: ${this.releaseOf(h)} was the standby, still running (pid ${field(r, 'prepared', 'pid') ?? '?'}), healthy: nothing started`, h.name);
+      return r;
+    }
     const what = filesOnly ? 'files only (no app role): unpacked, nothing started' : `pid ${field(r, 'prepared', 'pid') ?? '?'}, healthy (${field(r, 'prepared', 'status') ?? 'ok'})`;
     this.say(`prepared: ${what}${s.previous ? `, live now: ${s.previous}` : ', nothing live yet'}`, h.name);
     return r;
@@ -342,9 +350,23 @@ class ReleaseRun {
     }
     s.phase = 'finished';
     const old = field(r, 'retired', 'release');
+    const signal = field(r, 'retired', 'signal');
     if (s.filesOnly) this.say(`done: current is ${this.releaseOf(h)}, nothing to stop (files only)`, h.name);
-    else this.say(old && old !== 'none' ? `retired ${old} (${field(r, 'retired', 'signal') ?? 'done'})` : 'nothing to retire', h.name);
+    else this.say(old && old !== 'none' ? (signal === 'standby' ? `${old} stays up as the standby (retire.standbySeconds)` : `retired ${old} (${signal ?? 'done'})`) : 'nothing to retire', h.name);
+    await this.keepSupervisor(h, field(r, 'supervisor', 'state'));
     return r;
+  }
+
+  /** The site's supervisor runs on every app host after a release (cold-deploy starts it; a deploy restarts one gone or of another version). */
+  private async keepSupervisor(h: HostConfig, state: string | undefined): Promise<void> {
+    if (!state || state === 'running') return;
+    const r = await this.session.exec(h.name, superviseCommand(forHost(this.env, h), 'start'));
+    const s = this.state.get(h.name)!;
+    if (!r.ok) {
+      s.error = `the supervisor did not start: ${r.error}`;
+      throw new SwitchyardError(`${h.name}: ${s.error}`, { host: h.name });
+    }
+    this.say(`supervisor ${state === 'outdated' ? 'restarted (new version)' : 'started'}: pid ${field(r, 'supervisor', 'pid') ?? '?'}`, h.name);
   }
 
   /** Before the point of no return: every touched host goes back; the error carries the report. */

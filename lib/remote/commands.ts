@@ -1,6 +1,7 @@
 // Every remote command switchyard runs, built as a string by a pure function (as Kamal does), so
 // tests can read them exactly and --dry-run can print them. Values from environment files only
 // ever appear as single-quoted words; app.env values never do (they travel on stdin: envBlock).
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Environment } from '../environment';
@@ -8,7 +9,7 @@ import { privateNginxConfig, privateNginxPrefix } from '../nginx/site';
 
 export const REMOTE_SCRIPTS_DIR = path.join(__dirname, '..', '..', 'remote-scripts');
 
-export type Step = 'setup' | 'prepare' | 'switch' | 'undo' | 'retire' | 'status' | 'unlock' | 'run' | 'release' | 'releases';
+export type Step = 'setup' | 'prepare' | 'switch' | 'undo' | 'retire' | 'status' | 'unlock' | 'run' | 'release' | 'releases' | 'supervise';
 
 export interface RemoteCommand {
   step: Step;
@@ -50,18 +51,24 @@ function file(dir: string, name: string): string {
   return text;
 }
 
-/** lib.sh followed by the script: what `bash -c` runs on the server. */
-export function scriptText(name: string, dir = REMOTE_SCRIPTS_DIR): string {
-  return file(dir, 'lib.sh') + '\n' + file(dir, name);
-}
+// The scripts that run the steps themselves (release.sh, one host's release; supervise.sh, the
+// supervisor, which starts a release again the way a deploy does) carry them as functions.
+const RUNS_STEPS = new Set(['release.sh', 'supervise.sh']);
 
 /**
- * lib.sh, then prepare/switch/retire/undo.sh each as a function whose body is a subshell (its
- * `exit`, traps and options stay its own), then release.sh, which calls them.
+ * lib.sh followed by the script: what `bash -c` runs on the server. For release.sh and
+ * supervise.sh, lib.sh, then prepare/switch/retire/undo.sh each as a function whose body is a
+ * subshell (its `exit`, traps and options stay its own), then the script, which calls them.
  */
-export function releaseScriptText(dir = REMOTE_SCRIPTS_DIR): string {
+export function scriptText(name: string, dir = REMOTE_SCRIPTS_DIR): string {
+  if (!RUNS_STEPS.has(name)) return file(dir, 'lib.sh') + '\n' + file(dir, name);
   const steps = (['prepare', 'switch', 'retire', 'undo'] as const).map((s) => `sy_run_${s}() (\n${file(dir, `${s}.sh`)}\n)\n`);
-  return [file(dir, 'lib.sh'), ...steps, file(dir, 'release.sh')].join('\n');
+  return [file(dir, 'lib.sh'), ...steps, file(dir, name)].join('\n');
+}
+
+/** release.sh with its steps (scriptText). */
+export function releaseScriptText(dir = REMOTE_SCRIPTS_DIR): string {
+  return scriptText('release.sh', dir);
 }
 
 /**
@@ -214,6 +221,8 @@ export interface ReleaseCommandOptions extends PrepareOptions {
   audit: string;
   /** A rollback: retire marks the release it leaves bad. */
   markBad?: boolean;
+  /** A deploy: retire keeps the previous release running as the standby (retire.standbySeconds). */
+  standby?: boolean;
 }
 
 /**
@@ -225,9 +234,9 @@ export function releaseCommand(env: Environment, o: ReleaseCommandOptions): Remo
   const e = prepareEnv(env, o);
   const p = prepareArgs(env, o, e.block.length);
   const sw = switchArgs(env, o.release, o);
-  const re = retireArgs(env, o.release, o.audit, o.markBad);
+  const re = retireArgs(env, o.release, o.audit, o);
   const un = undoArgs(env, o.release);
-  const steps = { prepare: prepareCommand(env, o), switch: switchCommand(env, o.release, o), retire: retireCommand(env, o.release, o.audit, o.markBad), undo: undoCommand(env, o.release) };
+  const steps = { prepare: prepareCommand(env, o), switch: switchCommand(env, o.release, o), retire: retireCommand(env, o.release, o.audit, o), undo: undoCommand(env, o.release) };
   return {
     step: 'release',
     command: `exec ${words(['bash', '-c', releaseScriptText(), 'release.sh', String(wordWaitSeconds(env)), String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un])}`,
@@ -257,7 +266,15 @@ export function undoCommand(env: Environment, release: string): RemoteCommand {
   return script('undo', env, undoArgs(env, release), env.retire.graceSeconds + 60);
 }
 
-function retireArgs(env: Environment, release: string, audit: string, markBad = false): string[] {
+export interface RetireOptions {
+  markBad?: boolean | undefined;
+  standby?: boolean | undefined;
+  /** A host that runs no app: no standby, no supervisor. */
+  filesOnly?: boolean | undefined;
+}
+
+function retireArgs(env: Environment, release: string, audit: string, o: RetireOptions = {}): string[] {
+  const standby = o.standby && !o.markBad && !o.filesOnly ? env.retire.standbySeconds : 0;
   return [
     ...site(env),
     '--release', release,
@@ -266,7 +283,9 @@ function retireArgs(env: Environment, release: string, audit: string, markBad = 
     '--drain-mode', env.retire.drain,
     '--keep', String(env.keepReleases),
     '--audit', audit,
-    ...(markBad ? ['--mark-bad'] : []), // a rollback: what it leaves is never picked again
+    ...(o.markBad ? ['--mark-bad'] : []), // a rollback: what it leaves is never picked again
+    ...(standby > 0 ? ['--standby', String(standby)] : []),
+    ...(env.supervise.enabled && !o.filesOnly ? ['--supervisor', superviseVersion(env)] : []), // says whether it runs
   ];
 }
 
@@ -275,9 +294,40 @@ function retireArgs(env: Environment, release: string, audit: string, markBad = 
  * with drain 'connections' its open connections (at most drain), then its exit after SIGTERM (at
  * most drain) and after SIGKILL (5 s), with room for the prune.
  */
-export function retireCommand(env: Environment, release: string, audit: string, markBad = false): RemoteCommand {
+export function retireCommand(env: Environment, release: string, audit: string, o: RetireOptions = {}): RemoteCommand {
   const { graceSeconds, drainSeconds, drain } = env.retire;
-  return script('retire', env, retireArgs(env, release, audit, markBad), graceSeconds + drainSeconds * (drain === 'connections' ? 2 : 1) + 120);
+  return script('retire', env, retireArgs(env, release, audit, o), graceSeconds + drainSeconds * (drain === 'connections' ? 2 : 1) + 120);
+}
+
+export type SuperviseAction = 'start' | 'stop' | 'status';
+
+/** What a supervisor run is given (supervise.sh), all but --action and --version. */
+function superviseArgs(env: Environment): string[] {
+  const sv = env.supervise;
+  return [
+    ...site(env),
+    '--health-path', env.app.health.path,
+    '--expect-status', String(env.app.health.expectStatus),
+    '--grace', String(env.retire.graceSeconds),
+    '--drain', String(env.retire.drainSeconds),
+    '--drain-mode', env.retire.drain,
+    '--keep', String(env.keepReleases),
+    '--interval-ms', String(sv.intervalMs),
+    '--health-every', String(Math.max(1, Math.round((sv.healthEverySeconds * 1000) / sv.intervalMs))),
+    '--unhealthy', String(sv.unhealthyChecks),
+    '--max-restarts', String(sv.maxRestarts),
+  ];
+}
+
+/** The supervisor's program and options as one hash: a deploy restarts a supervisor of another. */
+export function superviseVersion(env: Environment): string {
+  return createHash('sha256').update(scriptText('supervise.sh')).update('\0').update(superviseArgs(env).join('\0')).digest('hex').slice(0, 16);
+}
+
+/** The site's supervisor on the host (supervise.sh): start it (boot: with the @reboot line), stop it, or say how it is. */
+export function superviseCommand(env: Environment, action: SuperviseAction, o: { boot?: boolean } = {}): RemoteCommand {
+  const boot = o.boot === undefined ? [] : ['--boot', o.boot ? 'yes' : 'no'];
+  return scriptCommand('supervise', 'supervise.sh', ['--action', action, ...superviseArgs(env), '--version', superviseVersion(env), ...boot], 60);
 }
 
 export function statusCommand(env: Environment): RemoteCommand {

@@ -6,7 +6,7 @@ import { SwitchyardError } from '../errors';
 import { forHost, type HostConfig } from '../environment';
 import type { Session } from '../remote/session';
 
-export type ReleaseState = 'current' | 'previous' | 'good' | 'bad' | 'never-live';
+export type ReleaseState = 'current' | 'standby' | 'previous' | 'good' | 'bad' | 'never-live';
 
 export interface ReleaseInfo {
   id: string;

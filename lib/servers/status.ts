@@ -17,12 +17,16 @@ export interface HostStatus {
   releases: number;
   /** A host without an app role (or whose live release is files only): no process, no socket, by design. */
   filesOnly: boolean;
+  /** The site's supervisor: running, stopped or errored (it gave up: why). */
+  supervisor: string;
+  /** The previous release, still running as the standby (retire.standbySeconds). */
+  standby?: string;
 }
 
 function statusLine(s: HostStatus): string {
   const kept = `lock ${s.lock}, ${s.releases} release(s) kept`;
   if (s.filesOnly) return `release ${s.release}, files only (no process, no socket: nothing runs here), ${kept}`;
-  return `release ${s.release}, pid ${s.pid ?? '-'} ${s.alive ? `up ${s.uptimeSeconds ?? '?'} s` : 'NOT RUNNING'}, socket ${s.socket ? 'yes' : 'MISSING'}, health ${s.health}, ${kept}`;
+  return `release ${s.release}, pid ${s.pid ?? '-'} ${s.alive ? `up ${s.uptimeSeconds ?? '?'} s` : 'NOT RUNNING'}, socket ${s.socket ? 'yes' : 'MISSING'}, health ${s.health}, ${kept}${s.standby ? `, standby ${s.standby}` : ''}, supervisor ${s.supervisor}`;
 }
 
 export async function status(o: TaskOptions): Promise<HostStatus[]> {
@@ -35,6 +39,8 @@ export async function status(o: TaskOptions): Promise<HostStatus[]> {
       if (!r.ok) throw new SwitchyardError(`${h.name}: status failed: ${r.error}`, { host: h.name });
       const f = r.events.find((e) => e.event === 'status')?.fields ?? {};
       const lock = r.events.find((e) => e.event === 'lock')?.msg;
+      const sv = r.events.find((e) => e.event === 'supervisor');
+      const standby = r.events.find((e) => e.event === 'standby')?.fields.release;
       const s: HostStatus = {
         host: h.name,
         release: f.release ?? 'none',
@@ -47,8 +53,10 @@ export async function status(o: TaskOptions): Promise<HostStatus[]> {
         releases: Number(f.releases ?? 0),
         // a host that lost its app role but still runs a release is shown as the app host it is
         filesOnly: f.mode === 'files' || (f.mode !== 'app' && !runsApp(ctx.env, h)),
+        supervisor: sv?.fields.state === 'errored' ? `ERRORED: ${sv.msg ?? 'see supervisor.log'}` : (sv?.fields.state ?? 'unknown'),
+        ...(standby ? { standby } : {}),
       };
-      ctx.reporter.log('info', statusLine(s), h.name);
+      ctx.reporter.log(sv?.fields.state === 'errored' ? 'warn' : 'info', statusLine(s), h.name);
       return s;
     });
   });
