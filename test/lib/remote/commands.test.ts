@@ -349,8 +349,11 @@ describe('app.env: the values travel on stdin (the env block), never on a comman
     );
     expect(c.stdinEnv).toBeUndefined();
     for (const cmd of [c, ...Object.values(c.steps)]) noValue(cmd);
-    // retire and undo are the app hosts' own: they tell a files-only release by its state
-    expect(c.steps.retire.display).toBe(releaseCommand(shared, { release: R, lockOwner: 'x', audit: 'deploy by me', appEnv }).steps.retire.display);
+    // retire and undo are the app hosts' own (they tell a files-only release by its state), less
+    // the supervisor: nothing runs there to supervise
+    const appRetire = releaseCommand(shared, { release: R, lockOwner: 'x', audit: 'deploy by me', appEnv }).steps.retire.display;
+    expect(appRetire).toContain(' --supervisor ');
+    expect(c.steps.retire.display).toBe(appRetire.replace(/ --supervisor [0-9a-f]+$/, ''));
     // a rollback's: the release there, again, nothing read past it
     const reuse = prepareCommand(env, { release: R, lockOwner: 'me', reuse: true, filesOnly: true });
     expect(reuse.display).toBe(`prepare.sh ${site} --lock-owner me --files-only --reuse`);
