@@ -9,6 +9,7 @@ import { coldDeployTask } from './tasks/cold-deploy';
 import { deployTask } from './tasks/deploy';
 import { rollbackTask } from './tasks/rollback';
 import { releasesTask } from './tasks/releases';
+import { superviseTask } from './tasks/supervise';
 import { restartTask } from './tasks/restart';
 import { statusTask } from './tasks/status';
 import { unlockTask } from './tasks/unlock';
@@ -43,10 +44,10 @@ export { verify, type VerifyOptions, type VerifyOutcome } from './lib/load/verif
 export { demo } from './lib/demo';
 export { loadTargets } from './lib/load/targets';
 export { remoteTask } from './tasks/remote';
-export { setupTask, coldDeployTask, deployTask, rollbackTask, releasesTask, restartTask, statusTask, unlockTask, nginxConfigTask, configTask, configCheckTask, loadtestTask, verifyTask, demoTask };
+export { setupTask, coldDeployTask, deployTask, rollbackTask, releasesTask, restartTask, statusTask, superviseTask, unlockTask, nginxConfigTask, configTask, configCheckTask, loadtestTask, verifyTask, demoTask };
 
 /** Every built-in task for one set of options, keyed by its gulp name. */
-export function createTasks(o: LoadTaskOptions & DeployOptions & VerifyOptions & { to?: string; json?: boolean }) {
+export function createTasks(o: LoadTaskOptions & DeployOptions & VerifyOptions & { to?: string; json?: boolean; action?: string; boot?: boolean }) {
   return {
     setup: setupTask(o),
     'cold-deploy': coldDeployTask(o),
@@ -55,6 +56,7 @@ export function createTasks(o: LoadTaskOptions & DeployOptions & VerifyOptions &
     releases: releasesTask(o),
     restart: restartTask(o),
     status: statusTask(o),
+    supervise: superviseTask(o),
     unlock: unlockTask(o),
     'nginx-config': nginxConfigTask(o),
     config: configTask(o),

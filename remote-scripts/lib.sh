@@ -15,8 +15,9 @@
 #   2  usage or bad value: every script (release.sh: also an unexpected word on stdin; prepare:
 #      also a package member or shared path that would reach outside releases/R or shared/).
 #   3  not set up (D/releases missing): prepare switch retire undo status unlock; releases/R
-#      missing or already there: prepare switch; setup: a tool or the socket group is missing;
-#      nginx.sh: nginx is not installed.
+#      missing or already there: prepare switch; prepare --files-only: the app runs here (its
+#      live release's process); setup: a tool or the socket group is missing; nginx.sh: nginx is
+#      not installed.
 #   4  deploy lock held by someone else: prepare; not held by R: switch retire, unlock --release R;
 #      undo: R is live but its deploy is over.
 #   5  app did not start: prepare.
@@ -26,6 +27,7 @@
 #      undo; undo: cannot restore the previous release.
 #   9  no word from the client (stdin ended or WAIT passed): release.sh.
 #   10 nginx rejected the config, or did not start or reload: nginx.sh.
+#   11 the live release is not the one --expect-live names (it changed meanwhile): prepare.
 #   release.sh also ends with the code of the step that ended it.
 #   Not a script's own: 128+N when signal N ends bash with no trap run (KILL, the client's second
 #   signal: 137; release.sh sets no traps, so TERM there: 143); the client reports its time limit
@@ -37,7 +39,8 @@ set -euo pipefail
 # ---- options (sy_parse fills these; defaults are the protocol's) ---------------------------------
 DEPLOY_TO='' RELEASE='' SITE='' SOCKET_DIR='' SOCKET_GROUP='' SOCKET_MODE='0660'
 START_TIMEOUT='30' HEALTH_PATH='/health' HEALTH_TIMEOUT='30' EXPECT_STATUS='200'
-GRACE='2' DRAIN='30' DRAIN_MODE='signal' KEEP='5' AUDIT='' LOCK_OWNER='' REUSE='' MARK_BAD='' PACKAGE_BYTES=''
+GRACE='2' DRAIN='30' DRAIN_MODE='signal' KEEP='5' STANDBY='0' SUPERVISOR='' AUDIT='' LOCK_OWNER='' REUSE='' MARK_BAD='' PACKAGE_BYTES=''
+FILES_ONLY=''
 SHARED=() ENVS=() SY_CMD=()
 SY_STEP='init' SY_ON_FAIL='' SY_FAILED='' SY_ERR_LINE='' SY_ERR_CMD=''
 
@@ -104,8 +107,9 @@ sy_init() {
 
 # ---- options -------------------------------------------------------------------------------------
 
-# sy_parse 'ALLOWED NAMES…' "$@": reads --name value pairs (only the allowed names; `reuse` and
-# `mark-bad` are flags; `--` in ALLOWED lets a command follow in SY_CMD). Anything else is a usage error.
+# sy_parse 'ALLOWED NAMES…' "$@": reads --name value pairs (only the allowed names; `reuse`,
+# `mark-bad` and `files-only` are flags; `--` in ALLOWED lets a command follow in SY_CMD). Anything
+# else is a usage error.
 sy_parse() {
   local allowed=" $1 " opt
   shift
@@ -117,8 +121,8 @@ sy_parse() {
       return 0
     fi
     [[ $opt == --?* && $allowed == *" ${opt#--} "* ]] || sy_usage "unknown option or argument: $opt"
-    if [[ $opt == --reuse || $opt == --mark-bad ]]; then
-      if [[ $opt == --reuse ]]; then REUSE=1; else MARK_BAD=1; fi
+    if [[ $opt == --reuse || $opt == --mark-bad || $opt == --files-only ]]; then
+      if [[ $opt == --reuse ]]; then REUSE=1; elif [[ $opt == --mark-bad ]]; then MARK_BAD=1; else FILES_ONLY=1; fi
       shift
       continue
     fi
@@ -140,6 +144,8 @@ sy_parse() {
       --drain) DRAIN=$2 ;;
       --drain-mode) DRAIN_MODE=$2 ;;
       --keep) KEEP=$2 ;;
+      --standby) STANDBY=$2 ;;
+      --supervisor) SUPERVISOR=$2 ;;
       --audit) AUDIT=$2 ;;
       --lock-owner) LOCK_OWNER=$2 ;;
       --package-bytes) PACKAGE_BYTES=$2 ;;
@@ -201,6 +207,8 @@ sy_validate() {
   [[ $HEALTH_PATH =~ ^/[^[:space:]]*$ ]] || sy_usage "bad --health-path (must start with /): '$HEALTH_PATH'"
   [[ $EXPECT_STATUS =~ ^[1-5][0-9][0-9]$ ]] || sy_usage "bad --expect-status: '$EXPECT_STATUS'"
   [[ $KEEP =~ ^[0-9]{1,16}$ ]] || sy_usage "bad --keep: '$KEEP'" # any safe integer (keepReleases)
+  [[ $STANDBY =~ ^[0-9]{1,7}$ ]] || sy_usage "bad --standby (whole seconds): '$STANDBY'"
+  [[ -z $SUPERVISOR || $SUPERVISOR =~ ^[0-9a-f]{8,64}$ ]] || sy_usage "bad --supervisor (a version hash): '$SUPERVISOR'"
   [[ -z $PACKAGE_BYTES || $PACKAGE_BYTES =~ ^[1-9][0-9]{0,11}$ ]] || sy_usage "bad --package-bytes: '$PACKAGE_BYTES'"
   sy_seconds start-timeout "$START_TIMEOUT"
   START_MS=$SY_MS
@@ -310,13 +318,17 @@ sy_write() {
 # A release's own marks, in releases/R/.switchyard/: live-at (when it first went live, by this
 # host's clock: switch.sh) and bad (rolled back from: retire.sh --mark-bad). A plain rollback never
 # picks a bad release. Order is by live-at, never by name: the deploying machine's clock may be off.
-# sy_release_state R: SY_RSTATE current|bad|previous|good|never-live (after sy_read_state); a
+# sy_release_state R: SY_RSTATE current|bad|standby|previous|good|never-live (after
+# sy_read_state; standby: the previous one, still running: retire.sh --standby); a
 # release from before live-at existed counts as previous when the state file says so.
 sy_release_state() {
   local m=$RELEASES/$1/.switchyard
   if [[ $1 == "$LIVE_R" ]]; then SY_RSTATE=current
   elif [[ -e $m/bad ]]; then SY_RSTATE=bad
-  elif [[ $1 == "$PREV_R" ]]; then SY_RSTATE=previous
+  elif [[ $1 == "$PREV_R" ]]; then
+    SY_RSTATE=previous
+    sy_read_standby
+    if [[ $SB_R == "$1" ]] && sy_alive "$SB_PID" "$SB_ST"; then SY_RSTATE=standby; fi
   elif [[ ! -e $m/live-at ]]; then SY_RSTATE=never-live
   else SY_RSTATE=good
   fi
@@ -346,6 +358,44 @@ sy_our_releases() {
     d=$RELEASES/$name
     if [[ $name =~ $SY_RELEASE_ID && ! -L $d && ! -L $d/.switchyard && -f $d/.switchyard/release.json ]]; then SY_OURS+=("$name"); fi
   done
+}
+
+# The standby (retire.sh --standby): `R PID ST UNTIL` in .switchyard/standby, the previous release
+# kept running after a deploy until the epoch second UNTIL, on the socket SOCK-S.prev links to,
+# for an instant rollback (prepare.sh). The supervisor retires it at UNTIL, the next deploy if none.
+# sy_read_standby: SB_R, SB_PID, SB_ST, SB_UNTIL (empty when none).
+sy_read_standby() {
+  sy_words "$STATE/standby"
+  SB_R=${SY_WORDS[0]:-} SB_PID=${SY_WORDS[1]:-} SB_ST=${SY_WORDS[2]:-} SB_UNTIL=${SY_WORDS[3]:-}
+}
+
+# sy_retire_standby: stop the standby unless it is live again (pid, start time and, through
+# sy_stop, the live socket's inode: never what serves), and forget it. The lock must be held.
+sy_retire_standby() {
+  sy_read_standby
+  [[ -n $SB_R ]] || return 0
+  sy_read_state
+  if [[ "$SB_PID $SB_ST" != "$LIVE_PID $LIVE_ST" ]]; then
+    sy_stop "$SB_PID" "$SB_ST" "$DRAIN_MS" "$LIVE_SOCK"
+    sy_emit retired "release=$SB_R" "pid=$SB_PID" "signal=$SY_SIGNAL" standby=ended
+  fi
+  rm -f -- "$STATE/standby"
+}
+
+# The supervisor (supervise.sh): `PID ST VERSION` in .switchyard/supervisor while it runs;
+# .switchyard/errored (`ISO reason`) once it gave up. sy_supervisor_state VERSION: SY_SV_STATE
+# running|outdated (runs, another version; an empty VERSION: any)|errored|stopped, SY_SV_PID its
+# pid or empty.
+sy_supervisor_state() {
+  sy_words "$STATE/supervisor"
+  SY_SV_PID=${SY_WORDS[0]:-}
+  if sy_alive "$SY_SV_PID" "${SY_WORDS[1]:-}"; then
+    SY_SV_STATE=running
+    [[ -z $1 || ${SY_WORDS[2]:-} == "$1" ]] || SY_SV_STATE=outdated
+    return 0
+  fi
+  SY_SV_PID='' SY_SV_STATE=stopped
+  [[ ! -f $STATE/errored ]] || SY_SV_STATE=errored
 }
 
 # sy_point_current R: current -> releases/R, atomically.
@@ -487,7 +537,8 @@ sy_lock_take() {
   # Straight into the new lock directory, no rename: one short write(2), and a reader who comes
   # before it already sees "(no owner recorded yet)".
   printf '%s\n' "${owner//$'\r'/ }" >"$LOCK/owner"
-  if [[ -n $SOCKET_DIR && -n $SITE ]] && ! sy_socket_lock_take "$owner"; then
+  # a files-only host (--files-only: it runs no app) switches no socket: nothing to share there
+  if [[ -n $SOCKET_DIR && -n $SITE && -z $FILES_ONLY ]] && ! sy_socket_lock_take "$owner"; then
     rm -rf -- "$LOCK"
     return 1
   fi

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# prepare.sh: take the deploy lock and start release R on its own socket, then health-check it.
+# prepare.sh: take the deploy lock and start release R on its own socket, then health-check it
+# (with --files-only: unpack it, start nothing).
 #
 # Usage: prepare.sh --deploy-to D --release R --site S --socket-dir SD [--shared P]… [--env K=V]…
 #          [--socket-mode 0660] [--socket-group G] [--start-timeout 30] [--health-path /health]
 #          [--health-timeout 30] [--expect-status 200] [--lock-owner TEXT] [--reuse]
-#          [--env-bytes N] [--package-bytes N | --delta] -- CMD ARG…
+#          [--env-bytes N] [--package-bytes N | --delta] [--expect-live 'R PID ST'] -- CMD ARG…
+#        prepare.sh --files-only --deploy-to D --release R --site S --socket-dir SD [--shared P]…
+#          [--lock-owner TEXT] [--reuse] [--package-bytes N | --delta]
 #
 # With --env-bytes N, stdin starts with the env block: N bytes of NAME=VALUE records, each ended
 # by a NUL byte, the app's variables (the client never puts a value on a command line; --env K=V
@@ -16,18 +19,26 @@
 # are as B's manifest says), `::sy have-end files=N`; stdin then brings a line `LINK-BYTES PACKAGE-BYTES`,
 # the paths to hard-link from B (one a line, each one of those N), and the package of the rest.
 # With --reuse, an existing release is started again (restart, rollback) and stdin is not read
-# past the env block. The app is started in D/releases/R with every variable of the env block and
+# past the env block; when R is the standby (retire.sh --standby), its running process is
+# health-checked on its own socket and made R's staged one instead (`::sy prepared … standby=yes`).
+# With --expect-live (the supervisor), nothing is done unless the live release is still that one.
+# The app is started in D/releases/R with every variable of the env block and
 # every --env, then SWITCHYARD_RELEASE, SWITCHYARD_SITE and SWITCHYARD_SOCKET set (only the app's
 # own subshell exports them), `{socket}` and `{release}` in CMD ARG… replaced, and must listen on
 # SD/SOCK-S-R (never on the live path).
+# With --files-only (a host that runs no app, such as a db primary whose hook runs the migrations
+# in the release) the same lock, upload and shared links, and nothing started: no command, no
+# socket, no health check; `::sy prepared release=R mode=files`. Refused (3) while a release's
+# process runs here (the host serves the app).
 # Success: `::sy prepared release=R pid=P starttime=T socket=PATH status=CODE` and `::sy live …`.
 # The lock stays held for switch/retire/undo. On failure the new process is stopped, its socket
 # removed, D/releases/R removed (unless --reuse) and the lock released.
 #
 # Exit codes: 0 prepared; 1 unexpected failure (e.g. the package did not unpack); 2 usage, or a
 # package member or shared path that would reach outside releases/R or shared/ (a symlink); 3 not
-# set up, releases/R missing (--reuse) or already there (without); 4 deploy lock held by someone
-# else; 5 app did not start; 6 health check failed.
+# set up, releases/R missing (--reuse) or already there (without), or with --files-only the app
+# runs here; 4 deploy lock held by someone else; 5 app did not start; 6 health check failed; 11
+# the live release is not --expect-live's.
 set -euo pipefail
 if ! declare -F sy_emit >/dev/null; then
   # ${…%/*}, not $(dirname …): one program less; a bare name means the current directory.
@@ -145,10 +156,84 @@ prepare_manifest() {
   rm -f -- "$LOCK/have" "$LOCK/have.stat" "$LOCK/links"
 }
 
+# prepare_live: what is live here (`::sy live release=L pid=P starttime=T`; a files-only release
+# has pid=none starttime=none), or `::sy live release=none`.
+prepare_live() {
+  sy_read_state
+  if [[ -n $LIVE_R ]]; then
+    sy_emit live "release=$LIVE_R" "pid=${LIVE_PID:-none}" "starttime=${LIVE_ST:-none}"
+  else
+    sy_emit live release=none
+  fi
+}
+
+# prepare_health PID ST: health-check the staged socket until it answers --expect-status.
+prepare_health() {
+  SY_STEP=health
+  sy_now
+  local deadline=$((SY_NOW + HEALTH_MS))
+  while :; do
+    sy_health "$STAGE_SOCK"
+    [[ $SY_CODE != "$EXPECT_STATUS" ]] || break
+    sy_alive "$1" "$2" || prepare_fail 5 "the app exited during the health check (last status $SY_CODE)"
+    sy_now
+    ((SY_NOW < deadline)) ||
+      prepare_fail 6 "GET $HEALTH_PATH (Host: $SITE) answered $SY_CODE, want $EXPECT_STATUS, for ${HEALTH_TIMEOUT}s"
+    sy_sleep_ms 200
+  done
+}
+
+# prepare_done PID ST [standby=yes]: the success lines; the lock stays ours.
+prepare_done() {
+  SY_ON_FAIL=''
+  sy_emit prepared "release=$RELEASE" "pid=$1" "starttime=$2" "socket=$STAGE_SOCK" "status=$SY_CODE" ${3:+"$3"}
+  prepare_live
+}
+
+# prepare_record: how R was started, for the supervisor to start it again the same way
+# (supervise.sh): .switchyard/launch (the options and command, NUL-ended words) and .switchyard/env
+# (the env block's records), both 0600: the app's secrets live as its config files do, the
+# deploy user's alone.
+prepare_record() {
+  local m=$REL_DIR/.switchyard p
+  local -a args=(--socket-mode "$SOCKET_MODE" --start-timeout "$START_TIMEOUT" --health-path "$HEALTH_PATH"
+    --health-timeout "$HEALTH_TIMEOUT" --expect-status "$EXPECT_STATUS")
+  [[ -z $SOCKET_GROUP ]] || args+=(--socket-group "$SOCKET_GROUP")
+  for p in ${SHARED[@]+"${SHARED[@]}"}; do args+=(--shared "$p"); done
+  (
+    umask 077
+    printf '%s\0' "${args[@]}" -- "${SY_CMD[@]}" >"$m/launch.tmp"
+    : >"$m/env.tmp"
+    if ((${#ENVS[@]})); then printf '%s\0' "${ENVS[@]}" >"$m/env.tmp"; fi
+  )
+  mv -f -- "$m/launch.tmp" "$m/launch"
+  mv -f -- "$m/env.tmp" "$m/env"
+}
+
+# prepare_is_standby: with --reuse, R is the standby release: retire.sh --standby kept its process
+# running after the last deploy, on the socket SOCK-S.prev links to (checked by inode).
+prepare_is_standby() {
+  sy_read_standby
+  sy_read_state
+  [[ $SB_R == "$RELEASE" && $RELEASE != "$LIVE_R" && -S $PREV_SOCK ]] || return 1
+  [[ "$PID_PID $PID_ST" == "$SB_PID $SB_ST" ]] && sy_alive "$SB_PID" "$SB_ST" && sy_owns_socket "$SB_PID" "$PREV_SOCK"
+}
+
+# prepare_standby: nothing starts: the standby's socket is linked as R's staged one and
+# health-checked, and switch.sh renames it over the live path as for any prepare (an instant
+# rollback: no start, no wait for a socket).
+prepare_standby() {
+  rm -f -- "$STAGE_SOCK"
+  ln -- "$PREV_SOCK" "$STAGE_SOCK"
+  : >"$LOCK/standby" # for undo: this process was not started by us, so it is not ours to stop
+  prepare_health "$SB_PID" "$SB_ST"
+  prepare_done "$SB_PID" "$SB_ST" standby=yes
+}
+
 sy_init prepare
 # --env-bytes is prepare's own (lib.sh's sy_parse reads the options the scripts share): taken out
 # here, every other option passed on with its value (a value that looks like an option stays one).
-ENV_BYTES='' env_given='' DELTA='' prepare_opts=()
+ENV_BYTES='' env_given='' DELTA='' EXPECT_LIVE='' prepare_opts=()
 while (($#)) && [[ $1 != -- ]]; do
   case $1 in
     --env-bytes)
@@ -160,9 +245,18 @@ while (($#)) && [[ $1 != -- ]]; do
       prepare_opts+=("$1")
       shift
       ;;
+    --files-only)
+      FILES_ONLY=1 # prepare's own here: it decides whether a command must follow
+      shift
+      ;;
     --delta)
       DELTA=1
       shift
+      ;;
+    --expect-live)
+      (($# >= 2)) || sy_usage "--expect-live needs a value"
+      EXPECT_LIVE=$2
+      shift 2
       ;;
     *)
       prepare_opts+=("${@:1:2}")
@@ -170,9 +264,15 @@ while (($#)) && [[ $1 != -- ]]; do
       ;;
   esac
 done
-sy_parse 'deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status lock-owner reuse package-bytes --' ${prepare_opts[@]+"${prepare_opts[@]}"} "$@"
+allowed='deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status lock-owner reuse package-bytes'
+if [[ -n $FILES_ONLY ]]; then
+  (($# == 0)) || sy_usage "--files-only starts nothing: no -- CMD"
+else
+  allowed+=' --'
+fi
+sy_parse "$allowed" ${prepare_opts[@]+"${prepare_opts[@]}"} "$@"
 sy_require deploy-to release site socket-dir
-((${#SY_CMD[@]} > 0)) || sy_usage "missing the app command after --"
+((${#SY_CMD[@]} > 0)) || [[ -n $FILES_ONLY ]] || sy_usage "missing the app command after --"
 [[ -z $DELTA || -z $PACKAGE_BYTES$REUSE ]] || sy_usage "--delta goes with neither --package-bytes nor --reuse"
 if [[ -n $env_given ]]; then
   [[ $ENV_BYTES =~ ^[1-9][0-9]{0,8}$ ]] || sy_usage "bad --env-bytes: '$ENV_BYTES'"
@@ -185,9 +285,23 @@ if [[ -n $REUSE ]]; then
 elif sy_in_use "$RELEASE"; then
   sy_die 3 "release $RELEASE is already deployed here (live, previous or current): start it again with --reuse"
 fi
+if [[ -n $FILES_ONLY ]]; then
+  # its process would run on unrecorded once the files-only switch replaced .switchyard/live
+  sy_read_state
+  if sy_alive "$LIVE_PID" "$LIVE_ST"; then
+    sy_die 3 "$LIVE_R serves $SITE here (pid $LIVE_PID): a host that runs the app takes no files-only release (give it an app role again, or stop that release)"
+  fi
+fi
 
 SY_STEP=lock
 sy_lock_take "$RELEASE" "$LOCK_OWNER" || sy_die 4 "locked by: $LOCK_TEXT"
+if [[ -n $EXPECT_LIVE ]]; then
+  # the supervisor's relaunch: only if nothing changed since it looked (a deploy may have finished)
+  sy_read_state
+  SY_ON_FAIL=sy_lock_release
+  [[ "$LIVE_R $LIVE_PID $LIVE_ST" == "$EXPECT_LIVE" ]] ||
+    sy_die 11 "the live release changed (now: ${LIVE_R:-none} ${LIVE_PID:-} ${LIVE_ST:-}, expected: $EXPECT_LIVE): nothing started"
+fi
 if [[ -z $REUSE ]]; then
   SY_STEP=unpack
   SY_ON_FAIL=sy_lock_release
@@ -224,6 +338,10 @@ SY_ON_FAIL=prepare_cleanup
 # In the lock: undo (while the lock is ours) removes what this deploy unpacked; retire's unlock
 # removes the marker with the lock, no program of its own.
 if [[ -z $REUSE ]]; then : >"$LOCK/fresh"; fi
+if [[ -n $REUSE ]] && prepare_is_standby; then
+  prepare_standby
+  exit 0
+fi
 
 SY_STEP=shared
 # Every path checked before anything changes (a refusal changes nothing, also with --reuse), and
@@ -256,6 +374,14 @@ for p in ${SHARED[@]+"${SHARED[@]}"}; do
   if [[ $p == */* ]]; then mkdir -p -- "$REL_DIR/${p%/*}"; fi # no $(dirname): one program less
   ln -s -- "$DEPLOY_TO/shared/$p" "$REL_DIR/$p"
 done
+if [[ -n $FILES_ONLY ]]; then
+  # The files are in place and nothing starts: a hook may work in releases/R, and switch points
+  # `current` at it.
+  SY_ON_FAIL=''
+  sy_emit prepared "release=$RELEASE" mode=files
+  prepare_live
+  exit 0
+fi
 
 SY_STEP=start
 argv=()
@@ -296,24 +422,6 @@ done
 chmod -- "$SOCKET_MODE" "$STAGE_SOCK"
 if [[ -n $SOCKET_GROUP ]]; then chgrp -- "$SOCKET_GROUP" "$STAGE_SOCK"; fi
 
-SY_STEP=health
-sy_now
-deadline=$((SY_NOW + HEALTH_MS))
-while :; do
-  sy_health "$STAGE_SOCK"
-  [[ $SY_CODE != "$EXPECT_STATUS" ]] || break
-  sy_alive "$pid" "$st" || prepare_fail 5 "the app exited during the health check (last status $SY_CODE)"
-  sy_now
-  ((SY_NOW < deadline)) ||
-    prepare_fail 6 "GET $HEALTH_PATH (Host: $SITE) answered $SY_CODE, want $EXPECT_STATUS, for ${HEALTH_TIMEOUT}s"
-  sy_sleep_ms 200
-done
-
-SY_ON_FAIL=''
-sy_emit prepared "release=$RELEASE" "pid=$pid" "starttime=$st" "socket=$STAGE_SOCK" "status=$SY_CODE"
-sy_read_state
-if [[ -n $LIVE_R ]]; then
-  sy_emit live "release=$LIVE_R" "pid=$LIVE_PID" "starttime=$LIVE_ST"
-else
-  sy_emit live release=none
-fi
+prepare_health "$pid" "$st"
+prepare_record
+prepare_done "$pid" "$st"

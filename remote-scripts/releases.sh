@@ -5,8 +5,9 @@
 #
 # Prints one line per release (a release-id directory holding .switchyard/release.json; nothing
 # else under releases/ is listed), newest name first: `::sy release id=R
-# state=current|previous|good|bad|never-live live_at=ISO|none built=ISO|none git=SHA|none`.
-# current: what serves now; previous: what served before the last switch; good: went live once
+# state=current|standby|previous|good|bad|never-live live_at=ISO|none built=ISO|none git=SHA|none`.
+# current: what serves now; previous: what served before the last switch (standby: and its
+# process still runs, for an instant rollback); good: went live once
 # (live_at, this host's clock), not rolled back from; bad: rolled back from (a plain rollback never
 # picks it); never-live: unpacked, never switched to (a prepare under way, or one killed).
 # Changes nothing.

@@ -3,6 +3,7 @@
 #
 # Usage: retire.sh --deploy-to D --release R --site S --socket-dir SD [--grace 2] [--drain 30]
 #          [--drain-mode signal|connections] [--keep 5] [--audit TEXT] [--mark-bad]
+#          [--standby SECONDS] [--supervisor VERSION]
 #
 # If the previous release's process (pid AND start time, from .switchyard/previous) still runs:
 # wait until its listener (the socket .prev links to, by inode in `ss -xle`) has had an empty
@@ -11,15 +12,20 @@
 # SIGTERM) then also until no connection it accepted is open (`ss -xae` ESTAB, same inode), at
 # most --drain seconds. Refuse if it still owns the live socket's inode, then SIGTERM it (and its
 # process group), wait up to --drain seconds, SIGKILL. Prints `::sy retired release=OLD|none
-# pid=P signal=TERM|KILL|gone [waited_ms=N queue=empty|closed|pending|timer [queued=N]
-# [connections=closed|open|timer] stop_ms=N]`. With --mark-bad (a rollback) the previous release
+# pid=P|none signal=TERM|KILL|gone [waited_ms=N queue=empty|closed|pending|timer [queued=N]
+# [connections=closed|open|timer] stop_ms=N]` (a files-only previous release: pid=none
+# signal=gone, nothing to stop). With --standby N (and not --mark-bad) the previous
+# process is not stopped: it stays on its socket (SOCK-S.prev) for N seconds as the standby
+# (.switchyard/standby; `signal=standby until=EPOCH`), for an instant rollback; an older standby is
+# stopped (`standby=ended`). With --mark-bad (a rollback) the previous release
 # is marked bad (`::sy marked release=OLD state=bad`). Then removes R's `fresh`
 # marker, keeps the newest --keep of switchyard's own releases (a release-id name holding
 # .switchyard/release.json: nothing else under releases/ is counted or deleted) and deletes the
 # older ones (never R, the previous one, current, the good one that went live last, or one whose
 # process still runs):
 # `::sy pruned release=X` each, appends to the audit log, and releases the
-# lock: `::sy unlocked`.
+# lock: `::sy unlocked`. With --supervisor VERSION, then clears the errored mark and says
+# whether the site's supervisor runs: `::sy supervisor state=running|outdated|stopped`.
 #
 # Exit codes: 0 done; 1 unexpected failure; 2 usage; 3 not set up; 4 deploy lock not held by R;
 # 7 R is not live (switch first); 8 kill refused (the previous process serves the live socket).
@@ -33,7 +39,7 @@ if ! declare -F sy_emit >/dev/null; then
 fi
 
 sy_init retire
-sy_parse 'deploy-to release site socket-dir grace drain drain-mode keep audit mark-bad' "$@"
+sy_parse 'deploy-to release site socket-dir grace drain drain-mode keep audit mark-bad standby supervisor' "$@"
 sy_require deploy-to release site socket-dir
 sy_validate
 sy_check_setup
@@ -44,9 +50,18 @@ sy_read_state
 SY_STEP=retire
 signal=gone
 SY_WAIT_FIELDS=()
+# A standby left from an older deploy (or live again after an instant rollback) goes now.
+sy_read_standby
+if [[ -n $SB_R && "$SB_PID $SB_ST" != "$PREV_PID $PREV_ST" ]]; then sy_retire_standby; fi
 if [[ -z $PREV_R ]]; then
   sy_emit retired release=none
+elif ((STANDBY > 0)) && [[ -z $MARK_BAD ]] && sy_alive "$PREV_PID" "$PREV_ST"; then
+  # kept running on its socket (.prev) for an instant rollback, until the supervisor retires it
+  sy_write "$STATE/standby" "$PREV_R $PREV_PID $PREV_ST $((EPOCHSECONDS + STANDBY))"
+  signal=standby
+  sy_emit retired "release=$PREV_R" "pid=$PREV_PID" signal=standby "until=$((EPOCHSECONDS + STANDBY))"
 else
+  rm -f -- "$STATE/standby"
   if sy_alive "$PREV_PID" "$PREV_ST"; then
     # Not a blind timer: until the old listener's accept queue is empty (and, with --drain-mode
     # connections, its accepted connections closed); --grace and --drain only bound the wait.
@@ -64,7 +79,7 @@ else
     sy_now
     SY_WAIT_FIELDS+=("stop_ms=$((SY_NOW - stop_at))")
   fi
-  sy_emit retired "release=$PREV_R" "pid=$PREV_PID" "signal=$signal" ${SY_WAIT_FIELDS[@]+"${SY_WAIT_FIELDS[@]}"}
+  sy_emit retired "release=$PREV_R" "pid=${PREV_PID:-none}" "signal=$signal" ${SY_WAIT_FIELDS[@]+"${SY_WAIT_FIELDS[@]}"}
 fi
 
 if [[ -n $MARK_BAD && -n $PREV_R && -d $RELEASES/$PREV_R/.switchyard && ! -L $RELEASES/$PREV_R/.switchyard ]]; then
@@ -106,3 +121,8 @@ SY_STEP=unlock
 sy_audit deploy "release=$RELEASE" "previous=${PREV_R:-none}" "site=$SITE" "signal=$signal" "pruned=$pruned" "msg=$AUDIT"
 sy_lock_release
 sy_emit unlocked
+if [[ -n $SUPERVISOR ]]; then
+  rm -f -- "$STATE/errored" # a release went live healthy: the supervisor may start over
+  sy_supervisor_state "$SUPERVISOR"
+  sy_emit supervisor "state=$SY_SV_STATE"
+fi

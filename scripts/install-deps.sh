@@ -6,7 +6,8 @@
 # ss (iproute2), shellcheck (lints remote-scripts/), siege (an independent load client),
 # chromium (opens the HTML report in a test), GNU time (peak memory in npm run bench), rsync (the
 # large-build bench's minimum: rsync --link-dest) and faketime (libfaketime: test/faults runs a
-# deploy with the clock a year back). Node.js >= 20.19 must
+# deploy with the clock a year back) and cron (`gulp supervise --boot`: the deploy user's crontab
+# @reboot line; no root needed to use it). Node.js >= 20.19 must
 # already be there.
 #
 # Exit codes: 0 installed; 1 apt failed; 3 not root.
@@ -15,6 +16,6 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  nginx-light openssh-server openssh-client curl iproute2 procps shellcheck siege chromium git ca-certificates time faketime rsync >/dev/null
+  nginx-light openssh-server openssh-client curl iproute2 procps shellcheck siege chromium git ca-certificates time faketime rsync cron >/dev/null
 # sshd, when started as root by the test lab, wants its privilege-separation directory.
 mkdir -p /run/sshd

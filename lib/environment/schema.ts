@@ -110,7 +110,7 @@ function appSchema(z: Z, f: Fields) {
             { NODE_ENV: 'production' },
           ),
         ),
-      roles: z.array(f.name).min(1).default(['app']).meta(doc('Roles whose hosts run the app.')),
+      roles: z.array(f.name).min(1).default(['app']).meta(doc("Roles whose hosts run the app. A selected host with none of them (a db primary) gets each release's files only (unpacked, `current` pointing at them, nothing started), so a hook can run the migrations in them.")),
       startTimeoutSeconds: z.number().positive().max(86400).multipleOf(0.001).default(30).meta(doc('How long the app may take to create its socket; in steps of 0.001 (the script counts milliseconds).')),
       health,
     })
@@ -152,9 +152,31 @@ function serverSchemas(z: Z, f: Fields) {
               "How the old release finishes its in-flight requests: `signal`, it drains on SIGTERM itself (examples/hello does); `connections`, for servers that exit at once on SIGTERM (fastcgi-mono-server4): retire waits until every connection it accepted is closed (`ss`, at most drainSeconds), then signals it.",
             ),
           ),
+        standbySeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(86400)
+          .default(0)
+          .meta(
+            doc(
+              'Keep the previous release running this long after a deploy, on its own socket: a `rollback` within that time is instant (its socket renamed back over the live one, nothing started), and the supervisor switches back to it at once if the new release dies. Then the supervisor (or, without one, the next deploy) retires it. 0: retired at once.',
+              300,
+            ),
+          ),
       })
       .prefault({})
       .meta(doc('How the old release is stopped after the switch.')),
+    supervise: z
+      .strictObject({
+        enabled: z.boolean().default(true).meta(doc("Run a supervisor per site on every app host (no root: a detached bash loop), started by the first release and kept by every deploy: it starts the live release again when its process dies or it fails its health check, the way a deploy does.")),
+        intervalMs: z.number().int().min(50).max(60000).default(500).meta(doc("How often it checks that the live release's process runs.")),
+        healthEverySeconds: f.seconds.min(0.05).default(5).meta(doc('How often it also checks its health (GET app.health.path on the live socket).')),
+        unhealthyChecks: z.number().int().min(1).max(1000).default(3).meta(doc('Failed health checks in a row before it starts the release again.')),
+        maxRestarts: z.number().int().min(1).max(1000).default(10).meta(doc('Unstable starts in a row (the release down again within 1 s of its start: a crash loop, each start waiting 100 ms × 1.5 up to 15 s) before it gives up: the site is marked errored (`gulp status`); 30 s up resets the count; the next deploy starts over.')),
+      })
+      .prefault({})
+      .meta(doc('The supervisor that keeps the live release up (`gulp supervise`).')),
     nginx: z
       .strictObject({
         listen: z.string().regex(/^[A-Za-z0-9.:[\]]+$/, 'a listen address such as 80 or 127.0.0.1:8080').default('80').meta(doc('What nginx listens on, as in its `listen` directive.', '127.0.0.1:8080')),

@@ -1,6 +1,7 @@
 // Every remote command switchyard runs, built as a string by a pure function (as Kamal does), so
 // tests can read them exactly and --dry-run can print them. Values from environment files only
 // ever appear as single-quoted words; app.env values never do (they travel on stdin: envBlock).
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Environment } from '../environment';
@@ -8,7 +9,7 @@ import { privateNginxConfig, privateNginxPrefix } from '../nginx/site';
 
 export const REMOTE_SCRIPTS_DIR = path.join(__dirname, '..', '..', 'remote-scripts');
 
-export type Step = 'setup' | 'prepare' | 'switch' | 'undo' | 'retire' | 'status' | 'unlock' | 'run' | 'release' | 'releases';
+export type Step = 'setup' | 'prepare' | 'switch' | 'undo' | 'retire' | 'status' | 'unlock' | 'run' | 'release' | 'releases' | 'supervise';
 
 export interface RemoteCommand {
   step: Step;
@@ -50,18 +51,24 @@ function file(dir: string, name: string): string {
   return text;
 }
 
-/** lib.sh followed by the script: what `bash -c` runs on the server. */
-export function scriptText(name: string, dir = REMOTE_SCRIPTS_DIR): string {
-  return file(dir, 'lib.sh') + '\n' + file(dir, name);
-}
+// The scripts that run the steps themselves (release.sh, one host's release; supervise.sh, the
+// supervisor, which starts a release again the way a deploy does) carry them as functions.
+const RUNS_STEPS = new Set(['release.sh', 'supervise.sh']);
 
 /**
- * lib.sh, then prepare/switch/retire/undo.sh each as a function whose body is a subshell (its
- * `exit`, traps and options stay its own), then release.sh, which calls them.
+ * lib.sh followed by the script: what `bash -c` runs on the server. For release.sh and
+ * supervise.sh, lib.sh, then prepare/switch/retire/undo.sh each as a function whose body is a
+ * subshell (its `exit`, traps and options stay its own), then the script, which calls them.
  */
-export function releaseScriptText(dir = REMOTE_SCRIPTS_DIR): string {
+export function scriptText(name: string, dir = REMOTE_SCRIPTS_DIR): string {
+  if (!RUNS_STEPS.has(name)) return file(dir, 'lib.sh') + '\n' + file(dir, name);
   const steps = (['prepare', 'switch', 'retire', 'undo'] as const).map((s) => `sy_run_${s}() (\n${file(dir, `${s}.sh`)}\n)\n`);
-  return [file(dir, 'lib.sh'), ...steps, file(dir, 'release.sh')].join('\n');
+  return [file(dir, 'lib.sh'), ...steps, file(dir, name)].join('\n');
+}
+
+/** release.sh with its steps (scriptText). */
+export function releaseScriptText(dir = REMOTE_SCRIPTS_DIR): string {
+  return scriptText('release.sh', dir);
 }
 
 /**
@@ -109,6 +116,11 @@ export interface PrepareOptions {
   /** Start an existing release again (restart, rollback) instead of unpacking a new one. */
   reuse?: boolean;
   /**
+   * A host that runs no app (no app role: a db primary, whose hook runs the migrations in the
+   * release): the files only, nothing started; no app command, no env block (`--files-only`).
+   */
+  filesOnly?: boolean;
+  /**
    * The app's variables, app.env with its secrets resolved (resolveAppEnv in lib/config/secrets.ts).
    * Left out: app.env's own strings (then it must hold no secret).
    */
@@ -144,6 +156,7 @@ function appEnvOf(env: Environment, o: PrepareOptions): Readonly<Record<string, 
 
 /** The values never travel on the command line: only the size of their block on stdin. */
 function prepareArgs(env: Environment, o: PrepareOptions, envBytes: number): string[] {
+  if (o.filesOnly) return filesOnlyArgs(env, o);
   const args = [...site(env), '--release', o.release];
   for (const p of env.shared) args.push('--shared', p);
   args.push('--socket-mode', env.socket.mode);
@@ -161,8 +174,20 @@ function prepareArgs(env: Environment, o: PrepareOptions, envBytes: number): str
   return [...args, '--', ...env.app.start];
 }
 
-/** The env block of a prepare, and how its stdin is shown: `env (API_KEY, NODE_ENV)`, names only. */
+/** Files only: the lock, the upload and the shared links; no start, so no app options and no command. */
+function filesOnlyArgs(env: Environment, o: PrepareOptions): string[] {
+  const args = [...site(env), '--release', o.release];
+  for (const p of env.shared) args.push('--shared', p);
+  args.push('--lock-owner', o.lockOwner, '--files-only'); // --deploy-to stays first (release.sh reads it there)
+  return [...args, o.reuse ? '--reuse' : '--delta'];
+}
+
+/**
+ * The env block of a prepare, and how its stdin is shown: `env (API_KEY, NODE_ENV)`, names only.
+ * None for a files-only host: nothing there is given the app's variables (nor its secrets).
+ */
 function prepareEnv(env: Environment, o: PrepareOptions): { block: Buffer; shown: string; stdin: Pick<RemoteCommand, 'stdinEnv'> } {
+  if (o.filesOnly) return { block: Buffer.alloc(0), shown: '', stdin: {} };
   const vars = appEnvOf(env, o);
   const block = envBlock(vars);
   return { block, shown: block.length ? `env (${Object.keys(vars).join(', ')})` : '', stdin: block.length ? { stdinEnv: () => block } : {} };
@@ -177,7 +202,8 @@ export function prepareCommand(env: Environment, o: PrepareOptions): RemoteComma
   const e = prepareEnv(env, o);
   const cmd = { ...script('prepare', env, prepareArgs(env, o, e.block.length)), ...e.stdin };
   if (o.reuse) return e.shown ? { ...cmd, display: `${cmd.display} < ${e.shown}` } : cmd;
-  const pkg = `the package, less the files the host has (unpacked into ${q(path.posix.join(env.deployTo, 'releases', o.release))})`;
+  const into = `unpacked into ${q(path.posix.join(env.deployTo, 'releases', o.release))}${o.filesOnly ? ', nothing started' : ''}`;
+  const pkg = `the package, less the files the host has (${into})`;
   return { ...cmd, display: `${cmd.display} < ${e.shown ? `${e.shown}, then ` : ''}${pkg}`, stdinPackage: true };
 }
 
@@ -195,6 +221,8 @@ export interface ReleaseCommandOptions extends PrepareOptions {
   audit: string;
   /** A rollback: retire marks the release it leaves bad. */
   markBad?: boolean;
+  /** A deploy: retire keeps the previous release running as the standby (retire.standbySeconds). */
+  standby?: boolean;
 }
 
 /**
@@ -205,10 +233,10 @@ export interface ReleaseCommandOptions extends PrepareOptions {
 export function releaseCommand(env: Environment, o: ReleaseCommandOptions): RemoteCommand & { steps: Record<'prepare' | 'switch' | 'retire' | 'undo', RemoteCommand> } {
   const e = prepareEnv(env, o);
   const p = prepareArgs(env, o, e.block.length);
-  const sw = [...site(env), '--release', o.release];
-  const re = retireArgs(env, o.release, o.audit, o.markBad);
+  const sw = switchArgs(env, o.release, o);
+  const re = retireArgs(env, o.release, o.audit, o);
   const un = undoArgs(env, o.release);
-  const steps = { prepare: prepareCommand(env, o), switch: switchCommand(env, o.release), retire: retireCommand(env, o.release, o.audit, o.markBad), undo: undoCommand(env, o.release) };
+  const steps = { prepare: prepareCommand(env, o), switch: switchCommand(env, o.release, o), retire: retireCommand(env, o.release, o.audit, o), undo: undoCommand(env, o.release) };
   return {
     step: 'release',
     command: `exec ${words(['bash', '-c', releaseScriptText(), 'release.sh', String(wordWaitSeconds(env)), String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un])}`,
@@ -221,8 +249,13 @@ export function releaseCommand(env: Environment, o: ReleaseCommandOptions): Remo
   };
 }
 
-export function switchCommand(env: Environment, release: string): RemoteCommand {
-  return script('switch', env, [...site(env), '--release', release], 60);
+function switchArgs(env: Environment, release: string, o: Pick<PrepareOptions, 'filesOnly'>): string[] {
+  return [...site(env), '--release', release, ...(o.filesOnly ? ['--files-only'] : [])];
+}
+
+/** With filesOnly: `current` and the state move, no socket (switch.sh --files-only). */
+export function switchCommand(env: Environment, release: string, o: Pick<PrepareOptions, 'filesOnly'> = {}): RemoteCommand {
+  return script('switch', env, switchArgs(env, release, o), 60);
 }
 
 function undoArgs(env: Environment, release: string): string[] {
@@ -233,7 +266,15 @@ export function undoCommand(env: Environment, release: string): RemoteCommand {
   return script('undo', env, undoArgs(env, release), env.retire.graceSeconds + 60);
 }
 
-function retireArgs(env: Environment, release: string, audit: string, markBad = false): string[] {
+export interface RetireOptions {
+  markBad?: boolean | undefined;
+  standby?: boolean | undefined;
+  /** A host that runs no app: no standby, no supervisor. */
+  filesOnly?: boolean | undefined;
+}
+
+function retireArgs(env: Environment, release: string, audit: string, o: RetireOptions = {}): string[] {
+  const standby = o.standby && !o.markBad && !o.filesOnly ? env.retire.standbySeconds : 0;
   return [
     ...site(env),
     '--release', release,
@@ -242,7 +283,9 @@ function retireArgs(env: Environment, release: string, audit: string, markBad = 
     '--drain-mode', env.retire.drain,
     '--keep', String(env.keepReleases),
     '--audit', audit,
-    ...(markBad ? ['--mark-bad'] : []), // a rollback: what it leaves is never picked again
+    ...(o.markBad ? ['--mark-bad'] : []), // a rollback: what it leaves is never picked again
+    ...(standby > 0 ? ['--standby', String(standby)] : []),
+    ...(env.supervise.enabled && !o.filesOnly ? ['--supervisor', superviseVersion(env)] : []), // says whether it runs
   ];
 }
 
@@ -251,9 +294,40 @@ function retireArgs(env: Environment, release: string, audit: string, markBad = 
  * with drain 'connections' its open connections (at most drain), then its exit after SIGTERM (at
  * most drain) and after SIGKILL (5 s), with room for the prune.
  */
-export function retireCommand(env: Environment, release: string, audit: string, markBad = false): RemoteCommand {
+export function retireCommand(env: Environment, release: string, audit: string, o: RetireOptions = {}): RemoteCommand {
   const { graceSeconds, drainSeconds, drain } = env.retire;
-  return script('retire', env, retireArgs(env, release, audit, markBad), graceSeconds + drainSeconds * (drain === 'connections' ? 2 : 1) + 120);
+  return script('retire', env, retireArgs(env, release, audit, o), graceSeconds + drainSeconds * (drain === 'connections' ? 2 : 1) + 120);
+}
+
+export type SuperviseAction = 'start' | 'stop' | 'status';
+
+/** What a supervisor run is given (supervise.sh), all but --action and --version. */
+function superviseArgs(env: Environment): string[] {
+  const sv = env.supervise;
+  return [
+    ...site(env),
+    '--health-path', env.app.health.path,
+    '--expect-status', String(env.app.health.expectStatus),
+    '--grace', String(env.retire.graceSeconds),
+    '--drain', String(env.retire.drainSeconds),
+    '--drain-mode', env.retire.drain,
+    '--keep', String(env.keepReleases),
+    '--interval-ms', String(sv.intervalMs),
+    '--health-every', String(Math.max(1, Math.round((sv.healthEverySeconds * 1000) / sv.intervalMs))),
+    '--unhealthy', String(sv.unhealthyChecks),
+    '--max-restarts', String(sv.maxRestarts),
+  ];
+}
+
+/** The supervisor's program and options as one hash: a deploy restarts a supervisor of another. */
+export function superviseVersion(env: Environment): string {
+  return createHash('sha256').update(scriptText('supervise.sh')).update('\0').update(superviseArgs(env).join('\0')).digest('hex').slice(0, 16);
+}
+
+/** The site's supervisor on the host (supervise.sh): start it (boot: with the @reboot line), stop it, or say how it is. */
+export function superviseCommand(env: Environment, action: SuperviseAction, o: { boot?: boolean } = {}): RemoteCommand {
+  const boot = o.boot === undefined ? [] : ['--boot', o.boot ? 'yes' : 'no'];
+  return scriptCommand('supervise', 'supervise.sh', ['--action', action, ...superviseArgs(env), '--version', superviseVersion(env), ...boot], 60);
 }
 
 export function statusCommand(env: Environment): RemoteCommand {

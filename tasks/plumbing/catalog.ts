@@ -24,7 +24,11 @@ export const CATALOG = {
     description: 'Graceful restart of the running release: a new process on its own socket, switched in, the old one drained',
     flags: [...RELEASE, '--under-load', ...LOAD],
   },
-  status: { description: 'Per host: current release, pid, uptime, socket, health, lock', flags: SELECT },
+  status: { description: 'Per host: current release, pid, uptime, socket, health, lock, supervisor (errored, and why)', flags: SELECT },
+  supervise: {
+    description: "The site's supervisor on every app host (respawns the live release, no root): --action=start|stop|status; --boot adds a crontab @reboot line",
+    flags: [...SELECT, '--action', '--boot', '--json'],
+  },
   unlock: { description: 'Remove the deploy lock after a killed deploy (a release that never went live is cleaned up)', flags: SELECT },
   'nginx-config': { description: 'Print the nginx server block for the environment ($host allow-list, 421 otherwise)', flags: ['--env', '--env-dir'] },
   config: { description: 'Render every config file for every host variant and print a unified diff against the build (secrets masked)', flags: SELECT },

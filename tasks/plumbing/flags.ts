@@ -16,9 +16,13 @@ export interface Flags extends LoadTaskOptions {
   json?: boolean;
   /** deploy, rollback, restart: seconds to wait for a held deploy lock. */
   lockWait?: number;
+  /** supervise: what to do with the supervisor. */
+  action?: string;
+  /** supervise: with start, the @reboot crontab line too. */
+  boot?: boolean;
 }
 
-type FlagType = 'string' | 'boolean' | 'count' | 'list' | 'whole' | 'batch' | 'seconds';
+type FlagType = 'string' | 'boolean' | 'count' | 'list' | 'whole' | 'batch' | 'seconds' | 'choice';
 
 export interface FlagSpec {
   type: FlagType;
@@ -26,6 +30,8 @@ export interface FlagSpec {
   key: keyof Flags;
   help: string;
   default?: string;
+  /** A 'choice' flag: its values. */
+  choices?: readonly string[];
 }
 
 /** Every flag of switchyard's own tasks. */
@@ -51,6 +57,8 @@ export const FLAGS = {
   '--rollback': { type: 'boolean', key: 'rollback', help: 'roll back after each deploy, under load too', default: 'off' },
   '--to': { type: 'string', key: 'to', help: 'the release to roll back to (even one marked bad)', default: 'the newest good release before the live one' },
   '--json': { type: 'boolean', key: 'json', help: 'print JSON instead of a table', default: 'off' },
+  '--action': { type: 'choice', key: 'action', choices: ['start', 'stop', 'status'], help: 'start, stop or status (the supervisor)', default: 'status' },
+  '--boot': { type: 'boolean', key: 'boot', help: 'with --action=start: also a user crontab @reboot line, so the site comes back after a reboot (stop removes it)', default: 'off' },
   '--lock-wait': { type: 'seconds', key: 'lockWait', help: 'when a host\'s deploy lock is held, wait this long for it (30s, 2m), showing who holds it', default: 'do not wait' },
 } as const satisfies Record<string, FlagSpec>;
 
@@ -197,6 +205,11 @@ function convert(spec: FlagSpec, t: Token): unknown {
     case 'batch':
       if (!value || !/^\d+%?$/.test(value) || /^0+%?$/.test(value)) return new FlagError([`${name}: "${value ?? ''}" is not a number of hosts or a percentage (e.g. 2 or 25%)`]);
       return value;
+    case 'choice': {
+      const choices = spec.choices ?? [];
+      if (!value || !choices.includes(value)) return new FlagError([`${name}: "${value ?? ''}" is not one of ${choices.join(', ')} (e.g. ${name}=${choices[0]})`]);
+      return value;
+    }
     case 'string':
       // the example is the default only where the default is a value (not 'none', 'all', …)
       if (!value) return new FlagError([`${name}: needs a value, e.g. ${name}=${spec.default && /^[\w./-]+$/.test(spec.default) && !['none', 'all'].includes(spec.default) ? spec.default : 'x'}`]);

@@ -28,7 +28,7 @@ describe('loading environment files', () => {
     expect(env.file).toBe('uat.ts');
     expect(env.hosts[0]).toMatchObject({ name: 'a1', primary: true });
     // defaults filled in
-    expect(env.retire).toEqual({ graceSeconds: 2, drainSeconds: 30, drain: 'signal' });
+    expect(env.retire).toEqual({ graceSeconds: 2, drainSeconds: 30, drain: 'signal', standbySeconds: 0 });
     expect(env.app.health).toEqual({ path: '/health', timeoutSeconds: 30, expectStatus: 200 });
     expect(env.transport).toBe('ssh');
     expect(listEnvironments(dir)).toContain('uat');

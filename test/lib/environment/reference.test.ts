@@ -90,7 +90,7 @@ const KNOWN = [
   'hosts[].primary', 'hosts[].deployTo', 'hosts[].socketDir', 'hosts[].url', 'hosts[].config',
   'ssh.user', 'ssh.port', 'ssh.identityFile', 'ssh.passphraseEnv', 'ssh.knownHostsFile', 'ssh.configFile', 'ssh.agent',
   'ssh.connectTimeoutSeconds', 'ssh.keepaliveIntervalSeconds', 'ssh.commandTimeoutSeconds',
-  'deployTo', 'socketDir', 'socket.mode', 'socket.group', 'shared', 'keepReleases', 'retire.graceSeconds', 'retire.drainSeconds', 'retire.drain',
+  'deployTo', 'socketDir', 'socket.mode', 'socket.group', 'shared', 'keepReleases', 'retire.graceSeconds', 'retire.drainSeconds', 'retire.drain', 'retire.standbySeconds', 'supervise.enabled', 'supervise.intervalMs', 'supervise.healthEverySeconds', 'supervise.unhealthyChecks', 'supervise.maxRestarts',
   'parallel', 'nginx.listen', 'nginx.pass', 'nginx.roles', 'nginx.private', 'loadtest.url', 'config',
 ];
 

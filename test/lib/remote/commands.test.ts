@@ -14,6 +14,9 @@ import {
   releaseScriptText,
   REMOTE_SCRIPTS_DIR,
   retireCommand,
+  scriptText,
+  superviseCommand,
+  superviseVersion,
   runCommand,
   setupCommand,
   statusCommand,
@@ -105,7 +108,7 @@ describe('remote commands', () => {
     expect(switchCommand(env, R).display).toBe(`switch.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R}`);
     expect(undoCommand(env, R).display).toBe(`undo.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 2`);
     expect(retireCommand(env, R, 'deploy by me').display).toBe(
-      `retire.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 2 --drain 30 --drain-mode signal --keep 5 --audit 'deploy by me'`,
+      `retire.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 2 --drain 30 --drain-mode signal --keep 5 --audit 'deploy by me' --supervisor ${superviseVersion(env)}`,
     );
     expect(argvOf(retireCommand(env, R, 'x').command).slice(0, 3)).toEqual(['exec', 'bash', '-c']);
     // The client's limit covers the grace and drain periods the script may wait through.
@@ -115,11 +118,11 @@ describe('remote commands', () => {
   });
 
   it('a rollback\'s retire marks what it leaves bad (--mark-bad); releases lists them read-only', () => {
-    expect(retireCommand(env, R, 'rollback by me', true).display).toBe(
-      `retire.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 2 --drain 30 --drain-mode signal --keep 5 --audit 'rollback by me' --mark-bad`,
+    expect(retireCommand(env, R, 'rollback by me', { markBad: true }).display).toBe(
+      `retire.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 2 --drain 30 --drain-mode signal --keep 5 --audit 'rollback by me' --mark-bad --supervisor ${superviseVersion(env)}`,
     );
     const rb = releaseCommand(env, { release: R, lockOwner: 'me', audit: 'rollback by me', reuse: true, markBad: true });
-    expect(rb.steps.retire.display.endsWith(' --mark-bad')).toBe(true);
+    expect(rb.steps.retire.display).toContain(' --mark-bad ');
     expect(argvOf(rb.command)).toContain('--mark-bad');
     expect(argvOf(releaseCommand(env, { release: R, lockOwner: 'me', audit: 'x' }).command)).not.toContain('--mark-bad');
     const l = releasesCommand(env);
@@ -128,13 +131,35 @@ describe('remote commands', () => {
     expect(l.timeoutSeconds).toBe(60);
   });
 
+  it('a deploy keeps the previous release as the standby (--standby, never on a rollback); the supervisor by version, its own command', () => {
+    const sb = makeEnv({ retire: { standbySeconds: 300 } });
+    const dep = releaseCommand(sb, { release: R, lockOwner: 'me', audit: 'deploy by me', standby: true });
+    expect(dep.steps.retire.display).toBe(
+      `retire.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 2 --drain 30 --drain-mode signal --keep 5 --audit 'deploy by me' --standby 300 --supervisor ${superviseVersion(sb)}`,
+    );
+    expect(releaseCommand(sb, { release: R, lockOwner: 'me', audit: 'x', standby: true, markBad: true, reuse: true }).steps.retire.display).not.toContain('--standby');
+    expect(releaseCommand(env, { release: R, lockOwner: 'me', audit: 'x', standby: true }).steps.retire.display).not.toContain('--standby'); // 0 s
+    const off = makeEnv({ supervise: { enabled: false } });
+    expect(retireCommand(off, R, 'x').display).not.toContain('--supervisor');
+    const v = superviseVersion(env);
+    expect(v).toMatch(/^[0-9a-f]{16}$/);
+    expect(superviseVersion(makeEnv({ supervise: { intervalMs: 250 } }))).not.toBe(v);
+    const st = superviseCommand(env, 'start', { boot: true });
+    const args = `--action start --deploy-to /srv/app --site app.test --socket-dir /run/sy --health-path /health --expect-status 200 --grace 2 --drain 30 --drain-mode signal --keep 5 --interval-ms 500 --health-every 10 --unhealthy 3 --max-restarts 10 --version ${v} --boot yes`;
+    expect(st.display).toBe(`supervise.sh ${args}`);
+    expect(st.command).toBe(`exec bash -c ${q(scriptText('supervise.sh'))} supervise.sh ${args}`);
+    // the supervisor's program carries the steps it runs, as release.sh does
+    for (const f of ['prepare', 'switch', 'retire', 'undo']) expect(scriptText('supervise.sh')).toContain(`sy_run_${f}() (`);
+    expect(superviseCommand(env, 'stop').display).toBe(`supervise.sh --action stop ${args.slice('--action start '.length, -' --boot yes'.length)}`);
+  });
+
   it("retire with drain 'connections': the mode on its command line, a limit that covers the drain before and after SIGTERM; undo unchanged", () => {
     const c = makeEnv({ retire: { graceSeconds: 0.5, drainSeconds: 10, drain: 'connections' } });
-    expect(c.retire).toEqual({ graceSeconds: 0.5, drainSeconds: 10, drain: 'connections' });
+    expect(c.retire).toEqual({ graceSeconds: 0.5, drainSeconds: 10, drain: 'connections', standbySeconds: 0 });
     expect(retireCommand(c, R, 'deploy by me').display).toBe(
-      `retire.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 0.5 --drain 10 --drain-mode connections --keep 5 --audit 'deploy by me'`,
+      `retire.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 0.5 --drain 10 --drain-mode connections --keep 5 --audit 'deploy by me' --supervisor ${superviseVersion(c)}`,
     );
-    expect(argvOf(retireCommand(c, R, 'x').command).slice(-6, -4)).toEqual(['--drain-mode', 'connections']);
+    expect(argvOf(retireCommand(c, R, 'x').command).slice(-8, -6)).toEqual(['--drain-mode', 'connections']);
     // grace (the queue) + drain (the connections) + drain (the exit after SIGTERM) + 120
     expect(retireCommand(c, R, 'x').timeoutSeconds).toBe(0.5 + 10 + 10 + 120);
     expect(undoCommand(c, R).display).toBe(`undo.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 0.5`);
@@ -303,6 +328,36 @@ describe('app.env: the values travel on stdin (the env block), never on a comman
     expect(argvOf(c.command)).not.toContain('--env-bytes');
     expect(c.stdinEnv).toBeUndefined();
     expect(c.steps.prepare.display).toMatch(/ < the package, less the files the host has \(unpacked into /);
+  });
+
+  it('files only (a host without an app role): no app command, no app options, no env block (nor its secrets) on that host', () => {
+    const shared = makeEnv({ shared: ['logs'], app: { start: ['node', 'server.js', '--socket', '{socket}'], env: { API_KEY: secret('SY_TEST_API_KEY'), NODE_ENV: 'production' } } });
+    const site = `--deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R}`;
+    const p = prepareCommand(shared, { release: R, lockOwner: 'me@box pid=1', appEnv, filesOnly: true });
+    const words = `${site} --shared logs --lock-owner 'me@box pid=1' --files-only --delta`;
+    expect(p.display).toBe(`prepare.sh ${words} < the package, less the files the host has (unpacked into /srv/app/releases/${R}, nothing started)`);
+    expect(p.command).toBe(`exec bash -c ${inline('prepare.sh')} prepare.sh ${words}`);
+    expect(p.stdinPackage).toBe(true);
+    expect(p.stdinEnv).toBeUndefined();
+    expect(switchCommand(env, R, { filesOnly: true }).command).toBe(`exec bash -c ${inline('switch.sh')} switch.sh ${site} --files-only`);
+    const c = releaseCommand(shared, { release: R, lockOwner: 'me@box pid=1', audit: 'deploy by me', appEnv, filesOnly: true });
+    const retire = c.steps.retire.display.slice('retire.sh '.length);
+    const undo = c.steps.undo.display.slice('undo.sh '.length);
+    expect(c.command).toBe(`exec bash -c ${q(releaseScriptText())} release.sh 1200 14 9 ${argvOf(`x ${retire}`).length - 1} ${words} ${site} --files-only ${retire} ${undo}`);
+    expect(c.display).toBe(
+      `release.sh: ${p.display}; then at the client's word: switch.sh ${site} --files-only; ${c.steps.retire.display} (or ${c.steps.undo.display})`,
+    );
+    expect(c.stdinEnv).toBeUndefined();
+    for (const cmd of [c, ...Object.values(c.steps)]) noValue(cmd);
+    // retire and undo are the app hosts' own (they tell a files-only release by its state), less
+    // the supervisor: nothing runs there to supervise
+    const appRetire = releaseCommand(shared, { release: R, lockOwner: 'x', audit: 'deploy by me', appEnv }).steps.retire.display;
+    expect(appRetire).toContain(' --supervisor ');
+    expect(c.steps.retire.display).toBe(appRetire.replace(/ --supervisor [0-9a-f]+$/, ''));
+    // a rollback's: the release there, again, nothing read past it
+    const reuse = prepareCommand(env, { release: R, lockOwner: 'me', reuse: true, filesOnly: true });
+    expect(reuse.display).toBe(`prepare.sh ${site} --lock-owner me --files-only --reuse`);
+    expect(reuse.stdinPackage).toBeUndefined();
   });
 
   it('an unresolved secret is refused, never sent as its name; the block refuses NUL and SWITCHYARD_ names', () => {
