@@ -80,6 +80,16 @@ export function appHosts(ctx: TaskContext): HostConfig[] {
   return app;
 }
 
+/**
+ * The hosts a release goes to: every selected host, at least one of them with an app role. Those
+ * of the app roles run it; the others (a db primary, say) get its files only: releases/<R> and
+ * `current`, nothing started, so a hook can work in the release there.
+ */
+export function releaseHosts(ctx: TaskContext): HostConfig[] {
+  appHosts(ctx);
+  return selectedHosts(ctx);
+}
+
 export function openSession(ctx: TaskContext, hosts: HostConfig[]): Session {
   return new Session(ctx.env, hosts, ctx.reporter, {
     ...(ctx.options.parallel ? { parallel: ctx.options.parallel } : {}),

@@ -15,8 +15,9 @@
 #   2  usage or bad value: every script (release.sh: also an unexpected word on stdin; prepare:
 #      also a package member or shared path that would reach outside releases/R or shared/).
 #   3  not set up (D/releases missing): prepare switch retire undo status unlock; releases/R
-#      missing or already there: prepare switch; setup: a tool or the socket group is missing;
-#      nginx.sh: nginx is not installed.
+#      missing or already there: prepare switch; prepare --files-only: the app runs here (its
+#      live release's process); setup: a tool or the socket group is missing; nginx.sh: nginx is
+#      not installed.
 #   4  deploy lock held by someone else: prepare; not held by R: switch retire, unlock --release R;
 #      undo: R is live but its deploy is over.
 #   5  app did not start: prepare.
@@ -39,6 +40,7 @@ set -euo pipefail
 DEPLOY_TO='' RELEASE='' SITE='' SOCKET_DIR='' SOCKET_GROUP='' SOCKET_MODE='0660'
 START_TIMEOUT='30' HEALTH_PATH='/health' HEALTH_TIMEOUT='30' EXPECT_STATUS='200'
 GRACE='2' DRAIN='30' DRAIN_MODE='signal' KEEP='5' STANDBY='0' SUPERVISOR='' AUDIT='' LOCK_OWNER='' REUSE='' MARK_BAD='' PACKAGE_BYTES=''
+FILES_ONLY=''
 SHARED=() ENVS=() SY_CMD=()
 SY_STEP='init' SY_ON_FAIL='' SY_FAILED='' SY_ERR_LINE='' SY_ERR_CMD=''
 
@@ -105,8 +107,9 @@ sy_init() {
 
 # ---- options -------------------------------------------------------------------------------------
 
-# sy_parse 'ALLOWED NAMES…' "$@": reads --name value pairs (only the allowed names; `reuse` and
-# `mark-bad` are flags; `--` in ALLOWED lets a command follow in SY_CMD). Anything else is a usage error.
+# sy_parse 'ALLOWED NAMES…' "$@": reads --name value pairs (only the allowed names; `reuse`,
+# `mark-bad` and `files-only` are flags; `--` in ALLOWED lets a command follow in SY_CMD). Anything
+# else is a usage error.
 sy_parse() {
   local allowed=" $1 " opt
   shift
@@ -118,8 +121,8 @@ sy_parse() {
       return 0
     fi
     [[ $opt == --?* && $allowed == *" ${opt#--} "* ]] || sy_usage "unknown option or argument: $opt"
-    if [[ $opt == --reuse || $opt == --mark-bad ]]; then
-      if [[ $opt == --reuse ]]; then REUSE=1; else MARK_BAD=1; fi
+    if [[ $opt == --reuse || $opt == --mark-bad || $opt == --files-only ]]; then
+      if [[ $opt == --reuse ]]; then REUSE=1; elif [[ $opt == --mark-bad ]]; then MARK_BAD=1; else FILES_ONLY=1; fi
       shift
       continue
     fi
@@ -534,7 +537,8 @@ sy_lock_take() {
   # Straight into the new lock directory, no rename: one short write(2), and a reader who comes
   # before it already sees "(no owner recorded yet)".
   printf '%s\n' "${owner//$'\r'/ }" >"$LOCK/owner"
-  if [[ -n $SOCKET_DIR && -n $SITE ]] && ! sy_socket_lock_take "$owner"; then
+  # a files-only host (--files-only: it runs no app) switches no socket: nothing to share there
+  if [[ -n $SOCKET_DIR && -n $SITE && -z $FILES_ONLY ]] && ! sy_socket_lock_take "$owner"; then
     rm -rf -- "$LOCK"
     return 1
   fi

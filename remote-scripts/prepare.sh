@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# prepare.sh: take the deploy lock and start release R on its own socket, then health-check it.
+# prepare.sh: take the deploy lock and start release R on its own socket, then health-check it
+# (with --files-only: unpack it, start nothing).
 #
 # Usage: prepare.sh --deploy-to D --release R --site S --socket-dir SD [--shared P]… [--env K=V]…
 #          [--socket-mode 0660] [--socket-group G] [--start-timeout 30] [--health-path /health]
 #          [--health-timeout 30] [--expect-status 200] [--lock-owner TEXT] [--reuse]
 #          [--env-bytes N] [--package-bytes N | --delta] [--expect-live 'R PID ST'] -- CMD ARG…
+#        prepare.sh --files-only --deploy-to D --release R --site S --socket-dir SD [--shared P]…
+#          [--lock-owner TEXT] [--reuse] [--package-bytes N | --delta]
 #
 # With --env-bytes N, stdin starts with the env block: N bytes of NAME=VALUE records, each ended
 # by a NUL byte, the app's variables (the client never puts a value on a command line; --env K=V
@@ -23,14 +26,19 @@
 # every --env, then SWITCHYARD_RELEASE, SWITCHYARD_SITE and SWITCHYARD_SOCKET set (only the app's
 # own subshell exports them), `{socket}` and `{release}` in CMD ARG… replaced, and must listen on
 # SD/SOCK-S-R (never on the live path).
+# With --files-only (a host that runs no app, such as a db primary whose hook runs the migrations
+# in the release) the same lock, upload and shared links, and nothing started: no command, no
+# socket, no health check; `::sy prepared release=R mode=files`. Refused (3) while a release's
+# process runs here (the host serves the app).
 # Success: `::sy prepared release=R pid=P starttime=T socket=PATH status=CODE` and `::sy live …`.
 # The lock stays held for switch/retire/undo. On failure the new process is stopped, its socket
 # removed, D/releases/R removed (unless --reuse) and the lock released.
 #
 # Exit codes: 0 prepared; 1 unexpected failure (e.g. the package did not unpack); 2 usage, or a
 # package member or shared path that would reach outside releases/R or shared/ (a symlink); 3 not
-# set up, releases/R missing (--reuse) or already there (without); 4 deploy lock held by someone
-# else; 5 app did not start; 6 health check failed; 11 the live release is not --expect-live's.
+# set up, releases/R missing (--reuse) or already there (without), or with --files-only the app
+# runs here; 4 deploy lock held by someone else; 5 app did not start; 6 health check failed; 11
+# the live release is not --expect-live's.
 set -euo pipefail
 if ! declare -F sy_emit >/dev/null; then
   # ${…%/*}, not $(dirname …): one program less; a bare name means the current directory.
@@ -148,6 +156,17 @@ prepare_manifest() {
   rm -f -- "$LOCK/have" "$LOCK/have.stat" "$LOCK/links"
 }
 
+# prepare_live: what is live here (`::sy live release=L pid=P starttime=T`; a files-only release
+# has pid=none starttime=none), or `::sy live release=none`.
+prepare_live() {
+  sy_read_state
+  if [[ -n $LIVE_R ]]; then
+    sy_emit live "release=$LIVE_R" "pid=${LIVE_PID:-none}" "starttime=${LIVE_ST:-none}"
+  else
+    sy_emit live release=none
+  fi
+}
+
 # prepare_health PID ST: health-check the staged socket until it answers --expect-status.
 prepare_health() {
   SY_STEP=health
@@ -168,12 +187,7 @@ prepare_health() {
 prepare_done() {
   SY_ON_FAIL=''
   sy_emit prepared "release=$RELEASE" "pid=$1" "starttime=$2" "socket=$STAGE_SOCK" "status=$SY_CODE" ${3:+"$3"}
-  sy_read_state
-  if [[ -n $LIVE_R ]]; then
-    sy_emit live "release=$LIVE_R" "pid=$LIVE_PID" "starttime=$LIVE_ST"
-  else
-    sy_emit live release=none
-  fi
+  prepare_live
 }
 
 # prepare_record: how R was started, for the supervisor to start it again the same way
@@ -231,6 +245,10 @@ while (($#)) && [[ $1 != -- ]]; do
       prepare_opts+=("$1")
       shift
       ;;
+    --files-only)
+      FILES_ONLY=1 # prepare's own here: it decides whether a command must follow
+      shift
+      ;;
     --delta)
       DELTA=1
       shift
@@ -246,9 +264,15 @@ while (($#)) && [[ $1 != -- ]]; do
       ;;
   esac
 done
-sy_parse 'deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status lock-owner reuse package-bytes --' ${prepare_opts[@]+"${prepare_opts[@]}"} "$@"
+allowed='deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status lock-owner reuse package-bytes'
+if [[ -n $FILES_ONLY ]]; then
+  (($# == 0)) || sy_usage "--files-only starts nothing: no -- CMD"
+else
+  allowed+=' --'
+fi
+sy_parse "$allowed" ${prepare_opts[@]+"${prepare_opts[@]}"} "$@"
 sy_require deploy-to release site socket-dir
-((${#SY_CMD[@]} > 0)) || sy_usage "missing the app command after --"
+((${#SY_CMD[@]} > 0)) || [[ -n $FILES_ONLY ]] || sy_usage "missing the app command after --"
 [[ -z $DELTA || -z $PACKAGE_BYTES$REUSE ]] || sy_usage "--delta goes with neither --package-bytes nor --reuse"
 if [[ -n $env_given ]]; then
   [[ $ENV_BYTES =~ ^[1-9][0-9]{0,8}$ ]] || sy_usage "bad --env-bytes: '$ENV_BYTES'"
@@ -260,6 +284,13 @@ if [[ -n $REUSE ]]; then
   [[ -d $REL_DIR ]] || sy_die 3 "release directory $REL_DIR is missing"
 elif sy_in_use "$RELEASE"; then
   sy_die 3 "release $RELEASE is already deployed here (live, previous or current): start it again with --reuse"
+fi
+if [[ -n $FILES_ONLY ]]; then
+  # its process would run on unrecorded once the files-only switch replaced .switchyard/live
+  sy_read_state
+  if sy_alive "$LIVE_PID" "$LIVE_ST"; then
+    sy_die 3 "$LIVE_R serves $SITE here (pid $LIVE_PID): a host that runs the app takes no files-only release (give it an app role again, or stop that release)"
+  fi
 fi
 
 SY_STEP=lock
@@ -343,6 +374,14 @@ for p in ${SHARED[@]+"${SHARED[@]}"}; do
   if [[ $p == */* ]]; then mkdir -p -- "$REL_DIR/${p%/*}"; fi # no $(dirname): one program less
   ln -s -- "$DEPLOY_TO/shared/$p" "$REL_DIR/$p"
 done
+if [[ -n $FILES_ONLY ]]; then
+  # The files are in place and nothing starts: a hook may work in releases/R, and switch points
+  # `current` at it.
+  SY_ON_FAIL=''
+  sy_emit prepared "release=$RELEASE" mode=files
+  prepare_live
+  exit 0
+fi
 
 SY_STEP=start
 argv=()

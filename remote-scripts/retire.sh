@@ -12,8 +12,9 @@
 # SIGTERM) then also until no connection it accepted is open (`ss -xae` ESTAB, same inode), at
 # most --drain seconds. Refuse if it still owns the live socket's inode, then SIGTERM it (and its
 # process group), wait up to --drain seconds, SIGKILL. Prints `::sy retired release=OLD|none
-# pid=P signal=TERM|KILL|gone [waited_ms=N queue=empty|closed|pending|timer [queued=N]
-# [connections=closed|open|timer] stop_ms=N]`. With --standby N (and not --mark-bad) the previous
+# pid=P|none signal=TERM|KILL|gone [waited_ms=N queue=empty|closed|pending|timer [queued=N]
+# [connections=closed|open|timer] stop_ms=N]` (a files-only previous release: pid=none
+# signal=gone, nothing to stop). With --standby N (and not --mark-bad) the previous
 # process is not stopped: it stays on its socket (SOCK-S.prev) for N seconds as the standby
 # (.switchyard/standby; `signal=standby until=EPOCH`), for an instant rollback; an older standby is
 # stopped (`standby=ended`). With --mark-bad (a rollback) the previous release
@@ -78,7 +79,7 @@ else
     sy_now
     SY_WAIT_FIELDS+=("stop_ms=$((SY_NOW - stop_at))")
   fi
-  sy_emit retired "release=$PREV_R" "pid=$PREV_PID" "signal=$signal" ${SY_WAIT_FIELDS[@]+"${SY_WAIT_FIELDS[@]}"}
+  sy_emit retired "release=$PREV_R" "pid=${PREV_PID:-none}" "signal=$signal" ${SY_WAIT_FIELDS[@]+"${SY_WAIT_FIELDS[@]}"}
 fi
 
 if [[ -n $MARK_BAD && -n $PREV_R && -d $RELEASES/$PREV_R/.switchyard && ! -L $RELEASES/$PREV_R/.switchyard ]]; then

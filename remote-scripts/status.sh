@@ -4,10 +4,12 @@
 # Usage: status.sh --deploy-to D --site S --socket-dir SD [--health-path /health] [--expect-status 200]
 #
 # Prints `::sy status release=R|none pid=P|none alive=yes|no uptime=SECONDS socket=yes|no
-# health=CODE|none healthy=yes|no lock=free|held releases=N previous=R|none` (uptime 0 when not
-# alive), `::sy lock release=R msg=<owner text>` when the deploy lock is held, `::sy standby
-# release=R pid=P until=EPOCH` while a standby runs, and `::sy supervisor state=running|stopped|errored
-# pid=P|none [msg=why it gave up]`. Changes nothing.
+# health=CODE|none healthy=yes|no lock=free|held releases=N previous=R|none mode=app|files|none`
+# (uptime 0 when not alive; mode files: the live release is files only, switch.sh --files-only,
+# with no process or socket by design; none: nothing live), `::sy lock release=R msg=<owner
+# text>` when the deploy lock is held, `::sy standby release=R pid=P until=EPOCH` while a standby
+# runs, and `::sy supervisor state=running|stopped|errored pid=P|none [msg=why it gave up]`.
+# Changes nothing.
 #
 # Exit codes: 0 reported; 1 unexpected failure; 2 usage; 3 not set up.
 set -euo pipefail
@@ -26,6 +28,8 @@ sy_validate
 [[ -d $RELEASES ]] || sy_die 3 "$RELEASES is missing: run setup first"
 sy_read_state
 
+mode=app
+if [[ -z $LIVE_R ]]; then mode=none; elif [[ -z $LIVE_PID ]]; then mode=files; fi
 alive=no uptime=0
 if sy_alive "$LIVE_PID" "$LIVE_ST"; then
   alive=yes
@@ -49,7 +53,7 @@ lock=free
 if [[ -n $LOCK_TEXT ]]; then lock=held; fi
 sy_emit status "release=${LIVE_R:-none}" "pid=${LIVE_PID:-none}" "alive=$alive" "uptime=$uptime" \
   "socket=$socket" "health=$health" "healthy=$healthy" "lock=$lock" \
-  "releases=${#dirs[@]}" "previous=${PREV_R:-none}"
+  "releases=${#dirs[@]}" "previous=${PREV_R:-none}" "mode=$mode"
 if [[ -n $LOCK_TEXT ]]; then sy_emit lock "release=${LOCK_R:-unknown}" "msg=$LOCK_TEXT"; fi
 sy_supervisor_state ''
 reason=''

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # switch.sh: make prepared release R the live one: rename its socket over the live path.
 #
-# Usage: switch.sh --deploy-to D --release R --site S --socket-dir SD
+# Usage: switch.sh --deploy-to D --release R --site S --socket-dir SD [--files-only]
 #
 # Hard-links the live socket to SOCK-S.prev (instant undo while the old process runs), then
 # `mv -T SOCK-S-R SOCK-S` (rename(2): nginx sees the old socket or the new one, never none),
 # points D/current at releases/R, and records .switchyard/previous (the old live, or none) and
 # .switchyard/live. Prints `::sy switched release=R previous=OLD|none`. Running it again after
 # it succeeded prints the same line and changes nothing.
+# With --files-only (prepare.sh --files-only: no process, no socket) only `current` and the state
+# move: .switchyard/live := "R" (a release id without a pid: files only).
 #
 # Exit codes: 0 switched; 1 unexpected failure; 2 usage; 3 not set up or releases/R missing;
 # 4 deploy lock not held by R; 7 switch refused (SOCK-S-R missing or not a socket).
@@ -21,7 +23,7 @@ if ! declare -F sy_emit >/dev/null; then
 fi
 
 sy_init switch
-sy_parse 'deploy-to release site socket-dir' "$@"
+sy_parse 'deploy-to release site socket-dir files-only' "$@"
 sy_require deploy-to release site socket-dir
 sy_validate
 sy_check_setup
@@ -30,23 +32,32 @@ sy_lock_held_by "$RELEASE" || sy_die 4 "the deploy lock is not held by $RELEASE:
 sy_read_pidfile
 sy_read_state
 
-if [[ ! -e $STAGE_SOCK && -n $PID_PID && "$LIVE_R $LIVE_PID $LIVE_ST" == "$RELEASE $PID_PID $PID_ST" ]]; then
+# What .switchyard/live will say; run again after it succeeded: the same line, nothing changed.
+live="$RELEASE $PID_PID $PID_ST" again=''
+if [[ -n $FILES_ONLY ]]; then
+  live=$RELEASE # no pid: files only
+  if [[ $LIVE_R == "$RELEASE" && -z $LIVE_PID ]]; then again=1; fi
+elif [[ ! -e $STAGE_SOCK && -n $PID_PID && "$LIVE_R $LIVE_PID $LIVE_ST" == "$live" ]]; then
+  again=1
+fi
+if [[ -n $again ]]; then
   sy_emit switched "release=$RELEASE" "previous=${PREV_R:-none}"
   exit 0
 fi
-[[ -S $STAGE_SOCK ]] || sy_die 7 "staged socket $STAGE_SOCK is missing or not a socket: was $RELEASE prepared?"
-[[ -n $PID_PID ]] || sy_die 7 "$REL_DIR/.switchyard/pid is missing: was $RELEASE prepared?"
-
-if [[ -e $LIVE_SOCK ]]; then ln -f -- "$LIVE_SOCK" "$PREV_SOCK"; fi
-mv -T -- "$STAGE_SOCK" "$LIVE_SOCK"
+if [[ -z $FILES_ONLY ]]; then
+  [[ -S $STAGE_SOCK ]] || sy_die 7 "staged socket $STAGE_SOCK is missing or not a socket: was $RELEASE prepared?"
+  [[ -n $PID_PID ]] || sy_die 7 "$REL_DIR/.switchyard/pid is missing: was $RELEASE prepared?"
+  if [[ -e $LIVE_SOCK ]]; then ln -f -- "$LIVE_SOCK" "$PREV_SOCK"; fi
+  mv -T -- "$STAGE_SOCK" "$LIVE_SOCK"
+fi
 sy_point_current "$RELEASE"
 # Both state files with ONE mv: written under their own names into .switchyard/tmp, then renamed
 # into .switchyard (still one atomic rename(2) per file, previous first). Hosts set up by an
 # older setup.sh get the directory here once.
 [[ -d $STATE/tmp ]] || mkdir -m 0750 -- "$STATE/tmp"
-printf '%s\n' "$RELEASE $PID_PID $PID_ST" >"$STATE/tmp/live"
+printf '%s\n' "$live" >"$STATE/tmp/live"
 if [[ -n $LIVE_R ]]; then
-  printf '%s\n' "$LIVE_R $LIVE_PID $LIVE_ST" >"$STATE/tmp/previous"
+  printf '%s\n' "$LIVE_R${LIVE_PID:+ $LIVE_PID $LIVE_ST}" >"$STATE/tmp/previous"
   mv -f -t "$STATE" -- "$STATE/tmp/previous" "$STATE/tmp/live"
 else
   rm -f -- "$STATE/previous"

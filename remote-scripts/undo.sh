@@ -12,6 +12,9 @@
 # in the lock), and release the lock. Prints `::sy undone release=R restored=OLD|none|not-switched
 # [waited_ms=N queue=empty|closed|pending|timer [queued=N]]`.
 # Idempotent: when the lock is not R's and R is not live, there is nothing to undo (exit 0).
+# A files-only release (switch.sh --files-only: live names R without a pid) has no socket and no
+# process: undo points current back at the previous release (none: removes current) and removes
+# releases/R as above.
 #
 # Exit codes: 0 undone (or nothing to undo); 1 unexpected failure; 2 usage; 3 not set up;
 # 4 R is live but the lock is not R's (a finished deploy: roll back with a new one);
@@ -35,6 +38,8 @@ sy_read_pidfile
 sy_read_state
 switched=''
 if [[ -n $PID_PID && "$LIVE_R $LIVE_PID $LIVE_ST" == "$RELEASE $PID_PID $PID_ST" ]]; then switched=1; fi
+files=''
+if [[ $LIVE_R == "$RELEASE" && -z $LIVE_PID ]]; then switched=1 files=1; fi
 
 if ! sy_lock_held_by "$RELEASE"; then
   [[ -z $switched ]] || sy_die 4 "$RELEASE is live and its deploy is over (lock: ${LOCK_TEXT:-free}): nothing to undo"
@@ -45,7 +50,18 @@ fi
 SY_STEP=restore
 restored=not-switched
 SY_WAIT_FIELDS=()
-if [[ -n $switched ]]; then
+if [[ -n $files ]]; then
+  # files only: no socket to rename back, no listener to wait for
+  if [[ -n $PREV_R ]]; then
+    sy_point_current "$PREV_R"
+    sy_write "$STATE/live" "$PREV_R${PREV_PID:+ $PREV_PID $PREV_ST}"
+    rm -f -- "$STATE/previous"
+    restored=$PREV_R
+  else
+    rm -f -- "$DEPLOY_TO/current" "$STATE/live" "$STATE/previous"
+    restored=none
+  fi
+elif [[ -n $switched ]]; then
   # R's listener, by the inode of the socket file it had: what its accept queue holds once the
   # old socket is back (or the live path gone) is served before R is stopped.
   r_ino=$(exec stat -c %i -- "$LIVE_SOCK" 2>/dev/null) || r_ino=''

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { configDiff } from './render';
 import { renderForHosts } from './deploy';
-import { appHosts, contextFor, type TaskOptions } from '../context';
+import { contextFor, releaseHosts, type TaskOptions } from '../context';
 import { displayPath, envDirOf, findEnvironmentFile, listEnvironments, loadEnvironment, type Environment } from '../environment';
 import { SwitchyardError } from '../errors';
 import { GulpReporter } from '../output/reporter';
@@ -31,15 +31,15 @@ export interface ConfigVariantDiff {
 const stdout = (t: string) => void process.stdout.write(t);
 
 /**
- * Renders every config file of the environment for every variant (the selected app hosts, as a
- * deploy would) with the real secrets, and prints a unified diff of each against the build's file.
+ * Renders every config file of the environment for every variant (the selected hosts a deploy
+ * releases to) with the real secrets, and prints a unified diff of each against the build's file.
  * Secrets are masked. Throws a MissingSecretsError listing every missing secret, or a ConfigError
  * listing every problem.
  */
 export async function showConfig(o: ConfigTaskOptions): Promise<ConfigVariantDiff[]> {
   const ctx = contextFor(o);
   const { env, reporter } = ctx;
-  const hosts = appHosts(ctx);
+  const hosts = releaseHosts(ctx);
   const rendered = renderForHosts(env, hosts, reporter);
   const out: ConfigVariantDiff[] = [];
   for (const [variant, files] of rendered.variants) {

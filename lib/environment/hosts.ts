@@ -39,3 +39,8 @@ export function primaryHost(env: Environment, role: string): HostConfig {
 export function hasRole(h: HostConfig, roles: readonly string[]): boolean {
   return h.roles.some((r) => roles.includes(r));
 }
+
+/** The host runs the app (one of app.roles); a release gives the others its files only. */
+export function runsApp(env: Environment, h: HostConfig): boolean {
+  return hasRole(h, env.app.roles);
+}

@@ -46,7 +46,7 @@ function sshSchema(z: Z, f: Fields) {
     port: f.port.optional().meta(doc('SSH port; default: ~/.ssh/config, then 22.', 22)),
     identityFile: z.string().min(1).optional().meta(doc('Private key file; default: ~/.ssh/config IdentityFile, then ssh-agent, then ~/.ssh/id_ed25519 / id_rsa.', '~/.ssh/deploy_ed25519')),
     passphraseEnv: f.envVarName.optional().meta(doc("Name of a local environment variable holding the key's passphrase (never the passphrase itself).", 'DEPLOY_KEY_PASSPHRASE')),
-    knownHostsFile: z.string().min(1).optional().meta(doc('known_hosts file to verify host keys against; default ~/.ssh/known_hosts (+ UserKnownHostsFile from ssh config).', '~/.ssh/known_hosts')),
+    knownHostsFile: z.string().min(1).optional().meta(doc("known_hosts file to verify host keys against, instead of ssh config's UserKnownHostsFile (default ~/.ssh/known_hosts, ~/.ssh/known_hosts2); the system-wide GlobalKnownHostsFile is read too. See docs/HOST-KEYS.md.", '~/.ssh/known_hosts')),
     configFile: z.string().min(1).optional().meta(doc('ssh_config file for Host aliases; default ~/.ssh/config.', '~/.ssh/config')),
     agent: z.union([z.string().min(1), z.literal(false)]).optional().meta(doc('ssh-agent socket path, or false to not use the agent; default $SSH_AUTH_SOCK.', false)),
     connectTimeoutSeconds: f.seconds.default(20).meta(doc('How long to wait for a host to accept the connection.')),
@@ -110,7 +110,7 @@ function appSchema(z: Z, f: Fields) {
             { NODE_ENV: 'production' },
           ),
         ),
-      roles: z.array(f.name).min(1).default(['app']).meta(doc('Roles whose hosts run the app.')),
+      roles: z.array(f.name).min(1).default(['app']).meta(doc("Roles whose hosts run the app. A selected host with none of them (a db primary) gets each release's files only (unpacked, `current` pointing at them, nothing started), so a hook can run the migrations in them.")),
       startTimeoutSeconds: z.number().positive().max(86400).multipleOf(0.001).default(30).meta(doc('How long the app may take to create its socket; in steps of 0.001 (the script counts milliseconds).')),
       health,
     })

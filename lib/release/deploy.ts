@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { newReleaseId } from '../remote/commands';
-import { appHosts, contextFor, withSession, type TaskOptions } from '../context';
+import { contextFor, releaseHosts, withSession, type TaskOptions } from '../context';
 import { SwitchyardError } from '../errors';
 import { buildPackage } from './package';
 import { reportOf, runRelease, type ReleaseEvent, type ReleaseKind, type ReleaseReport } from './flow';
@@ -91,7 +91,7 @@ export async function deploy(o: DeployOptions, kind: Extract<ReleaseKind, 'deplo
   let view: ProgressView | undefined;
   if (!o.reporter && !o.dryRun && process.stdout.isTTY && !process.env.CI) {
     const probe = contextFor(o);
-    view = new ProgressView(appHosts(probe).map((h) => h.name));
+    view = new ProgressView(releaseHosts(probe).map((h) => h.name));
     const onEvent = o.onEvent;
     o = { ...o, environment: probe.env, reporter: new ProgressReporter(view, o.verbose), onEvent: (e) => (view!.event(e), onEvent?.(e)) };
   }
@@ -105,7 +105,8 @@ export async function deploy(o: DeployOptions, kind: Extract<ReleaseKind, 'deplo
 async function deployWith(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' | 'cold-deploy'>): Promise<ReleaseReport> {
   const ctx = contextFor(o);
   const { env, reporter } = ctx;
-  const hosts = appHosts(ctx);
+  // the app hosts, and the files-only ones (a db primary's hook works in the release there)
+  const hosts = releaseHosts(ctx);
   const sha = gitSha(env.root);
   const release = newReleaseId(new Date(), sha);
   const buildDir = path.resolve(env.root, env.build.dir);

@@ -14,6 +14,7 @@
 import { releaseCommand, statusCommand, superviseCommand, type RemoteCommand } from '../remote/commands';
 import { SwitchyardError } from '../errors';
 import { forHost, type Environment, type HostConfig } from '../environment';
+import { runsApp } from '../environment/hosts';
 import type { HaveEntry, Package, Upload } from './package';
 import { formatBytes } from '../output/summary';
 import { field, type Conversation, type Session, type StepResult } from '../remote/session';
@@ -32,6 +33,7 @@ export interface HookContext {
   session: Session;
   release: string;
   kind: ReleaseKind;
+  /** Every host of the release; those without an app role have its files only (nothing runs there). */
   hosts: HostConfig[];
   /** Set for `failed` and `rolledBack`. */
   error?: Error;
@@ -85,6 +87,8 @@ export interface HostReport {
   error?: string;
   /** Switch batch number (1-based) when the host switched. */
   batch?: number;
+  /** The host has no app role: the release's files only, nothing started (its switch moves `current`). */
+  filesOnly?: true;
   /** A rollback to the standby: its process was still running, nothing was started (instant). */
   standby?: true;
   stats: TransportStats;
@@ -217,10 +221,12 @@ class ReleaseRun {
     const reuse = this.o.kind === 'restart' || this.o.kind === 'rollback';
     const pkg = reuse ? undefined : this.o.packageFor?.(h);
     if (!reuse && !pkg && !this.session.options.dryRun) throw new SwitchyardError('no package to deploy', { host: h.name });
+    const filesOnly = !runsApp(this.env, h);
     const cmd = releaseCommand(forHost(this.env, h), {
       release: this.releaseOf(h),
       lockOwner: lockOwner(),
       reuse,
+      filesOnly,
       audit: `${this.o.kind} by ${lockOwner()}`,
       markBad: this.o.kind === 'rollback',
       standby: this.o.kind === 'deploy', // the previous release stays up for retire.standbySeconds
@@ -240,7 +246,8 @@ class ReleaseRun {
       this.say(`prepared: ${this.releaseOf(h)} was the standby, still running (pid ${field(r, 'prepared', 'pid') ?? '?'}), healthy: nothing started`, h.name);
       return r;
     }
-    this.say(`prepared: pid ${field(r, 'prepared', 'pid') ?? '?'}, healthy (${field(r, 'prepared', 'status') ?? 'ok'})${s.previous ? `, live now: ${s.previous}` : ', nothing live yet'}`, h.name);
+    const what = filesOnly ? 'files only (no app role): unpacked, nothing started' : `pid ${field(r, 'prepared', 'pid') ?? '?'}, healthy (${field(r, 'prepared', 'status') ?? 'ok'})`;
+    this.say(`prepared: ${what}${s.previous ? `, live now: ${s.previous}` : ', nothing live yet'}`, h.name);
     return r;
   }
 
@@ -297,7 +304,8 @@ class ReleaseRun {
       s.phase = 'switched';
       s.batch = batch;
       this.switchOrder.push(h.name);
-      this.say(`switched: ${this.releaseOf(h)} is live${s.previous ? ` (was ${s.previous})` : ''}`, h.name);
+      const live = s.filesOnly ? `current is ${this.releaseOf(h)} (files only)` : `${this.releaseOf(h)} is live`;
+      this.say(`switched: ${live}${s.previous ? ` (was ${s.previous})` : ''}`, h.name);
       return r;
     });
     const failed = switched.filter((x) => x.error);
@@ -316,7 +324,8 @@ class ReleaseRun {
   private async checkBatch(group: HostConfig[], batch: number): Promise<void> {
     const { session, env } = this;
     if (session.options.dryRun) return; // nothing switched: nothing to check (a status would answer nothing)
-    const checks = await session.each(group, (h) => session.exec(h.name, statusCommand(forHost(env, h))));
+    const serving = group.filter((h) => runsApp(env, h)); // a files-only host has nothing to answer
+    const checks = await session.each(serving, (h) => session.exec(h.name, statusCommand(forHost(env, h))));
     const sick = checks.filter((c) => c.error || !c.value?.ok || field(c.value, 'status', 'health') !== String(env.app.health.expectStatus));
     if (sick.length) throw new SwitchyardError(`batch ${batch} is not healthy after the switch: ${sick.map((c) => c.host.name).join(', ')}`);
   }
@@ -342,7 +351,8 @@ class ReleaseRun {
     s.phase = 'finished';
     const old = field(r, 'retired', 'release');
     const signal = field(r, 'retired', 'signal');
-    this.say(old && old !== 'none' ? (signal === 'standby' ? `${old} stays up as the standby (retire.standbySeconds)` : `retired ${old} (${signal ?? 'done'})`) : 'nothing to retire', h.name);
+    if (s.filesOnly) this.say(`done: current is ${this.releaseOf(h)}, nothing to stop (files only)`, h.name);
+    else this.say(old && old !== 'none' ? (signal === 'standby' ? `${old} stays up as the standby (retire.standbySeconds)` : `retired ${old} (${signal ?? 'done'})`) : 'nothing to retire', h.name);
     await this.keepSupervisor(h, field(r, 'supervisor', 'state'));
     return r;
   }
@@ -462,7 +472,8 @@ class ReleaseRun {
   }
 
   private plannedReport(h: HostConfig): HostReport {
-    return { host: h.name, roles: h.roles, release: this.releaseOf(h), phase: 'planned', seconds: 0, stats: this.session.transport(h.name).stats };
+    const files = runsApp(this.env, h) ? {} : { filesOnly: true as const };
+    return { host: h.name, roles: h.roles, release: this.releaseOf(h), phase: 'planned', seconds: 0, ...files, stats: this.session.transport(h.name).stats };
   }
 
   /** What happened on a host; a dry run made nothing happen, so it says only what would run. */

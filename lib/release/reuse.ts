@@ -1,7 +1,7 @@
 // Rollback and restart start an existing release again: on its own new socket, health-checked,
 // switched in with the same transaction as a deploy, then the release it replaces is retired.
 import { statusCommand } from '../remote/commands';
-import { appHosts, contextFor, withSession, type TaskOptions } from '../context';
+import { appHosts, contextFor, releaseHosts, withSession, type TaskOptions } from '../context';
 import { forHost, type HostConfig } from '../environment';
 import { SwitchyardError } from '../errors';
 import type { Session } from '../remote/session';
@@ -72,7 +72,8 @@ async function restartTargets(session: Session, hosts: HostConfig[]): Promise<Ma
 
 async function releaseExisting(o: ReuseOptions, kind: 'rollback' | 'restart'): Promise<ReleaseReport> {
   const ctx = contextFor(o);
-  const hosts = appHosts(ctx);
+  // a rollback moves every host's current back, files-only hosts too (the db primary's migrations)
+  const hosts = kind === 'rollback' ? releaseHosts(ctx) : appHosts(ctx);
   // The release starts again with the same variables: app.env's secrets resolved (and masked)
   // before any connection, as a deploy does; a missing one stops here.
   const appEnv = resolveAppEnv(ctx.env.app.env, { envFile: ctx.env.file, reporter: ctx.reporter });

@@ -116,6 +116,11 @@ export interface PrepareOptions {
   /** Start an existing release again (restart, rollback) instead of unpacking a new one. */
   reuse?: boolean;
   /**
+   * A host that runs no app (no app role: a db primary, whose hook runs the migrations in the
+   * release): the files only, nothing started; no app command, no env block (`--files-only`).
+   */
+  filesOnly?: boolean;
+  /**
    * The app's variables, app.env with its secrets resolved (resolveAppEnv in lib/config/secrets.ts).
    * Left out: app.env's own strings (then it must hold no secret).
    */
@@ -151,6 +156,7 @@ function appEnvOf(env: Environment, o: PrepareOptions): Readonly<Record<string, 
 
 /** The values never travel on the command line: only the size of their block on stdin. */
 function prepareArgs(env: Environment, o: PrepareOptions, envBytes: number): string[] {
+  if (o.filesOnly) return filesOnlyArgs(env, o);
   const args = [...site(env), '--release', o.release];
   for (const p of env.shared) args.push('--shared', p);
   args.push('--socket-mode', env.socket.mode);
@@ -168,8 +174,20 @@ function prepareArgs(env: Environment, o: PrepareOptions, envBytes: number): str
   return [...args, '--', ...env.app.start];
 }
 
-/** The env block of a prepare, and how its stdin is shown: `env (API_KEY, NODE_ENV)`, names only. */
+/** Files only: the lock, the upload and the shared links; no start, so no app options and no command. */
+function filesOnlyArgs(env: Environment, o: PrepareOptions): string[] {
+  const args = [...site(env), '--release', o.release];
+  for (const p of env.shared) args.push('--shared', p);
+  args.push('--lock-owner', o.lockOwner, '--files-only'); // --deploy-to stays first (release.sh reads it there)
+  return [...args, o.reuse ? '--reuse' : '--delta'];
+}
+
+/**
+ * The env block of a prepare, and how its stdin is shown: `env (API_KEY, NODE_ENV)`, names only.
+ * None for a files-only host: nothing there is given the app's variables (nor its secrets).
+ */
 function prepareEnv(env: Environment, o: PrepareOptions): { block: Buffer; shown: string; stdin: Pick<RemoteCommand, 'stdinEnv'> } {
+  if (o.filesOnly) return { block: Buffer.alloc(0), shown: '', stdin: {} };
   const vars = appEnvOf(env, o);
   const block = envBlock(vars);
   return { block, shown: block.length ? `env (${Object.keys(vars).join(', ')})` : '', stdin: block.length ? { stdinEnv: () => block } : {} };
@@ -184,7 +202,8 @@ export function prepareCommand(env: Environment, o: PrepareOptions): RemoteComma
   const e = prepareEnv(env, o);
   const cmd = { ...script('prepare', env, prepareArgs(env, o, e.block.length)), ...e.stdin };
   if (o.reuse) return e.shown ? { ...cmd, display: `${cmd.display} < ${e.shown}` } : cmd;
-  const pkg = `the package, less the files the host has (unpacked into ${q(path.posix.join(env.deployTo, 'releases', o.release))})`;
+  const into = `unpacked into ${q(path.posix.join(env.deployTo, 'releases', o.release))}${o.filesOnly ? ', nothing started' : ''}`;
+  const pkg = `the package, less the files the host has (${into})`;
   return { ...cmd, display: `${cmd.display} < ${e.shown ? `${e.shown}, then ` : ''}${pkg}`, stdinPackage: true };
 }
 
@@ -214,10 +233,10 @@ export interface ReleaseCommandOptions extends PrepareOptions {
 export function releaseCommand(env: Environment, o: ReleaseCommandOptions): RemoteCommand & { steps: Record<'prepare' | 'switch' | 'retire' | 'undo', RemoteCommand> } {
   const e = prepareEnv(env, o);
   const p = prepareArgs(env, o, e.block.length);
-  const sw = [...site(env), '--release', o.release];
+  const sw = switchArgs(env, o.release, o);
   const re = retireArgs(env, o.release, o.audit, o);
   const un = undoArgs(env, o.release);
-  const steps = { prepare: prepareCommand(env, o), switch: switchCommand(env, o.release), retire: retireCommand(env, o.release, o.audit, o), undo: undoCommand(env, o.release) };
+  const steps = { prepare: prepareCommand(env, o), switch: switchCommand(env, o.release, o), retire: retireCommand(env, o.release, o.audit, o), undo: undoCommand(env, o.release) };
   return {
     step: 'release',
     command: `exec ${words(['bash', '-c', releaseScriptText(), 'release.sh', String(wordWaitSeconds(env)), String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un])}`,
@@ -230,8 +249,13 @@ export function releaseCommand(env: Environment, o: ReleaseCommandOptions): Remo
   };
 }
 
-export function switchCommand(env: Environment, release: string): RemoteCommand {
-  return script('switch', env, [...site(env), '--release', release], 60);
+function switchArgs(env: Environment, release: string, o: Pick<PrepareOptions, 'filesOnly'>): string[] {
+  return [...site(env), '--release', release, ...(o.filesOnly ? ['--files-only'] : [])];
+}
+
+/** With filesOnly: `current` and the state move, no socket (switch.sh --files-only). */
+export function switchCommand(env: Environment, release: string, o: Pick<PrepareOptions, 'filesOnly'> = {}): RemoteCommand {
+  return script('switch', env, switchArgs(env, release, o), 60);
 }
 
 function undoArgs(env: Environment, release: string): string[] {
@@ -245,10 +269,12 @@ export function undoCommand(env: Environment, release: string): RemoteCommand {
 export interface RetireOptions {
   markBad?: boolean | undefined;
   standby?: boolean | undefined;
+  /** A host that runs no app: no standby, no supervisor. */
+  filesOnly?: boolean | undefined;
 }
 
 function retireArgs(env: Environment, release: string, audit: string, o: RetireOptions = {}): string[] {
-  const standby = o.standby && !o.markBad ? env.retire.standbySeconds : 0;
+  const standby = o.standby && !o.markBad && !o.filesOnly ? env.retire.standbySeconds : 0;
   return [
     ...site(env),
     '--release', release,
@@ -259,7 +285,7 @@ function retireArgs(env: Environment, release: string, audit: string, o: RetireO
     '--audit', audit,
     ...(o.markBad ? ['--mark-bad'] : []), // a rollback: what it leaves is never picked again
     ...(standby > 0 ? ['--standby', String(standby)] : []),
-    ...(env.supervise.enabled ? ['--supervisor', superviseVersion(env)] : []), // says whether it runs
+    ...(env.supervise.enabled && !o.filesOnly ? ['--supervisor', superviseVersion(env)] : []), // says whether it runs
   ];
 }
 

@@ -1,7 +1,7 @@
 // The releases each host keeps and their state (releases.sh): what `gulp releases` prints, and
 // what rollback chooses from.
 import { releasesCommand } from '../remote/commands';
-import { appHosts, contextFor, withSession, type TaskOptions } from '../context';
+import { contextFor, selectedHosts, withSession, type TaskOptions } from '../context';
 import { SwitchyardError } from '../errors';
 import { forHost, type HostConfig } from '../environment';
 import type { Session } from '../remote/session';
@@ -55,7 +55,7 @@ export function formatReleases(r: HostReleases): string[] {
 
 export async function releases(o: ReleasesOptions): Promise<HostReleases[]> {
   const ctx = contextFor(o);
-  const hosts = appHosts(ctx);
+  const hosts = selectedHosts(ctx); // files-only hosts too: their current, previous, …
   return withSession(ctx, hosts, async (session) => {
     await session.connectAll();
     const all = await readReleases(session, hosts);

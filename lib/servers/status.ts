@@ -1,7 +1,8 @@
 import { statusCommand } from '../remote/commands';
-import { appHosts, contextFor, withSession, type TaskOptions } from '../context';
+import { contextFor, selectedHosts, withSession, type TaskOptions } from '../context';
 import { SwitchyardError } from '../errors';
 import { forHost } from '../environment';
+import { runsApp } from '../environment/hosts';
 import { describeLock } from '../release/flow';
 
 export interface HostStatus {
@@ -14,15 +15,23 @@ export interface HostStatus {
   health: string;
   lock: string;
   releases: number;
+  /** A host without an app role (or whose live release is files only): no process, no socket, by design. */
+  filesOnly: boolean;
   /** The site's supervisor: running, stopped or errored (it gave up: why). */
   supervisor: string;
   /** The previous release, still running as the standby (retire.standbySeconds). */
   standby?: string;
 }
 
+function statusLine(s: HostStatus): string {
+  const kept = `lock ${s.lock}, ${s.releases} release(s) kept`;
+  if (s.filesOnly) return `release ${s.release}, files only (no process, no socket: nothing runs here), ${kept}`;
+  return `release ${s.release}, pid ${s.pid ?? '-'} ${s.alive ? `up ${s.uptimeSeconds ?? '?'} s` : 'NOT RUNNING'}, socket ${s.socket ? 'yes' : 'MISSING'}, health ${s.health}, ${kept}${s.standby ? `, standby ${s.standby}` : ''}, supervisor ${s.supervisor}`;
+}
+
 export async function status(o: TaskOptions): Promise<HostStatus[]> {
   const ctx = contextFor(o);
-  const hosts = appHosts(ctx);
+  const hosts = selectedHosts(ctx);
   return withSession(ctx, hosts, async (session) => {
     await session.connectAll();
     return session.eachOrThrow(hosts, async (h) => {
@@ -42,14 +51,12 @@ export async function status(o: TaskOptions): Promise<HostStatus[]> {
         health: f.health ?? 'none',
         lock: f.lock === 'held' ? `held by ${describeLock(lock ?? '?')}` : 'free',
         releases: Number(f.releases ?? 0),
+        // a host that lost its app role but still runs a release is shown as the app host it is
+        filesOnly: f.mode === 'files' || (f.mode !== 'app' && !runsApp(ctx.env, h)),
         supervisor: sv?.fields.state === 'errored' ? `ERRORED: ${sv.msg ?? 'see supervisor.log'}` : (sv?.fields.state ?? 'unknown'),
         ...(standby ? { standby } : {}),
       };
-      ctx.reporter.log(
-        sv?.fields.state === 'errored' ? 'warn' : 'info',
-        `release ${s.release}, pid ${s.pid ?? '-'} ${s.alive ? `up ${s.uptimeSeconds ?? '?'} s` : 'NOT RUNNING'}, socket ${s.socket ? 'yes' : 'MISSING'}, health ${s.health}, lock ${s.lock}, ${s.releases} release(s) kept${s.standby ? `, standby ${s.standby}` : ''}, supervisor ${s.supervisor}`,
-        h.name,
-      );
+      ctx.reporter.log(sv?.fields.state === 'errored' ? 'warn' : 'info', statusLine(s), h.name);
       return s;
     });
   });

@@ -1,5 +1,5 @@
 import { retireCommand, statusCommand, undoCommand, unlockCommand } from '../remote/commands';
-import { appHosts, contextFor, withSession, type TaskOptions } from '../context';
+import { contextFor, selectedHosts, withSession, type TaskOptions } from '../context';
 import { forHost } from '../environment';
 import { SwitchyardError } from '../errors';
 import { describeLock, lockOwner } from '../release/flow';
@@ -24,7 +24,7 @@ export interface UnlockResult {
  */
 export async function unlock(o: TaskOptions): Promise<UnlockResult[]> {
   const ctx = contextFor(o);
-  const hosts = appHosts(ctx);
+  const hosts = selectedHosts(ctx); // files-only hosts too: a killed deploy left their lock as well
   return withSession(ctx, hosts, async (session) => {
     await session.connectAll();
     return session.eachOrThrow(hosts, async (h): Promise<UnlockResult> => {

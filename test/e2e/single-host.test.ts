@@ -287,7 +287,7 @@ describe('bad input changes nothing on the server', () => {
     const unknown = labEnvInput(lab);
     unknown.ssh = { ...unknown.ssh, knownHostsFile: empty };
     await expect(attempt(validateEnvironment(unknown, { name: 'lab', file: 'env/lab.ts', root: REPO }))).rejects.toThrow(
-      new RegExp(`host h1 .*: unknown host key ssh-ed25519 SHA256:\\S+ \\(not in ${empty}\\)\\. .*ssh-keyscan -p ${h.sshPort} -t ssh-ed25519 127\\.0\\.0\\.1 >> ${empty}`),
+      new RegExp(`host h1 .*: unknown host key ssh-ed25519 SHA256:\\S+ for \\[127\\.0\\.0\\.1\\]:${h.sshPort} \\(not in ${empty}[;)].*ssh-keyscan -p ${h.sshPort} -t ssh-ed25519 127\\.0\\.0\\.1 >> ${empty}`),
     );
     // a known_hosts line for the same host with a different key of the same type
     const other = fs.readFileSync(lab.knownHostsFile, 'utf8').split('\n').find((l) => l.startsWith(`[127.0.0.1]:${h.sshPort} `))!;

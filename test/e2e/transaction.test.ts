@@ -16,9 +16,11 @@ import { labEnvInput, REPO } from '../support/lab-env';
 
 let lab: Lab;
 let appHosts: LabHost[];
+let db: LabHost;
 let envDir: string;
 
-// h1 web+app (primary), h2 web+app, h3 app, h4 db (primary): the app runs on h1-h3.
+// h1 web+app (primary), h2 web+app, h3 app, h4 db (primary): the app runs on h1-h3; h4 gets each
+// release's files only (no process), its `current` moving with the others.
 const ROLES = [['web', 'app'], ['web', 'app'], ['app'], ['db']];
 
 /** The app starts slowly or fails its health check on a host when a flag file is in its shared dir. */
@@ -50,25 +52,30 @@ function flag(h: LabHost, name: 'slow' | 'fail', on: boolean): void {
   else fs.rmSync(path.join(dir, name), { force: true });
 }
 
-/** Each app host: the release nginx serves, and whether anything of an unfinished deploy is left. */
-async function state(): Promise<{ served: string[]; locked: string[]; staged: string[] }> {
+/** Each app host: the release nginx serves; the db host's `current`; whether anything of an unfinished deploy is left. */
+async function state(): Promise<{ served: string[]; files: string; locked: string[]; staged: string[] }> {
   const served: string[] = [];
   const locked: string[] = [];
   const staged: string[] = [];
   for (const h of appHosts) {
     const r = await lab.fetchSite(h);
     served.push(r.status === 200 ? r.body.replace(/^hello from release /, '').trim() : `HTTP ${r.status}`);
+  }
+  for (const h of lab.hosts) {
     if (fs.existsSync(path.join(h.deployTo, '.switchyard', 'lock'))) locked.push(h.name);
     for (const s of fs.readdirSync(h.socketDir)) if (!s.endsWith(lab.site) && !s.endsWith('.prev')) staged.push(`${h.name}:${s}`);
     for (const r of fs.readdirSync(path.join(h.deployTo, 'releases'))) {
       if (fs.existsSync(path.join(h.deployTo, 'releases', r, '.switchyard', 'fresh'))) staged.push(`${h.name}:${r}`);
+      // unpacked and never switched to: what an undo removes
+      if (!fs.existsSync(path.join(h.deployTo, 'releases', r, '.switchyard', 'live-at'))) staged.push(`${h.name}:${r} never live`);
     }
   }
-  return { served, locked, staged };
+  const files = path.basename(fs.readlinkSync(path.join(db.deployTo, 'current')));
+  return { served, files, locked, staged };
 }
 
 async function expectConsistentOn(release: string): Promise<void> {
-  expect(await state()).toEqual({ served: appHosts.map(() => release), locked: [], staged: [] });
+  expect(await state()).toEqual({ served: appHosts.map(() => release), files: release, locked: [], staged: [] });
 }
 
 const quiet = () => new MemoryReporter();
@@ -77,6 +84,7 @@ let live = '';
 beforeAll(async () => {
   lab = await startLab({ hosts: 4 });
   appHosts = lab.hosts.slice(0, 3);
+  db = lab.hosts[3]!;
   envDir = fs.mkdtempSync(path.join(lab.dir, 'env-'));
   const env = envOf(input());
   await setup({ environment: env, reporter: quiet() });
@@ -87,7 +95,7 @@ afterAll(async () => {
 });
 
 describe.sequential('many hosts, one transaction', () => {
-  it('deploys to every app host with one release id; a hook runs once on the db primary only', async () => {
+  it('deploys to every host with one release id (the db host gets its files only); a hook runs once on the db primary only', async () => {
     const marker = path.join(lab.dir, 'migrations.log');
     const hooks: string[] = [];
     const r = await deploy({
@@ -108,14 +116,14 @@ describe.sequential('many hosts, one transaction', () => {
     });
     expect(r.ok).toBe(true);
     expect(hooks).toEqual(['started', 'prepared', 'switched', 'finished']);
-    expect(r.hosts.map((h) => [h.host, h.phase, h.release])).toEqual(appHosts.map((h) => [h.name, 'finished', r.release]));
+    expect(r.hosts.map((h) => [h.host, h.phase, h.release, h.filesOnly])).toEqual([...appHosts.map((h) => [h.name, 'finished', r.release, undefined]), ['h4', 'finished', r.release, true]]);
     await expectConsistentOn(r.release);
     const lines = fs.readFileSync(marker, 'utf8').trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(new RegExp(`^migrate ${r.release.replace('.', '\\.')} via 127\\.0\\.0\\.1 \\d+ 127\\.0\\.0\\.1 ${lab.hosts[3]!.sshPort}$`));
-    // economy: one connection per app host, and one execution (release.sh: prepare, then switch and
-    // retire at the client's word); the issue allows three
-    for (const h of r.hosts) expect(h.stats).toMatchObject({ connections: 1, executions: 1 });
+    // economy: one connection per host, and one execution (release.sh: prepare, then switch and
+    // retire at the client's word); the issue allows three. The db host: and the hook's command.
+    for (const h of r.hosts) expect(h.stats, h.host).toMatchObject({ connections: 1, executions: h.host === 'h4' ? 2 : 1 });
     live = r.release;
   });
 
@@ -130,8 +138,8 @@ describe.sequential('many hosts, one transaction', () => {
         hooks: { started: record('started'), prepared: record('prepared'), switched: record('switched'), rolledBack: record('rolledBack'), failed: record('failed') },
       }).catch((e: Error) => e)) as Error;
       expect(hooks).toEqual(['started', 'rolledBack', 'failed']);
-      expect(err.message).toMatch(/^no host switched: 1 of 3 failed to prepare\nh2: prepare failed: .*health/);
-      expect(reportOf(err)!.hosts.map((h) => h.phase)).toEqual(['rolled-back', 'failed', 'rolled-back']);
+      expect(err.message).toMatch(/^no host switched: 1 of 4 failed to prepare\nh2: prepare failed: .*health/);
+      expect(reportOf(err)!.hosts.map((h) => h.phase)).toEqual(['rolled-back', 'failed', 'rolled-back', 'rolled-back']);
       expect(reportOf(err)!.switchOrder).toEqual([]);
       await expectConsistentOn(live);
     } finally {
@@ -157,7 +165,7 @@ describe.sequential('many hosts, one transaction', () => {
     console.log(`switch failure on h3 under load (h1+h2, 100 concurrent): ${result.requests} requests, ${result.failed} failed`);
     expect(err.message).toMatch(/^switch failed on h3: every host goes back\nh3: switch failed: .*staged socket/);
     const report = reportOf(err)!;
-    expect(report.hosts.map((h) => h.phase)).toEqual(['rolled-back', 'rolled-back', 'failed']);
+    expect(report.hosts.map((h) => h.phase)).toEqual(['rolled-back', 'rolled-back', 'failed', 'rolled-back']);
     expect(result.requests).toBeGreaterThan(1000);
     expect(result.failuresByCode).toEqual({});
     await expectConsistentOn(live);
@@ -165,8 +173,8 @@ describe.sequential('many hosts, one transaction', () => {
 
   it('--batch=1 switches one host at a time, in order', async () => {
     const r = await deploy({ environment: envOf(input()), reporter: quiet(), batch: '1' });
-    expect(r.switchOrder).toEqual(['h1', 'h2', 'h3']);
-    expect(r.hosts.map((h) => h.batch)).toEqual([1, 2, 3]);
+    expect(r.switchOrder).toEqual(['h1', 'h2', 'h3', 'h4']);
+    expect(r.hosts.map((h) => h.batch)).toEqual([1, 2, 3, 4]);
     await expectConsistentOn(r.release);
     live = r.release;
   });
@@ -185,7 +193,7 @@ describe.sequential('many hosts, one transaction', () => {
       },
     });
     const sorted = [...spans.values()].sort((a, b) => a.start - b.start);
-    expect(sorted).toHaveLength(3);
+    expect(sorted).toHaveLength(4);
     for (let i = 1; i < sorted.length; i++) expect(sorted[i]!.start).toBeGreaterThanOrEqual(sorted[i - 1]!.end);
     live = r.release;
     await expectConsistentOn(live);
@@ -217,7 +225,7 @@ describe.sequential('many hosts, one transaction', () => {
         expect(rep.lines.some((l) => l.line.startsWith(`[${h.name}] would run: `) && l.line.includes(step))).toBe(true);
       }
     }
-    expect(rep.lines.filter((l) => l.line.includes('would run:'))).toHaveLength(9);
+    expect(rep.lines.filter((l) => l.line.includes('would run:'))).toHaveLength(12);
     expect(snap()).toBe(before);
     for (const h of r.hosts) expect(h.stats).toMatchObject({ connections: 0, executions: 0 });
   });
@@ -250,6 +258,7 @@ describe.sequential('many hosts, one transaction', () => {
       ['h1', 'finished', 1, 1],
       ['h2', 'finished', 1, 1],
       ['h3', 'finished', 1, 1],
+      ['h4', 'finished', 1, 1],
     ]);
     // bytes: the header, the links, the package of what changed (the rest is linked from the live release)
     expect(json.hosts.every((h) => h.seconds > 0 && h.stats.bytesUploaded > 100)).toBe(true);
@@ -336,7 +345,7 @@ describe.sequential('interrupting the deploy process (gulp, as a user runs it)',
     writeEnv(input());
     try {
       // killed once every host holds the lock and its new app is starting (lock/fresh: unpacked)
-      const lockedEverywhere = () => appHosts.every((h) => fs.existsSync(path.join(h.deployTo, '.switchyard', 'lock', 'fresh')));
+      const lockedEverywhere = () => lab.hosts.every((h) => fs.existsSync(path.join(h.deployTo, '.switchyard', 'lock', 'fresh')));
       const killed = await run('deploy', [], lockedEverywhere, 'SIGKILL');
       expect(killed.signalled).toBe(true);
       await new Promise((r) => setTimeout(r, 300));
@@ -345,7 +354,7 @@ describe.sequential('interrupting the deploy process (gulp, as a user runs it)',
       expect(refused.out).toMatch(/deploy lock is held: release=\S+ .* STALE: process \d+ on this machine is gone; .*gulp unlock/);
       expect((await state()).served).toEqual(appHosts.map(() => live)); // still serving, untouched
       const results = await unlock({ environment: envOf(input()), reporter: quiet() });
-      expect(results.filter((r) => r.undone).map((r) => r.host)).toEqual(['h1', 'h2', 'h3']);
+      expect(results.filter((r) => r.undone).map((r) => r.host)).toEqual(['h1', 'h2', 'h3', 'h4']);
     } finally {
       for (const h of appHosts) flag(h, 'slow', false);
     }

@@ -99,6 +99,7 @@ describe('status', () => {
       lock: 'free',
       releases: '0',
       previous: 'none',
+      mode: 'none',
     });
   });
 
@@ -111,7 +112,7 @@ describe('status', () => {
     const r = await runScript('status', lab.siteArgs());
     expect(r.code, show(r)).toBe(0);
     // Node could not unlink the socket on SIGKILL: the file stays, nothing answers.
-    expect(find(r, 'status')?.fields).toMatchObject({ release: 'r1', pid: String(r1.pid), alive: 'no', uptime: '0', socket: 'yes', health: '000', healthy: 'no' });
+    expect(find(r, 'status')?.fields).toMatchObject({ release: 'r1', pid: String(r1.pid), alive: 'no', uptime: '0', socket: 'yes', health: '000', healthy: 'no', mode: 'app' });
   });
 });
 

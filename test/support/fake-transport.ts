@@ -4,7 +4,9 @@
 // when stdin ends without one. The single-step scripts (switch.sh, retire.sh, undo.sh, status.sh)
 // run as execs of their own. Each host is scriptable (a step fails with a code, a delay, the exec
 // ends early), and every connect, exec, word read, ready and exit goes into ONE log with a sequence
-// number shared by all hosts, so a test can say what happened before what.
+// number shared by all hosts, so a test can say what happened before what. A release.sh whose
+// words hold --files-only plays a host that runs no app (prepare.sh --files-only: no command after
+// `--` allowed, nothing started, `mode=files`).
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecOptions, ExecResult, Transport, TransportStats } from '../../lib/remote/transport';
@@ -110,6 +112,10 @@ export class FakeTransport implements Transport {
   private previous = 'none';
   private switched = false;
   private statusCalls = 0;
+  /** The last release.sh had --files-only: this host has the files only, nothing runs. */
+  filesOnly = false;
+  /** Every script's words (after its name), in order: what the client asked for. */
+  readonly argv: { script: string; args: string[] }[] = [];
 
   constructor(
     readonly host: string,
@@ -131,6 +137,7 @@ export class FakeTransport implements Transport {
     // exec bash -c '<script>' NAME ARGS…
     const [, , , , name = '?', ...args] = shellWords(command);
     this.fleet.record(this.host, 'exec', `exec ${name}`, { script: name });
+    this.argv.push({ script: name, args });
     const out = new Output(o.onLine);
     const code = await this.play(name, args, out, o);
     this.fleet.record(this.host, 'exit', `exit ${name} ${code}`, { script: name, code });
@@ -144,6 +151,11 @@ export class FakeTransport implements Transport {
         const stdin = typeof o.stdin === 'function' ? o.stdin() : o.stdin === undefined ? undefined : Readable.from([o.stdin]);
         // the upload's bytes count as uploaded (not the words after them)
         const words = new Words(stdin, args.includes('--delta'), (n) => (this.stats.bytesUploaded += n));
+        this.filesOnly = args.includes('--files-only');
+        if (this.filesOnly && args.includes('--')) {
+          out.line('::sy error code=2 step=prepare msg=--files-only starts nothing: no -- CMD');
+          return Promise.resolve(2);
+        }
         return this.releaseScript(release, out, words);
       }
       case 'switch.sh':
@@ -210,8 +222,10 @@ export class FakeTransport implements Transport {
   private async prepare(release: string, out: Output): Promise<number> {
     const failed = await outcome('prepare', this.script.prepare, out);
     if (failed) return failed;
-    out.line(`::sy prepared release=${release} pid=4242 starttime=1 socket=/run/sy/SOCK-app.test-${release} status=200`);
-    out.line(this.live === 'none' ? '::sy live release=none' : `::sy live release=${this.live} pid=4141 starttime=1`);
+    if (this.filesOnly) out.line(`::sy prepared release=${release} mode=files`);
+    else out.line(`::sy prepared release=${release} pid=4242 starttime=1 socket=/run/sy/SOCK-app.test-${release} status=200`);
+    const pid = this.filesOnly ? 'pid=none starttime=none' : 'pid=4141 starttime=1';
+    out.line(this.live === 'none' ? '::sy live release=none' : `::sy live release=${this.live} ${pid}`);
     return 0;
   }
 
@@ -230,7 +244,8 @@ export class FakeTransport implements Transport {
   private async retire(out: Output): Promise<number> {
     const failed = await outcome('retire', this.script.retire, out);
     if (failed) return failed;
-    out.line(this.previous === 'none' ? '::sy retired release=none' : `::sy retired release=${this.previous} pid=4141 signal=TERM`);
+    const stopped = this.filesOnly ? 'pid=none signal=gone' : 'pid=4141 signal=TERM';
+    out.line(this.previous === 'none' ? '::sy retired release=none' : `::sy retired release=${this.previous} ${stopped}`);
     out.line('::sy unlocked');
     return 0;
   }
@@ -253,9 +268,10 @@ export class FakeTransport implements Transport {
     const health = Array.isArray(h) ? (h[Math.min(this.statusCalls, h.length - 1)] ?? 200) : (h ?? 200);
     this.statusCalls++;
     await sleep(1);
-    const alive = this.live === 'none' ? 'no' : 'yes';
+    const alive = this.live === 'none' || this.filesOnly ? 'no' : 'yes';
+    const mode = this.live === 'none' ? 'none' : this.filesOnly ? 'files' : 'app';
     out.line(
-      `::sy status release=${this.live} pid=${alive === 'yes' ? 4141 : 'none'} alive=${alive} uptime=5 socket=${alive} health=${health} healthy=${health === 200 ? 'yes' : 'no'} lock=free releases=2 previous=none`,
+      `::sy status release=${this.live} pid=${alive === 'yes' ? 4141 : 'none'} alive=${alive} uptime=5 socket=${alive} health=${this.filesOnly ? 'none' : health} healthy=${health === 200 && !this.filesOnly ? 'yes' : 'no'} lock=free releases=2 previous=none mode=${mode}`,
     );
     return 0;
   }

@@ -23,6 +23,9 @@
  *   setpriv); their open sessions, deployed apps and the dir are then left behind.
  * - Ports are picked free at runtime; a port taken in between is retried with a new one.
  * - nginx: false gives nginxPort 0; url() and fetchSite() then throw.
+ * - certificates: host i's key is signed as `certificates[i]` says (by the lab CA <dir>/ca, or by
+ *   another CA <dir>/other_ca) and its sshd serves the certificate (HostCertificate); null leaves
+ *   host i unsigned. lab.caPublicKey is then the lab CA's public key, for `@cert-authority` lines.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -50,6 +53,18 @@ export interface LabHost {
   nginxPort: number;
   /** <socketDir>/SOCK-<site>: what this host's nginx connects to. */
   liveSocket: string;
+  /** "ssh-ed25519 AAAA…": the public half of its sshd's host key. */
+  hostKey: string;
+}
+
+/** How a host's key is signed: `ssh-keygen -s <ca> -h -I <name> -n <principals> [-V <validity>]`. */
+export interface LabCertificate {
+  /** default 'lab' */
+  ca?: 'lab' | 'other';
+  /** default ['127.0.0.1', '<name>.lab.test'] */
+  principals?: string[];
+  /** ssh-keygen -V, e.g. '20200101:20200102' (expired); default forever */
+  validity?: string;
 }
 
 export interface Lab {
@@ -61,6 +76,8 @@ export interface Lab {
   sshConfigFile: string;
   site: string;
   hosts: LabHost[];
+  /** "ssh-ed25519 AAAA…" of the lab CA, when started with certificates; else undefined. */
+  caPublicKey?: string;
   /** http://127.0.0.1:<nginxPort><path> */
   url(host: LabHost, path?: string): string;
   /** GET through the host's nginx with `Host: <site>`; one connection per request. */
@@ -80,6 +97,8 @@ export interface StartLabOptions {
   site?: string;
   /** default true */
   nginx?: boolean;
+  /** Per host index: how its host key is signed (null: not at all). Default: no CA, no certificates. */
+  certificates?: (LabCertificate | null)[];
 }
 
 // The longest socket name the deploy makes: SOCK-<site>-<release id>.
@@ -353,6 +372,14 @@ async function keygen(file: string, comment: string): Promise<string> {
   return `${type} ${key}`;
 }
 
+/** Signs <keyFile>.pub as a host key (writes <keyFile>-cert.pub) and returns that path. */
+async function signHostKey(caFile: string, keyFile: string, name: string, c: LabCertificate): Promise<string> {
+  const principals = c.principals ?? ['127.0.0.1', `${name}.lab.test`];
+  const validity = c.validity ? ['-V', c.validity] : [];
+  await execFileP('ssh-keygen', ['-q', '-s', caFile, '-h', '-I', `lab-${name}`, '-n', principals.join(','), ...validity, `${keyFile}.pub`]);
+  return `${keyFile}-cert.pub`;
+}
+
 /* ------------------------------------------------------------------ the lab */
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -434,6 +461,9 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
 
     const taken = new Set<number>();
     const hostKeys = new Map<string, string>();
+    const caFiles = { lab: path.join(dir, 'ca'), other: path.join(dir, 'other_ca') };
+    const caPublicKey = o.certificates ? await keygen(caFiles.lab, 'switchyard-lab-ca') : undefined;
+    if (o.certificates?.some((c) => c?.ca === 'other')) await keygen(caFiles.other, 'switchyard-lab-other-ca');
 
     const startHost = async (index: number): Promise<LabHost> => {
       const name = `h${index + 1}`;
@@ -447,6 +477,8 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
 
       const hostKeyFile = path.join(root, 'ssh_host_ed25519_key');
       hostKeys.set(name, await keygen(hostKeyFile, `switchyard-lab-${name}`));
+      const cert = o.certificates?.[index];
+      const hostCertificate = cert ? [`HostCertificate ${await signHostKey(caFiles[cert.ca ?? 'lab'], hostKeyFile, name, cert)}`] : [];
       const sshdConfig = path.join(root, 'sshd_config');
       const sshdPid = path.join(root, 'sshd.pid');
       const sshPort = await withFreshPort(taken, async (port) => {
@@ -457,6 +489,7 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
             `Port ${port}`,
             `ListenAddress 127.0.0.1`,
             `HostKey ${hostKeyFile}`,
+            ...hostCertificate,
             `PidFile ${sshdPid}`,
             `AuthorizedKeysFile ${authorizedKeys}`,
             `AllowUsers ${info.username}`,
@@ -524,7 +557,7 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
           return port;
         });
       }
-      return { name, address: '127.0.0.1', sshPort, root, deployTo, socketDir, nginxPort, liveSocket };
+      return { name, address: '127.0.0.1', sshPort, root, deployTo, socketDir, nginxPort, liveSocket, hostKey: hostKeys.get(name)! };
     };
 
     const hosts = await mapLimit(
@@ -572,6 +605,7 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
       sshConfigFile,
       site,
       hosts,
+      ...(caPublicKey ? { caPublicKey } : {}),
       url: (host, p = '/') => `http://127.0.0.1:${requireNginx(host)}${checkPath(p)}`,
       fetchSite: (host, p = '/') => httpGet(requireNginx(host), checkPath(p), site),
       async addDelayProxy(host, oneWayDelayMs) {

@@ -5,6 +5,8 @@ import { SshTransport } from './ssh';
 import type { Transport } from './types';
 
 export type { Transport, ExecOptions, ExecResult, TransportStats } from './types';
+export type { HostKeyStatus, RefusedHostKey } from './known-hosts';
+export { describeRefusal, hostKeySummary } from './host-key-messages';
 
 /** One transport per host, by the environment's `transport`. Nothing connects until first used. */
 export function transportsFor(env: Environment, hosts: HostConfig[]): Map<string, Transport> {

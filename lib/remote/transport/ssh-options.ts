@@ -17,7 +17,12 @@ export interface SshTarget {
   port: number;
   user: string;
   identityFiles: string[];
+  /** UserKnownHostsFile (or ssh.knownHostsFile), read first. */
   knownHostsFiles: string[];
+  /** GlobalKnownHostsFile: the system-wide files, read after the user's. */
+  globalKnownHostsFiles: string[];
+  /** HostKeyAlias: the name looked up in known_hosts (and matched by certificate principals). */
+  hostKeyAlias?: string;
   agent?: string;
   passphrase?: string;
   connectTimeoutMs: number;
@@ -60,9 +65,9 @@ export function resolveSshTarget(env: Environment, host: HostConfig, sshConfig =
       if (fs.existsSync(p)) identityFiles.push(p);
     }
   }
-  const knownHostsFiles = env.ssh.knownHostsFile
-    ? [expandHome(env.ssh.knownHostsFile)]
-    : list(computed.UserKnownHostsFile).map(expandHome).concat(list(computed.UserKnownHostsFile).length ? [] : [expandHome('~/.ssh/known_hosts')]);
+  const hostname = first(computed.HostName) ?? alias;
+  const port = host.port ?? env.ssh.port ?? (portText ? Number(portText) : 22);
+  const hostKeys = hostKeyOptions(env, computed, { alias, hostname, port, user });
   const agent = env.ssh.agent === false ? undefined : (env.ssh.agent ?? process.env.SSH_AUTH_SOCK);
   let passphrase: string | undefined;
   if (env.ssh.passphraseEnv) {
@@ -71,14 +76,74 @@ export function resolveSshTarget(env: Environment, host: HostConfig, sshConfig =
   }
   return {
     name: host.name,
-    hostname: first(computed.HostName) ?? alias,
-    port: host.port ?? env.ssh.port ?? (portText ? Number(portText) : 22),
+    hostname,
+    port,
     user,
     identityFiles,
-    knownHostsFiles,
+    ...hostKeys,
     ...(agent ? { agent } : {}),
     ...(passphrase !== undefined ? { passphrase } : {}),
     connectTimeoutMs: env.ssh.connectTimeoutSeconds * 1000,
     keepaliveIntervalMs: env.ssh.keepaliveIntervalSeconds * 1000,
+  };
+}
+
+/* ------------------------------------------------------------------ host keys */
+
+type Computed = Record<string, string | string[] | undefined>;
+
+/** A keyword's value whatever its case in the file (OpenSSH keywords are case-insensitive). */
+function keyword(computed: Computed, name: string): string | string[] | undefined {
+  const k = Object.keys(computed).find((key) => key.toLowerCase() === name.toLowerCase());
+  return k === undefined ? undefined : computed[k];
+}
+
+/**
+ * ssh_config's %-tokens in a known_hosts path (OpenSSH 8.4+), and `~`. ssh-config gives several
+ * paths as an array and one (quoted, perhaps with spaces) as a string.
+ */
+function hostFiles(value: string | string[] | undefined, kw: string, tokens: Record<string, string>): string[] | undefined {
+  if (value === undefined) return undefined;
+  const paths = Array.isArray(value) ? value : [value];
+  if (paths.length === 1 && paths[0]!.toLowerCase() === 'none') return [];
+  return paths.map((p) =>
+    expandHome(
+      p.replace(/%(.)/g, (_, t: string) => {
+        const v = tokens[t];
+        if (v === undefined) throw new SwitchyardError(`ssh config ${kw} ${p}: %${t} is not a token switchyard knows (it knows ${Object.keys(tokens).map((k) => `%${k}`).join(' ')})`);
+        return v;
+      }),
+    ),
+  );
+}
+
+/** UserKnownHostsFile, GlobalKnownHostsFile and HostKeyAlias, with OpenSSH's defaults. */
+export function hostKeyOptions(
+  env: Environment,
+  computed: Computed,
+  h: { alias: string; hostname: string; port: number; user: string },
+): Pick<SshTarget, 'knownHostsFiles' | 'globalKnownHostsFiles' | 'hostKeyAlias'> {
+  const aliasValue = first(keyword(computed, 'HostKeyAlias'));
+  const hostKeyAlias = aliasValue && aliasValue.toLowerCase() !== 'none' ? aliasValue : undefined;
+  const me = os.userInfo();
+  const tokens: Record<string, string> = {
+    '%': '%',
+    d: os.homedir(),
+    h: h.hostname,
+    i: String(me.uid),
+    k: hostKeyAlias ?? h.alias,
+    L: os.hostname().split('.')[0]!,
+    l: os.hostname(),
+    n: h.alias,
+    p: String(h.port),
+    r: h.user,
+    u: me.username,
+  };
+  const user = env.ssh.knownHostsFile ? [expandHome(env.ssh.knownHostsFile)] : hostFiles(keyword(computed, 'UserKnownHostsFile'), 'UserKnownHostsFile', tokens);
+  const global = hostFiles(keyword(computed, 'GlobalKnownHostsFile'), 'GlobalKnownHostsFile', tokens);
+  return {
+    knownHostsFiles: user ?? ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'].map(expandHome),
+    globalKnownHostsFiles: global ?? ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
+    ...(hostKeyAlias ? { hostKeyAlias } : {}),
   };
 }

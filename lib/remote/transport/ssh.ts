@@ -1,18 +1,25 @@
 // Commands on a server over one SSH connection, reused for every step of a task.
 import fs from 'node:fs';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import { Readable, Transform } from 'node:stream';
 import type { NodeSSH } from 'node-ssh';
 import { lazy } from '../../lazy';
 
 const nodeSsh = lazy(() => require('node-ssh') as typeof import('node-ssh'));
 import { SwitchyardError } from '../../errors';
-import { describeVerdict, knownKeyAlgorithms, parseKnownHosts, verifyHostKey, type HostKeyVerdict, type KnownHostEntry } from './known-hosts';
+import { describeRefusal } from './host-key-messages';
+import { hostKeyLookup, hostKeyVerifier, knownKeyAlgorithms, type HostKeyStatus, type RefusedHostKey } from './known-hosts';
 import type { SshTarget } from './ssh-options';
 import { KILL_AFTER_MS, lineSplitter, TIMED_OUT, type ExecOptions, type ExecResult, type Transport, type TransportStats } from './types';
 
-function readKnownHosts(files: string[]): KnownHostEntry[] {
-  return files.flatMap((f) => (fs.existsSync(f) ? parseKnownHosts(fs.readFileSync(f, 'utf8'), f) : []));
+/** A TCP stream to host:port once connected (the host certificate probe's route when there is no jump host). */
+function dialTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host, port, timeout: timeoutMs });
+    sock.once('connect', () => resolve(sock.setTimeout(0)));
+    sock.once('timeout', () => sock.destroy(new Error(`no TCP connection in ${timeoutMs} ms`)));
+    sock.once('error', reject);
+  });
 }
 
 /** Printed by the login shell (POSIX: any shell) before the command, read back and removed. */
@@ -25,11 +32,17 @@ export class SshTransport implements Transport {
   private connecting?: Promise<void>;
   /** Why the open connection went away (reset, closed), once it has. */
   private lost: string | undefined;
+  private keyStatus: HostKeyStatus | undefined;
 
   constructor(readonly target: SshTarget) {}
 
   get host(): string {
     return this.target.name;
+  }
+
+  /** The host key's standing at the last handshake (verified how, or why refused): for `gulp doctor`. */
+  get hostKeyStatus(): HostKeyStatus | undefined {
+    return this.keyStatus;
   }
 
   private where(): string {
@@ -43,12 +56,12 @@ export class SshTransport implements Transport {
 
   private async open(): Promise<void> {
     const t = this.target;
-    const entries = readKnownHosts(t.knownHostsFiles);
-    let refused: Exclude<HostKeyVerdict, { ok: true }> | undefined;
+    const lookup = hostKeyLookup(t);
+    let refused: RefusedHostKey | undefined;
     let privateKey: string | undefined;
     const keyFile = t.identityFiles.find((f) => fs.existsSync(f));
     if (keyFile) privateKey = fs.readFileSync(keyFile, 'utf8');
-    const algorithms = knownKeyAlgorithms(entries, t.hostname, t.port);
+    const algorithms = knownKeyAlgorithms(lookup);
     try {
       await this.ssh.connect({
         host: t.hostname,
@@ -63,16 +76,15 @@ export class SshTransport implements Transport {
         keepaliveInterval: t.keepaliveIntervalMs,
         keepaliveCountMax: 3,
         ...(algorithms.length ? { algorithms: { serverHostKey: algorithms as never } } : {}),
-        hostVerifier: (key: Buffer) => {
-          const v = verifyHostKey(entries, t.hostname, t.port, key);
-          if (!v.ok) refused = v;
-          return v.ok;
-        },
+        hostVerifier: hostKeyVerifier(lookup, () => dialTcp(t.hostname, t.port, t.connectTimeoutMs), t.connectTimeoutMs, (s) => {
+          this.keyStatus = s;
+          if (s.status !== 'verified') refused = s;
+        }),
       });
     } catch (e) {
       this.connecting = undefined;
       if (refused) {
-        throw new SwitchyardError(`host ${this.where()}: ${describeVerdict(refused, { host: t.hostname, port: t.port, files: t.knownHostsFiles })}`, {
+        throw new SwitchyardError(`host ${this.where()}: ${describeRefusal(refused, lookup)}`, {
           host: t.name,
           cause: e,
         });

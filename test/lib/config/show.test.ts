@@ -113,13 +113,12 @@ describe('gulp config', () => {
     const out = printed.join('');
 
     expect(variants.map((v) => [v.variant, v.hosts])).toEqual([
-      ['default', ['web1', 'web3']],
+      ['default', ['web1', 'web3', 'db1']],
       ['host:web2', ['web2']],
     ]);
-    // one section per variant, naming its hosts; db1 has no app role and gets no config
-    expect(out).toMatch(/^# hosts web1, web3 \(variant default, uat from env\/uat\.ts\)$/m);
+    // one section per variant, naming its hosts; db1 has no app role: it gets the files (their config too) only
+    expect(out).toMatch(/^# hosts web1, web3, db1 \(variant default, uat from env\/uat\.ts\)$/m);
     expect(out).toMatch(/^# host web2 \(variant host:web2, uat from env\/uat\.ts\)$/m);
-    expect(out).not.toContain('db1');
     const [def, web2] = out.split(/^# host web2 .*$/m) as [string, string];
     for (const section of [def, web2]) {
       const lines = section.split('\n');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { primaryHost, selectHosts } from '../../../lib/environment/hosts';
+import { primaryHost, runsApp, selectHosts } from '../../../lib/environment/hosts';
 import { makeEnv } from '../../support/env';
 
 const env = makeEnv({
@@ -29,5 +29,11 @@ describe('host selection', () => {
     expect(primaryHost(env, 'db').name).toBe('db2');
     expect(primaryHost(env, 'app').name).toBe('web2');
     expect(primaryHost(env, 'web').name).toBe('web1');
+  });
+
+  it('runsApp: a host of app.roles runs the app; the others get a release\'s files only', () => {
+    expect(env.hosts.map((h) => runsApp(env, h))).toEqual([true, true, false, false]);
+    const dbApp = makeEnv({ ...{ hosts: env.hosts }, app: { start: ['x'], roles: ['db'] } });
+    expect(dbApp.hosts.map((h) => runsApp(dbApp, h))).toEqual([false, false, true, true]);
   });
 });

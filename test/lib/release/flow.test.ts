@@ -56,10 +56,12 @@ interface Setup {
   dryRun?: boolean;
   packageFor?: (h: HostConfig) => Package;
   mask?: (t: string) => string;
+  /** Roles per host (default web, app): a host without app runs no app, it gets the files only. */
+  roles?: Record<string, string[]>;
 }
 
 function world(o: Setup = {}): World {
-  const env = makeEnv({ hosts: HOSTS.map((name) => ({ name, address: '127.0.0.1', roles: ['web', 'app'] })) });
+  const env = makeEnv({ hosts: HOSTS.map((name) => ({ name, address: '127.0.0.1', roles: o.roles?.[name] ?? ['web', 'app'] })) });
   const fleet = new FakeFleet(HOSTS, o.scripts);
   const reporter = new MemoryReporter();
   const session = new Session(env, env.hosts, reporter, o.dryRun ? { dryRun: true } : {}, fleet.transports);
@@ -416,6 +418,58 @@ describe('the release transaction, with a fake transport', () => {
     // nothing happened, so nothing says it did; the report says it was a dry run
     expect(r.dryRun).toBe(true);
     expect(w.reporter.text()).not.toMatch(/healthy|is live|retired|nothing to retire/);
+  });
+});
+
+describe('a host that runs no app (no app role: a db primary) in the transaction', () => {
+  /** The words of the host's release.sh: prepare's, switch's, retire's, undo's. */
+  const releaseWords = (w: World, h: string) => w.fleet.host(h).argv.find((a) => a.script === 'release.sh')!.args;
+
+  it('gets the files only: prepare and switch --files-only, no app command; no batch check on it; said and reported so', async () => {
+    const w = world({ roles: { h2: ['db'] }, batchSize: 1 });
+    const r = await w.run();
+    expect(r.ok).toBe(true);
+    expect(phases(r)).toEqual(['finished', 'finished', 'finished']);
+    expect(r.hosts.map((h) => h.filesOnly)).toEqual([undefined, true, undefined]);
+    const db = releaseWords(w, 'h2');
+    expect(db.filter((x) => x === '--files-only')).toHaveLength(2); // prepare's and switch's
+    expect(db).not.toContain('--');
+    expect(db).not.toContain('server.js');
+    expect(releaseWords(w, 'h1')).not.toContain('--files-only');
+    expect(releaseWords(w, 'h1')).toContain('server.js');
+    // batch 2 (h2) is followed by batch 3, with no status check of h2 between: nothing answers there
+    expect(w.fleet.seqs('h2', 'exec status.sh')).toEqual([]);
+    expect(w.fleet.seqOf('h2', 'ready switch')).toBeLessThan(w.fleet.seqOf('h3', 'word switch'));
+    expect(w.fleet.seqs('h1', 'exec status.sh')).toHaveLength(1);
+    expect(served(w.fleet)).toEqual([REL, REL, REL]);
+    expect(w.fleet.host('h2').stats).toEqual({ connections: 1, executions: 1, bytesUploaded: uploadBytes });
+    expect(logText(w)).toContain('[h2] prepared: files only (no app role): unpacked, nothing started, live now: R0');
+    expect(logText(w)).toContain(`[h2] switched: current is ${REL} (files only) (was R0)`);
+    expect(logText(w)).toContain(`[h2] done: current is ${REL}, nothing to stop (files only)`);
+    expect(logText(w)).toContain('[h1] prepared: pid 4242, healthy (200), live now: R0');
+    // the prepared hook sees it: a hook can work in its release
+    expect(w.hooks.find((x) => x.name === 'prepared')!.ctx.hosts.map((h) => h.name)).toEqual(HOSTS);
+  });
+
+  it('a prepare failing on an app host undoes it too; a switch failing elsewhere puts its current back', async () => {
+    const p = world({ roles: { h3: ['db'] }, scripts: { h1: { prepare: { code: 6, msg: 'health check failed' } } } });
+    const err = await p.fail();
+    expect(p.fleet.of('h3')).toEqual(['connect', 'exec release.sh', 'ready prepare', 'word undo', 'exit release.sh 0']);
+    expect(phases(reportOf(err))).toEqual(['failed', 'rolled-back', 'rolled-back']);
+    expect(logText(p)).toContain('[h3] rolled back (not-switched)');
+    const s = world({ roles: { h1: ['db'] }, scripts: { h3: { switch: { code: 7, msg: 'the staged socket is gone', delayMs: 15 } } } });
+    await s.fail();
+    expect(s.fleet.of('h1')).toEqual(['connect', 'exec release.sh', 'ready prepare', 'word switch', 'ready switch', 'word undo', 'exit release.sh 0']);
+    expect(served(s.fleet)).toEqual(['R0', 'R0', 'R0']);
+    expect(logText(s)).toContain('[h1] rolled back (R0)');
+  });
+
+  it('a dry run plans its files-only steps', async () => {
+    const w = world({ roles: { h3: ['db'] }, dryRun: true });
+    await w.run();
+    const would = w.reporter.lines.filter((l) => l.line.startsWith('[h3] would run: ')).map((l) => l.line);
+    expect(would[0]).toMatch(/^\[h3\] would run: prepare\.sh .* --lock-owner '[^']+' --files-only --delta < the package, less the files the host has \(unpacked into \/srv\/app\/releases\/\S+, nothing started\)/);
+    expect(would[1]).toMatch(/^\[h3\] would run: switch\.sh .* --release \S+ --files-only/);
   });
 });
 

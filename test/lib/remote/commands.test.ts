@@ -330,6 +330,36 @@ describe('app.env: the values travel on stdin (the env block), never on a comman
     expect(c.steps.prepare.display).toMatch(/ < the package, less the files the host has \(unpacked into /);
   });
 
+  it('files only (a host without an app role): no app command, no app options, no env block (nor its secrets) on that host', () => {
+    const shared = makeEnv({ shared: ['logs'], app: { start: ['node', 'server.js', '--socket', '{socket}'], env: { API_KEY: secret('SY_TEST_API_KEY'), NODE_ENV: 'production' } } });
+    const site = `--deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R}`;
+    const p = prepareCommand(shared, { release: R, lockOwner: 'me@box pid=1', appEnv, filesOnly: true });
+    const words = `${site} --shared logs --lock-owner 'me@box pid=1' --files-only --delta`;
+    expect(p.display).toBe(`prepare.sh ${words} < the package, less the files the host has (unpacked into /srv/app/releases/${R}, nothing started)`);
+    expect(p.command).toBe(`exec bash -c ${inline('prepare.sh')} prepare.sh ${words}`);
+    expect(p.stdinPackage).toBe(true);
+    expect(p.stdinEnv).toBeUndefined();
+    expect(switchCommand(env, R, { filesOnly: true }).command).toBe(`exec bash -c ${inline('switch.sh')} switch.sh ${site} --files-only`);
+    const c = releaseCommand(shared, { release: R, lockOwner: 'me@box pid=1', audit: 'deploy by me', appEnv, filesOnly: true });
+    const retire = c.steps.retire.display.slice('retire.sh '.length);
+    const undo = c.steps.undo.display.slice('undo.sh '.length);
+    expect(c.command).toBe(`exec bash -c ${q(releaseScriptText())} release.sh 1200 14 9 ${argvOf(`x ${retire}`).length - 1} ${words} ${site} --files-only ${retire} ${undo}`);
+    expect(c.display).toBe(
+      `release.sh: ${p.display}; then at the client's word: switch.sh ${site} --files-only; ${c.steps.retire.display} (or ${c.steps.undo.display})`,
+    );
+    expect(c.stdinEnv).toBeUndefined();
+    for (const cmd of [c, ...Object.values(c.steps)]) noValue(cmd);
+    // retire and undo are the app hosts' own (they tell a files-only release by its state), less
+    // the supervisor: nothing runs there to supervise
+    const appRetire = releaseCommand(shared, { release: R, lockOwner: 'x', audit: 'deploy by me', appEnv }).steps.retire.display;
+    expect(appRetire).toContain(' --supervisor ');
+    expect(c.steps.retire.display).toBe(appRetire.replace(/ --supervisor [0-9a-f]+$/, ''));
+    // a rollback's: the release there, again, nothing read past it
+    const reuse = prepareCommand(env, { release: R, lockOwner: 'me', reuse: true, filesOnly: true });
+    expect(reuse.display).toBe(`prepare.sh ${site} --lock-owner me --files-only --reuse`);
+    expect(reuse.stdinPackage).toBeUndefined();
+  });
+
   it('an unresolved secret is refused, never sent as its name; the block refuses NUL and SWITCHYARD_ names', () => {
     expect(() => prepareCommand(env, { release: R, lockOwner: 'me' })).toThrow('app.env.API_KEY is secret(SY_TEST_API_KEY): resolve it first');
     expect(() => envBlock({ A: 'x\0y' })).toThrow('app.env.A: a value cannot hold a NUL byte');

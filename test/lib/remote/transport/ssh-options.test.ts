@@ -55,3 +55,52 @@ describe('where to connect and as whom', () => {
     expect(() => readSshConfig(path.join(dir, 'nope'))).toThrow(/ssh\.configFile: .*nope does not exist/);
   });
 });
+
+describe('known_hosts files and HostKeyAlias, as OpenSSH reads them', () => {
+  const conf = path.join(dir, 'ssh_config_hostkeys');
+  fs.writeFileSync(
+    conf,
+    [
+      'Host aliased',
+      '  HostName 10.9.8.7',
+      '  Port 2201',
+      '  hostkeyalias web-alias',
+      `  UserKnownHostsFile ${dir}/kh_%h_%p "${dir}/with space" ~/kh_%k_%r`,
+      `  GlobalKnownHostsFile ${dir}/global1 ${dir}/global2`,
+      'Host nofiles',
+      '  UserKnownHostsFile none',
+      '  GlobalKnownHostsFile none',
+      'Host badtoken',
+      '  UserKnownHostsFile /x/%C',
+      '',
+    ].join('\n'),
+  );
+  const target = (name: string, ssh: Record<string, unknown> = {}) => {
+    const env = makeEnv({ hosts: [{ name, roles: ['app'], user: 'deployer' }], ssh: { configFile: conf, agent: false, ...ssh } });
+    return resolveSshTarget(env, env.hosts[0]!, readSshConfig(conf));
+  };
+
+  it('reads UserKnownHostsFile (several, quoted, with %-tokens), GlobalKnownHostsFile and HostKeyAlias whatever their case', () => {
+    expect(target('aliased')).toMatchObject({
+      hostname: '10.9.8.7',
+      port: 2201,
+      hostKeyAlias: 'web-alias',
+      knownHostsFiles: [`${dir}/kh_10.9.8.7_2201`, `${dir}/with space`, path.join(os.homedir(), 'kh_web-alias_deployer')],
+      globalKnownHostsFiles: [`${dir}/global1`, `${dir}/global2`],
+    });
+  });
+
+  it("defaults to OpenSSH's four files; ssh.knownHostsFile replaces the user's files only; none means none", () => {
+    expect(target('plain')).toMatchObject({
+      knownHostsFiles: [path.join(os.homedir(), '.ssh', 'known_hosts'), path.join(os.homedir(), '.ssh', 'known_hosts2')],
+      globalKnownHostsFiles: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
+    });
+    expect(target('plain').hostKeyAlias).toBeUndefined();
+    expect(target('aliased', { knownHostsFile: `${dir}/mine` })).toMatchObject({ knownHostsFiles: [`${dir}/mine`], globalKnownHostsFiles: [`${dir}/global1`, `${dir}/global2`] });
+    expect(target('nofiles')).toMatchObject({ knownHostsFiles: [], globalKnownHostsFiles: [] });
+  });
+
+  it('a %-token it does not know is an error naming the keyword', () => {
+    expect(() => target('badtoken')).toThrow(/ssh config UserKnownHostsFile \/x\/%C: %C is not a token switchyard knows/);
+  });
+});
