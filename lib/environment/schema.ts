@@ -6,6 +6,7 @@ import { lazy } from '../lazy';
 import { SwitchyardError } from '../errors';
 import { configOverridesSchema, zod } from '../config/schema';
 import { Secret } from '../config/secrets';
+import { proxyJumpProblem } from '../remote/transport/jump-spec';
 
 type Z = ReturnType<typeof zod>['z'];
 /** What the reference shows for a key: its meaning and an example value. */
@@ -36,6 +37,10 @@ function fields(z: Z) {
     seconds: z.number().nonnegative().max(86400).multipleOf(0.001),
     port: z.number().int().min(1).max(65535),
     envVarName: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'),
+    identityFile: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { message: 'a file name or a non-empty list of them' }),
+    proxyJump: z.string().refine((s) => proxyJumpProblem(s) === undefined, {
+      error: (i) => (typeof i.input === 'string' ? proxyJumpProblem(i.input) : undefined) ?? 'a ProxyJump ([user@]host[:port], a chain a,b, or none)',
+    }),
   };
 }
 type Fields = ReturnType<typeof fields>;
@@ -44,8 +49,16 @@ function sshSchema(z: Z, f: Fields) {
   return z.strictObject({
     user: z.string().min(1).optional().meta(doc('Login user; default: ~/.ssh/config, then the local user name.', 'deploy')),
     port: f.port.optional().meta(doc('SSH port; default: ~/.ssh/config, then 22.', 22)),
-    identityFile: z.string().min(1).optional().meta(doc('Private key file; default: ~/.ssh/config IdentityFile, then ssh-agent, then ~/.ssh/id_ed25519 / id_rsa.', '~/.ssh/deploy_ed25519')),
-    passphraseEnv: f.envVarName.optional().meta(doc("Name of a local environment variable holding the key's passphrase (never the passphrase itself).", 'DEPLOY_KEY_PASSPHRASE')),
+    identityFile: f.identityFile
+      .optional()
+      .meta(doc('Private key file(s), tried in order after the agent\'s keys (as OpenSSH does); instead of ~/.ssh/config IdentityFile; default: those, else ~/.ssh/id_rsa, id_ecdsa, id_ed25519 that exist.', '~/.ssh/deploy_ed25519')),
+    identitiesOnly: z.boolean().optional().meta(doc("Only the identity files: the agent's keys only when one of them is a listed file's key (OpenSSH IdentitiesOnly); default: ~/.ssh/config IdentitiesOnly, else false.", true)),
+    passphraseEnv: f.envVarName
+      .optional()
+      .meta(doc("Name of a local environment variable holding the passphrase of the encrypted identity files (never the passphrase itself); tried on each encrypted file.", 'DEPLOY_KEY_PASSPHRASE')),
+    proxyJump: f.proxyJump
+      .optional()
+      .meta(doc('Jump host(s) as in OpenSSH ProxyJump: `[user@]host[:port]`, a chain `a,b` (a first), or `none`; each jump host is looked up in ~/.ssh/config; instead of its ProxyJump / ProxyCommand; default: those.', 'deploy@bastion.example.com')),
     knownHostsFile: z.string().min(1).optional().meta(doc('known_hosts file to verify host keys against; default ~/.ssh/known_hosts (+ UserKnownHostsFile from ssh config).', '~/.ssh/known_hosts')),
     configFile: z.string().min(1).optional().meta(doc('ssh_config file for Host aliases; default ~/.ssh/config.', '~/.ssh/config')),
     agent: z.union([z.string().min(1), z.literal(false)]).optional().meta(doc('ssh-agent socket path, or false to not use the agent; default $SSH_AUTH_SOCK.', false)),
@@ -63,7 +76,9 @@ function hostSchema(z: Z, f: Fields) {
     address: z.string().min(1).optional().meta(doc('Host name, IP address or ~/.ssh/config alias; default: the name.', 'web1.uat.internal')),
     port: f.port.optional().meta(doc("This host's SSH port (over ssh.port).", 2222)),
     user: z.string().min(1).optional().meta(doc("This host's login user (over ssh.user).", 'deploy')),
-    identityFile: z.string().min(1).optional().meta(doc("This host's private key file (over ssh.identityFile).", '~/.ssh/web1_ed25519')),
+    identityFile: f.identityFile.optional().meta(doc("This host's private key file(s) (over ssh.identityFile).", '~/.ssh/web1_ed25519')),
+    passphraseEnv: f.envVarName.optional().meta(doc("This host's identity files' passphrase variable (over ssh.passphraseEnv).", 'WEB1_KEY_PASSPHRASE')),
+    proxyJump: f.proxyJump.optional().meta(doc("This host's jump host(s) (over ssh.proxyJump; `none`: reached directly).", 'bastion2')),
     roles: z.array(f.name).min(1).meta(doc('web, app, db, or any name of your own.', ['web', 'app'])),
     primary: z.union([z.boolean(), z.array(f.name)]).optional().meta(doc('Primary for all of its roles (true) or for the roles listed; one primary per role at most.', true)),
     deployTo: f.absolutePath.optional().meta(doc("This host's own deployTo, when it differs from the environment's.", '/srv/site')),
