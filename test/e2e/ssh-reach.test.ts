@@ -124,7 +124,7 @@ describe.sequential('through a bastion', () => {
     expect(jumpLab.hosts.map(releasesOn)).toEqual(before);
   });
 
-  it('reaches a host through a ProxyCommand (OpenSSH -W through the bastion), its tokens quoted', async () => {
+  it("reaches a host through a ProxyCommand (OpenSSH's own ssh -W through the bastion), and ends the command when done", async () => {
     const h = jumpLab.hosts[0]!;
     const conf = path.join(tmp, 'ssh_config.proxycommand');
     fs.writeFileSync(conf, [`Host pc1`, `  HostName 127.0.0.1`, `  Port ${h.sshPort}`, `  ProxyCommand ssh -F ${jumpLab.sshConfigFile} -W %h:%p bastion`, ''].join('\n'));
@@ -133,6 +133,16 @@ describe.sequential('through a bastion', () => {
     const st = await status({ environment: env, reporter: new MemoryReporter() });
     expect(st[0]).toMatchObject({ host: 'h1', alive: true, health: '200' });
     expect(await reachOf(env)).toMatchObject({ jumps: [], proxyCommand: `exec ssh -F ${jumpLab.sshConfigFile} -W 127.0.0.1:${h.sshPort} bastion`, identity: jumpLab.identityFile });
+    const cmdline = (pid: string) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\u0000');
+      } catch {
+        return [];
+      }
+    };
+    const proxies = () => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p) && cmdline(p).includes(`127.0.0.1:${h.sshPort}`));
+    for (let i = 0; proxies().length && i < 100; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(proxies()).toEqual([]);
   });
 });
 

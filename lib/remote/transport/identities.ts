@@ -3,6 +3,7 @@
 // files the agent does not hold. With IdentitiesOnly an agent key is offered only when it is a
 // listed file's key. Passphrases are read from the named variable when connecting and never kept
 // in anything that is shown; what was tried is described by file path or key fingerprint only.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { AnyAuthMethod, AuthHandlerMiddleware, BaseAgent, ParsedKey } from 'ssh2';
 import { lazy } from '../../lazy';
@@ -25,9 +26,11 @@ export interface Identities {
 
 interface KeyFile {
   path: string;
-  /** The public key blob, from the key or `<path>.pub`: how an agent key is matched to the file. */
+  /** The public key blob: how an agent key is matched to the file. */
   pub?: Buffer;
+  /** Parsed when it is not encrypted; an encrypted one is decrypted only when it is to be offered. */
   key?: ParsedKey;
+  encrypted?: Buffer;
 }
 
 function parse(data: Buffer | string, passphrase?: string): ParsedKey | Error {
@@ -35,32 +38,80 @@ function parse(data: Buffer | string, passphrase?: string): ParsedKey | Error {
   return Array.isArray(k) ? k[0]! : k;
 }
 
-function publicOf(file: string): Buffer | undefined {
-  if (!fs.existsSync(`${file}.pub`)) return undefined;
-  const k = parse(fs.readFileSync(`${file}.pub`));
-  return k instanceof Error ? undefined : k.getPublicSSH();
+/** The public key an "openssh-key-v1" file carries unencrypted (PROTOCOL.key), without its passphrase. */
+export function publicOfEncrypted(text: string): Buffer | undefined {
+  const m = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(text);
+  if (!m) return undefined;
+  const b = Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
+  let at = 'openssh-key-v1\0'.length;
+  const str = () => {
+    const n = b.readUInt32BE(at);
+    const v = b.subarray(at + 4, at + 4 + n);
+    at += 4 + n;
+    return v;
+  };
+  try {
+    str(), str(), str(); // cipher, kdf, kdf options
+    at += 4; // number of keys
+    return Buffer.from(str());
+  } catch {
+    return undefined;
+  }
 }
 
-function readKeyFile(file: string, passphraseEnv: string | undefined, unusable: string[]): KeyFile | undefined {
+function publicOf(file: string, text: string): Buffer | undefined {
+  if (fs.existsSync(`${file}.pub`)) {
+    const k = parse(fs.readFileSync(`${file}.pub`));
+    if (!(k instanceof Error)) return k.getPublicSSH();
+  }
+  return publicOfEncrypted(text);
+}
+
+/**
+ * Decrypted keys by file (path, mtime, size) and a hash of the passphrase: bcrypt_pbkdf takes
+ * ~0.35 s of this thread per decryption, so a deploy pays it once, not once per host.
+ */
+const decrypted = new Map<string, ParsedKey>();
+
+function decrypt(file: string, data: Buffer, passphrase: string): ParsedKey | Error {
+  const st = fs.statSync(file);
+  const id = [file, st.mtimeMs, st.size, crypto.createHash('sha256').update(passphrase).digest('base64')].join('\0');
+  const had = decrypted.get(id);
+  if (had) return had;
+  const key = parse(data, passphrase);
+  if (!(key instanceof Error)) decrypted.set(id, key);
+  return key;
+}
+
+function readKeyFile(file: string, unusable: string[]): KeyFile | undefined {
   if (!fs.existsSync(file)) {
     unusable.push(`${file} (no such file)`);
     return undefined;
   }
   const data = fs.readFileSync(file);
-  let key = parse(data);
-  if (key instanceof Error && /no passphrase given/.test(key.message)) {
-    const passphrase = passphraseEnv === undefined ? undefined : process.env[passphraseEnv];
-    if (passphrase === undefined) unusable.push(`${file} (encrypted, and no ssh.passphraseEnv is set for it)`);
-    else {
-      key = parse(data, passphrase);
-      if (key instanceof Error) unusable.push(`${file} (the passphrase in $${passphraseEnv} does not decrypt it)`);
-    }
-  } else if (key instanceof Error) unusable.push(`${file} (not a private key: ${key.message})`);
-  if (key instanceof Error) return { path: file, ...optionalPub(publicOf(file)) };
-  return { path: file, pub: key.getPublicSSH(), key };
+  const key = parse(data);
+  if (!(key instanceof Error)) return { path: file, pub: key.getPublicSSH(), key };
+  if (/no passphrase given/.test(key.message)) {
+    const pub = publicOf(file, data.toString('latin1'));
+    return { path: file, encrypted: data, ...(pub ? { pub } : {}) };
+  }
+  unusable.push(`${file} (not a private key: ${key.message})`);
+  return undefined;
 }
 
-const optionalPub = (pub: Buffer | undefined) => (pub ? { pub } : {});
+/** The key of a file that is to be offered: decrypted with the named variable's passphrase when it must be. */
+function keyOf(f: KeyFile, passphraseEnv: string | undefined, unusable: string[]): ParsedKey | undefined {
+  if (f.key || !f.encrypted) return f.key;
+  const passphrase = passphraseEnv === undefined ? undefined : process.env[passphraseEnv];
+  if (passphrase === undefined) {
+    unusable.push(`${f.path} (encrypted, and no ssh.passphraseEnv is set for it)`);
+    return undefined;
+  }
+  const key = decrypt(f.path, f.encrypted, passphrase);
+  if (!(key instanceof Error)) return key;
+  unusable.push(`${f.path} (the passphrase in $${passphraseEnv} does not decrypt it)`);
+  return undefined;
+}
 
 /** An agent that shows one of the real agent's keys and has the real one sign: one key per attempt. */
 function oneKeyAgent(real: BaseAgent, key: ParsedKey): BaseAgent {
@@ -91,7 +142,7 @@ function agentKeys(socket: string, unusable: string[]): Promise<{ agent: BaseAge
 /** Every identity the target offers, in the order OpenSSH offers them. */
 export async function gatherIdentities(t: SshTarget): Promise<Identities> {
   const unusable: string[] = [];
-  const files = t.identityFiles.flatMap((f) => readKeyFile(f, t.passphraseEnv, unusable) ?? []);
+  const files = t.identityFiles.flatMap((f) => readKeyFile(f, unusable) ?? []);
   const fromAgent = t.agent ? await agentKeys(t.agent, unusable) : undefined;
   const list: Identity[] = [];
   for (const key of fromAgent?.keys ?? []) {
@@ -103,7 +154,7 @@ export async function gatherIdentities(t: SshTarget): Promise<Identities> {
     list.push({ label: `agent key ${fingerprint(blob.toString('base64'))}${file ? ` (${file})` : ''}`, method: (username) => ({ type: 'agent', username, agent }) });
   }
   for (const f of files) {
-    const key = f.key;
+    const key = keyOf(f, t.passphraseEnv, unusable);
     if (key) list.push({ label: f.path, method: (username) => ({ type: 'publickey', username, key: key as never }) });
   }
   return { list, unusable };
