@@ -58,10 +58,15 @@ function sshSchema(z: Z, f: Fields) {
       .meta(doc("Name of a local environment variable holding the passphrase of the encrypted identity files (never the passphrase itself); tried on each encrypted file.", 'DEPLOY_KEY_PASSPHRASE')),
     proxyJump: f.proxyJump
       .optional()
-      .meta(doc('Jump host(s) as in OpenSSH ProxyJump: `[user@]host[:port]`, a chain `a,b` (a first), or `none`; each jump host is looked up in ~/.ssh/config; instead of its ProxyJump / ProxyCommand; default: those.', 'deploy@bastion.example.com')),
+      .meta(
+        doc(
+          "Jump host(s) as in OpenSSH ProxyJump: `[user@]host[:port]`, a chain `a,b` (a first), or `none` (directly; an ssh_config ProxyCommand still applies, as with `ssh -J none`); instead of ssh_config's ProxyJump / ProxyCommand; default: those. As with `ssh -J`, a jump host's user, port and identity files come from the spec and its own ssh_config entry, not from the hosts' settings (ssh.identityFile and ssh.passphraseEnv serve a jump host ssh_config names no IdentityFile for); known_hosts, the agent and the timeouts are the same.",
+          'deploy@bastion.example.com',
+        ),
+      ),
     knownHostsFile: z.string().min(1).optional().meta(doc('known_hosts file to verify host keys against; default ~/.ssh/known_hosts (+ UserKnownHostsFile from ssh config).', '~/.ssh/known_hosts')),
     configFile: z.string().min(1).optional().meta(doc('ssh_config file for Host aliases; default ~/.ssh/config.', '~/.ssh/config')),
-    agent: z.union([z.string().min(1), z.literal(false)]).optional().meta(doc('ssh-agent socket path, or false to not use the agent; default $SSH_AUTH_SOCK.', false)),
+    agent: z.union([z.string().min(1), z.literal(false)]).optional().meta(doc('ssh-agent socket path, or false to not use the agent; default: ssh_config IdentityAgent, else $SSH_AUTH_SOCK.', false)),
     connectTimeoutSeconds: f.seconds.default(20).meta(doc('How long to wait for a host to accept the connection.')),
     keepaliveIntervalSeconds: f.seconds.default(10).meta(doc('Keep-alive probes on the connection; a dead link is noticed instead of hanging.')),
     commandTimeoutSeconds: z.number().positive().max(86400).default(600).meta(
@@ -192,7 +197,13 @@ function buildEnvironmentSchema() {
     build: z.strictObject({ dir: z.string().min(1).meta(doc('Directory whose contents become the release, relative to the project root.', 'dist')) }).meta(doc('What becomes the release.')),
     app: appSchema(z, f),
     hosts: z.array(hostSchema(z, f)).min(1).meta(doc('The servers; adding one is one line.')),
-    ssh: sshSchema(z, f).prefault({}).meta(doc('How every host is reached (a host may set its own port, user, identityFile).')),
+    ssh: sshSchema(z, f)
+      .prefault({})
+      .meta(
+        doc(
+          'How every host is reached (a host may set its own port, user, identityFile, passphraseEnv, proxyJump). What is not set here is read from ssh_config (ssh.configFile) as OpenSSH reads it, for the host\'s address as a Host alias and for each jump host: HostName, User, Port, IdentityFile (every one, in order), IdentitiesOnly, IdentityAgent, UserKnownHostsFile, ProxyJump and ProxyCommand (a plain command; %h %p %r %n %%); other keywords are ignored. Identities are offered as OpenSSH offers them: the agent\'s keys first, then the identity files; when all fail, the error lists what was tried. Jump hosts\' keys are verified against the same known_hosts files as the hosts\', and hosts behind one jump host share one connection to it.',
+        ),
+      ),
     deployTo: f.absolutePath.optional().meta(doc('Where releases live on the servers (absolute); required unless every host sets its own.', '/srv/uat.example.com')),
     socketDir: f.absolutePath.optional().meta(doc('Where the sockets live on the servers (absolute); nginx must be able to reach it. Required unless every host sets its own.', '/run/switchyard')),
     ...serverSchemas(z, f),

@@ -134,7 +134,10 @@ function agentKeys(socket: string, unusable: string[]): Promise<{ agent: BaseAge
       if (err || !keys) {
         unusable.push(`agent ${socket} (${err?.message ?? 'no answer'})`);
         resolve(undefined);
-      } else resolve({ agent: agent as BaseAgent, keys: keys as ParsedKey[] });
+      } else {
+        if (!keys.length) unusable.push(`agent ${socket} (it holds no keys)`);
+        resolve({ agent: agent as BaseAgent, keys: keys as ParsedKey[] });
+      }
     });
   });
 }
