@@ -112,7 +112,7 @@ describe.sequential('through a bastion', () => {
     expect((await reachOf(env)).jumps).toEqual([{ name: '127.0.0.1', user: jumpLab.user, hostname: '127.0.0.1', port: jumpLab.bastion!.sshPort, identity: jumpLab.identityFile }]);
   });
 
-  it('refuses a bastion whose key is not in known_hosts, naming it and its fingerprint, and changes nothing', async () => {
+  it('refuses a bastion whose key is not in known_hosts, naming it and its fingerprint, and changes nothing; so too a host behind it whose key is unknown', async () => {
     const noBastion = path.join(tmp, 'known_hosts.no-bastion');
     fs.writeFileSync(noBastion, fs.readFileSync(jumpLab.knownHostsFile, 'utf8').replace(jumpLab.bastion!.knownHostsLine, ''));
     const before = jumpLab.hosts.map(releasesOn);
@@ -121,6 +121,15 @@ describe.sequential('through a bastion', () => {
     const err = await deploy({ environment: env, reporter: new MemoryReporter() }).catch((e: Error) => e);
     expect(String(err)).toMatch(new RegExp(`host h\\d: jump host 127\\.0\\.0\\.1 \\(${jumpLab.user}@127\\.0\\.0\\.1:${jumpLab.bastion!.sshPort}\\): unknown host key ssh-ed25519 SHA256:\\S+ \\(not in ${noBastion}\\)`));
     expect(reportOf(err)?.ok ?? false).toBe(false);
+    expect(jumpLab.hosts.map(releasesOn)).toEqual(before);
+
+    // and the other way round: the bastion known, a host behind it not
+    const noH1 = path.join(tmp, 'known_hosts.no-h1');
+    fs.writeFileSync(noH1, fs.readFileSync(jumpLab.knownHostsFile, 'utf8').split('\n').filter((l) => !l.startsWith(`[127.0.0.1]:${jumpLab.hosts[0]!.sshPort} `)).join('\n'));
+    const env2 = envOf({ ...input, ssh: { ...input.ssh, knownHostsFile: noH1, proxyJump: `127.0.0.1:${jumpLab.bastion!.sshPort}` } });
+    await expect(deploy({ environment: env2, reporter: new MemoryReporter() })).rejects.toThrow(
+      new RegExp(`host h1 \\(${jumpLab.user}@127\\.0\\.0\\.1:${jumpLab.hosts[0]!.sshPort} via 127\\.0\\.0\\.1 \\([^)]*\\)\\): unknown host key ssh-ed25519 SHA256:`),
+    );
     expect(jumpLab.hosts.map(releasesOn)).toEqual(before);
   });
 
