@@ -111,30 +111,39 @@ function forward(ssh: NodeSSH, to: SshTarget, timeoutMs: number): Promise<Client
   });
 }
 
+const once = (f: () => void) => {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    f();
+  };
+};
+
 export class JumpPool {
   private jumps = new Map<string, Jump>();
 
-  /** How to reach t: for a jump, a channel through the (shared) jump connection. */
+  /** How to reach t: for a jump, a channel through the (shared) jump connection. Errors name forHost. */
   async route(t: SshTarget, forHost: string): Promise<Route> {
-    const once = (f: () => void) => {
-      let done = false;
-      return () => {
-        if (done) return;
-        done = true;
-        f();
-      };
-    };
+    try {
+      return await this.channelTo(t);
+    } catch (e) {
+      throw new SwitchyardError(`host ${forHost}: ${(e as Error).message}`, { host: forHost, cause: e });
+    }
+  }
+
+  private async channelTo(t: SshTarget): Promise<Route> {
     if (t.proxy?.kind === 'command') {
       const p = proxyCommandSocket(t.proxy.command, t);
       return { sock: p.sock, opened: 0, hops: [], proxyCommand: expandProxyCommand(t.proxy.command, t), proxyStderr: p.stderr, release: once(() => p.sock.destroy()) };
     }
     if (t.proxy?.kind !== 'jump') return { opened: 0, hops: [], release: () => undefined };
     const via = t.proxy.via;
-    const { jump, opened } = this.take(via, forHost);
+    const { jump, opened } = this.take(via);
     try {
       const j = await jump.ready;
       const channel = await forward(jump.ssh, t, t.connectTimeoutMs).catch((e: Error) => {
-        throw new SwitchyardError(`host ${forHost}: jump host ${describeHop(via)} could not open a channel to ${t.hostname}:${t.port}: ${e.message}`, { host: forHost, cause: e });
+        throw new SwitchyardError(`jump host ${describeHop(via)} could not open a channel to ${t.hostname}:${t.port}: ${e.message}`, { cause: e });
       });
       const release = once(() => {
         channel.destroy();
@@ -148,7 +157,7 @@ export class JumpPool {
   }
 
   /** The jump connection for via, opened unless one is open or opening; `opened` counts new ones. */
-  private take(via: SshTarget, forHost: string): { jump: Jump; opened: number } {
+  private take(via: SshTarget): { jump: Jump; opened: number } {
     const key = JSON.stringify(via);
     const had = this.jumps.get(key);
     if (had) {
@@ -156,25 +165,28 @@ export class JumpPool {
       return { jump: had, opened: 0 };
     }
     const ssh = newNodeSsh();
-    const jump: Jump = { key, ssh, users: 1, ready: this.open(ssh, via, forHost, key) };
+    const jump: Jump = { key, ssh, users: 1, ready: this.open(ssh, via, key) };
     jump.ready.catch(() => undefined); // each user awaits it; nobody may be left to
     this.jumps.set(key, jump);
     return { jump, opened: 1 };
   }
 
-  private async open(ssh: NodeSSH, via: SshTarget, forHost: string, key: string): Promise<{ hop: SshHop; opened: number; route: Route }> {
-    const route = await this.route(via, forHost);
+  private async open(ssh: NodeSSH, via: SshTarget, key: string): Promise<{ hop: SshHop; opened: number; route: Route }> {
+    // a lost or failed jump is not handed out again; its users let go of it as their channels end
+    const forget = () => {
+      if (this.jumps.get(key)?.ssh === ssh) this.jumps.delete(key);
+    };
+    let route: Route | undefined;
     try {
-      const identity = await handshake(ssh, via, route.sock, `host ${forHost}: jump host ${describeHop(via)}`, route.proxyStderr);
+      route = await this.channelTo(via);
+      const identity = await handshake(ssh, via, route.sock, `jump host ${describeHop(via)}`, route.proxyStderr);
       const conn = ssh.connection;
       conn?.on('error', () => undefined); // its loss shows on the channels through it
-      // a lost jump is not handed out again; its users let go of it as their channels end
-      conn?.on('close', () => {
-        if (this.jumps.get(key)?.ssh === ssh) this.jumps.delete(key);
-      });
+      conn?.on('close', forget);
       return { hop: { name: via.name, user: via.user, hostname: via.hostname, port: via.port, identity }, opened: route.opened, route };
     } catch (e) {
-      route.release();
+      forget();
+      route?.release();
       throw e;
     }
   }
