@@ -32,6 +32,8 @@ const sshAdd = (...args: string[]) => execFileSync('ssh-add', args, { env: { ...
 const releasesOn = (h: LabHost) => (fs.existsSync(path.join(h.deployTo, 'releases')) ? fs.readdirSync(path.join(h.deployTo, 'releases')).sort() : []);
 /** Logins the bastion's sshd accepted so far. */
 const bastionLogins = () => (fs.readFileSync(jumpLab.bastion!.logFile, 'utf8').match(/^Accepted publickey/gm) ?? []).length;
+/** Sessions the bastion's sshd saw end. */
+const bastionLogouts = () => (fs.readFileSync(jumpLab.bastion!.logFile, 'utf8').match(/^Disconnected from user/gm) ?? []).length;
 
 /** How the host was reached: connects one transport, reads its reach, closes it. */
 async function reachOf(env: Environment, host = env.hosts[0]!) {
@@ -110,6 +112,23 @@ describe.sequential('through a bastion', () => {
     expect(r.ok).toBe(true);
     for (const h of jumpLab.hosts) expect((await jumpLab.fetchSite(h)).body).toBe(`hello from release ${r.release}\n`);
     expect((await reachOf(env)).jumps).toEqual([{ name: '127.0.0.1', user: jumpLab.user, hostname: '127.0.0.1', port: jumpLab.bastion!.sshPort, identity: jumpLab.identityFile }]);
+  });
+
+  it('goes through a chain of jumps (a,b: the bastion, then the bastion again through itself), each counted', async () => {
+    const env = viaConfig({ proxyJump: 'bastion,bastion' });
+    const t = transportsFor(env, [env.hosts[0]!]).get('h1') as SshTransport;
+    const [logins, logouts] = [bastionLogins(), bastionLogouts()];
+    try {
+      expect((await t.exec('echo chained')).stdout).toBe('chained\n');
+      expect(t.reach.jumps.map((j) => j.name)).toEqual(['bastion', 'bastion']);
+      expect(t.stats).toMatchObject({ connections: 1, jumpConnections: 2 });
+      expect(bastionLogins() - logins).toBe(2);
+    } finally {
+      await t.close();
+    }
+    // closing the host's connection closes the jump connections it held
+    for (let i = 0; bastionLogouts() - logouts < 2 && i < 100; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(bastionLogouts() - logouts).toBe(2);
   });
 
   it('refuses a bastion whose key is not in known_hosts, naming it and its fingerprint, and changes nothing; so too a host behind it whose key is unknown', async () => {
