@@ -15,15 +15,17 @@ export interface ProxyCommandTarget {
   user: string;
 }
 
-/** The command line the shell gets; an unknown %-token is an error, as in OpenSSH. */
+/** The first %-token of command that is not one of %h %p %r %n %%, if any (OpenSSH refuses those too). */
+export function unknownProxyToken(command: string): string | undefined {
+  return [...command.matchAll(/%(.?)/g)].map((m) => m[1]!).find((t) => !'hprn%'.includes(t) || t === '');
+}
+
+/** The command line the shell gets; an unknown %-token is an error (resolveSshTarget checks first). */
 export function expandProxyCommand(command: string, t: ProxyCommandTarget): string {
-  const values: Record<string, string> = { h: t.hostname, p: String(t.port), r: t.user, n: t.alias };
-  return `exec ${command.replace(/%(.?)/g, (all, token: string) => {
-    if (token === '%') return '%';
-    const v = values[token];
-    if (v === undefined) throw new SwitchyardError(`host ${t.name}: ssh config ProxyCommand: unsupported token %${token} (known: %h %p %r %n %%)`, { host: t.name });
-    return q(v);
-  })}`;
+  const values: Record<string, string> = { h: t.hostname, p: String(t.port), r: t.user, n: t.alias, '%': '%' };
+  const bad = unknownProxyToken(command);
+  if (bad !== undefined) throw new SwitchyardError(`host ${t.name}: ssh config ProxyCommand: unsupported token %${bad} (known: %h %p %r %n %%)`, { host: t.name });
+  return `exec ${command.replace(/%(.)/g, (_all, token: string) => (token === '%' ? '%' : q(values[token]!)))}`;
 }
 
 export interface ProxyCommandSocket {

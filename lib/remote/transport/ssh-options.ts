@@ -11,6 +11,7 @@ const sshConfig = lazy(() => (require('ssh-config') as { default: typeof SSHConf
 import type { Environment, HostConfig } from '../../environment';
 import { SwitchyardError } from '../../errors';
 import { parseProxyJump, type JumpSpec } from './jump-spec';
+import { unknownProxyToken } from './proxy-command';
 
 /** How the TCP stream to a host is made when it is not a plain connection. */
 export type SshProxy =
@@ -141,6 +142,8 @@ function proxyOf(ctx: Context, c: Computed, given: { text: string; where: string
     // none: a ProxyCommand still applies
   }
   if (pc === undefined || pc.trim().toLowerCase() === 'none') return undefined;
+  const bad = unknownProxyToken(pc);
+  if (bad !== undefined) throw new SwitchyardError(`host ${ctx.host}: ssh config ProxyCommand: unsupported token %${bad} (known: %h %p %r %n %%)`, { host: ctx.host });
   return { kind: 'command', command: pc };
 }
 

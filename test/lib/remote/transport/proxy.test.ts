@@ -143,7 +143,11 @@ describe('ProxyCommand expansion', () => {
     expect(expandProxyCommand('nc %h %p', { ...t, hostname: 'x;touch /tmp/pwned', user: "o'brien" })).toBe("exec nc 'x;touch /tmp/pwned' 2222");
     expect(expandProxyCommand('connect %r', { ...t, user: "o'brien" })).toBe(`exec connect 'o'\\''brien'`);
   });
-  it('an unknown token is an error naming the host', () => {
+  it('an unknown token is an error naming the host, before any connection (when the target is resolved)', () => {
     expect(() => expandProxyCommand('nc %h %x', t)).toThrow(/host web1: ssh config ProxyCommand: unsupported token %x/);
+    expect(() => expandProxyCommand('nc %h 100%', t)).toThrow(/unsupported token %/);
+    fs.writeFileSync(path.join(dir, 'pc'), 'Host p1\n  ProxyCommand nc %h %k\n');
+    const env = makeEnv({ hosts: [{ name: 'p1', roles: ['app'] }], ssh: { agent: false } });
+    expect(() => resolveSshTarget(env, env.hosts[0]!, readSshConfig(path.join(dir, 'pc')))).toThrow(/host p1: ssh config ProxyCommand: unsupported token %k/);
   });
 });
