@@ -23,7 +23,8 @@ export default defineEnvironment({
     { name: 'web2', address: 'web2.uat.internal', roles: ['web', 'app'] },
     { name: 'db1', address: 'db1.uat.internal', roles: ['db'], primary: true },
   ],
-  // Login: per host, here, or from ~/.ssh/config (Host aliases work as `address`).
+  // Login: per host, here, or from ~/.ssh/config (Host aliases work as `address`; so do its
+  // ProxyJump and ProxyCommand). Behind a bastion: proxyJump: 'deploy@bastion.example.com'.
   ssh: { user: 'deploy', knownHostsFile: '~/.ssh/known_hosts' },
   deployTo: '/srv/uat.example.com',
   socketDir: '/run/switchyard',

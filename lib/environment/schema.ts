@@ -6,6 +6,7 @@ import { lazy } from '../lazy';
 import { SwitchyardError } from '../errors';
 import { configOverridesSchema, zod } from '../config/schema';
 import { Secret } from '../config/secrets';
+import { proxyJumpProblem } from '../remote/transport/jump-spec';
 
 type Z = ReturnType<typeof zod>['z'];
 /** What the reference shows for a key: its meaning and an example value. */
@@ -36,6 +37,10 @@ function fields(z: Z) {
     seconds: z.number().nonnegative().max(86400).multipleOf(0.001),
     port: z.number().int().min(1).max(65535),
     envVarName: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'),
+    identityFile: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { message: 'a file name or a non-empty list of them' }),
+    proxyJump: z.string().refine((s) => proxyJumpProblem(s) === undefined, {
+      error: (i) => (typeof i.input === 'string' ? proxyJumpProblem(i.input) : undefined) ?? 'a ProxyJump ([user@]host[:port], a chain a,b, or none)',
+    }),
   };
 }
 type Fields = ReturnType<typeof fields>;
@@ -44,11 +49,24 @@ function sshSchema(z: Z, f: Fields) {
   return z.strictObject({
     user: z.string().min(1).optional().meta(doc('Login user; default: ~/.ssh/config, then the local user name.', 'deploy')),
     port: f.port.optional().meta(doc('SSH port; default: ~/.ssh/config, then 22.', 22)),
-    identityFile: z.string().min(1).optional().meta(doc('Private key file; default: ~/.ssh/config IdentityFile, then ssh-agent, then ~/.ssh/id_ed25519 / id_rsa.', '~/.ssh/deploy_ed25519')),
-    passphraseEnv: f.envVarName.optional().meta(doc("Name of a local environment variable holding the key's passphrase (never the passphrase itself).", 'DEPLOY_KEY_PASSPHRASE')),
+    identityFile: f.identityFile
+      .optional()
+      .meta(doc('Private key file(s), tried in order after the agent\'s keys (as OpenSSH does); instead of ~/.ssh/config IdentityFile; default: those, else ~/.ssh/id_rsa, id_ecdsa, id_ed25519 that exist.', '~/.ssh/deploy_ed25519')),
+    identitiesOnly: z.boolean().optional().meta(doc("Only the identity files: the agent's keys only when one of them is a listed file's key (OpenSSH IdentitiesOnly); default: ~/.ssh/config IdentitiesOnly, else false.", true)),
+    passphraseEnv: f.envVarName
+      .optional()
+      .meta(doc("Name of a local environment variable holding the passphrase of the encrypted identity files (never the passphrase itself); tried on each encrypted file.", 'DEPLOY_KEY_PASSPHRASE')),
+    proxyJump: f.proxyJump
+      .optional()
+      .meta(
+        doc(
+          "Jump host(s) as in OpenSSH ProxyJump: `[user@]host[:port]`, a chain `a,b` (a first), or `none` (directly; an ssh_config ProxyCommand still applies, as with `ssh -J none`); instead of ssh_config's ProxyJump / ProxyCommand; default: those. As with `ssh -J`, a jump host's user, port and identity files come from the spec and its own ssh_config entry, not from the hosts' settings (ssh.identityFile and ssh.passphraseEnv serve a jump host ssh_config names no IdentityFile for); known_hosts, the agent and the timeouts are the same.",
+          'deploy@bastion.example.com',
+        ),
+      ),
     knownHostsFile: z.string().min(1).optional().meta(doc("known_hosts file to verify host keys against, instead of ssh config's UserKnownHostsFile (default ~/.ssh/known_hosts, ~/.ssh/known_hosts2); the system-wide GlobalKnownHostsFile is read too. See docs/HOST-KEYS.md.", '~/.ssh/known_hosts')),
     configFile: z.string().min(1).optional().meta(doc('ssh_config file for Host aliases; default ~/.ssh/config.', '~/.ssh/config')),
-    agent: z.union([z.string().min(1), z.literal(false)]).optional().meta(doc('ssh-agent socket path, or false to not use the agent; default $SSH_AUTH_SOCK.', false)),
+    agent: z.union([z.string().min(1), z.literal(false)]).optional().meta(doc('ssh-agent socket path, or false to not use the agent; default: ssh_config IdentityAgent, else $SSH_AUTH_SOCK.', false)),
     connectTimeoutSeconds: f.seconds.default(20).meta(doc('How long to wait for a host to accept the connection.')),
     keepaliveIntervalSeconds: f.seconds.default(10).meta(doc('Keep-alive probes on the connection; a dead link is noticed instead of hanging.')),
     commandTimeoutSeconds: z.number().positive().max(86400).default(600).meta(
@@ -63,7 +81,9 @@ function hostSchema(z: Z, f: Fields) {
     address: z.string().min(1).optional().meta(doc('Host name, IP address or ~/.ssh/config alias; default: the name.', 'web1.uat.internal')),
     port: f.port.optional().meta(doc("This host's SSH port (over ssh.port).", 2222)),
     user: z.string().min(1).optional().meta(doc("This host's login user (over ssh.user).", 'deploy')),
-    identityFile: z.string().min(1).optional().meta(doc("This host's private key file (over ssh.identityFile).", '~/.ssh/web1_ed25519')),
+    identityFile: f.identityFile.optional().meta(doc("This host's private key file(s) (over ssh.identityFile).", '~/.ssh/web1_ed25519')),
+    passphraseEnv: f.envVarName.optional().meta(doc("This host's identity files' passphrase variable (over ssh.passphraseEnv).", 'WEB1_KEY_PASSPHRASE')),
+    proxyJump: f.proxyJump.optional().meta(doc("This host's jump host(s) (over ssh.proxyJump; `none`: reached directly).", 'bastion2')),
     roles: z.array(f.name).min(1).meta(doc('web, app, db, or any name of your own.', ['web', 'app'])),
     primary: z.union([z.boolean(), z.array(f.name)]).optional().meta(doc('Primary for all of its roles (true) or for the roles listed; one primary per role at most.', true)),
     deployTo: f.absolutePath.optional().meta(doc("This host's own deployTo, when it differs from the environment's.", '/srv/site')),
@@ -199,7 +219,13 @@ function buildEnvironmentSchema() {
     build: z.strictObject({ dir: z.string().min(1).meta(doc('Directory whose contents become the release, relative to the project root.', 'dist')) }).meta(doc('What becomes the release.')),
     app: appSchema(z, f),
     hosts: z.array(hostSchema(z, f)).min(1).meta(doc('The servers; adding one is one line.')),
-    ssh: sshSchema(z, f).prefault({}).meta(doc('How every host is reached (a host may set its own port, user, identityFile).')),
+    ssh: sshSchema(z, f)
+      .prefault({})
+      .meta(
+        doc(
+          'How every host is reached (a host may set its own port, user, identityFile, passphraseEnv, proxyJump). What is not set here is read from ssh_config (ssh.configFile) as OpenSSH reads it, for the host\'s address as a Host alias and for each jump host: HostName, User, Port, IdentityFile (every one, in order), IdentitiesOnly, IdentityAgent, UserKnownHostsFile, ProxyJump and ProxyCommand (a plain command; %h %p %r %n %%); other keywords are ignored. Identities are offered as OpenSSH offers them: the agent\'s keys first, then the identity files; when all fail, the error lists what was tried. Jump hosts\' keys are verified against the same known_hosts files as the hosts\', and hosts behind one jump host share one connection to it.',
+        ),
+      ),
     deployTo: f.absolutePath.optional().meta(doc('Where releases live on the servers (absolute); required unless every host sets its own.', '/srv/uat.example.com')),
     socketDir: f.absolutePath.optional().meta(doc('Where the sockets live on the servers (absolute); nginx must be able to reach it. Required unless every host sets its own.', '/run/switchyard')),
     ...serverSchemas(z, f),

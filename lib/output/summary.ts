@@ -13,7 +13,8 @@ export function formatBytes(n: number): string {
 export function formatReleaseSummary(r: ReleaseReport): string {
   const rows = [['host', 'roles', 'phase', 'seconds', 'ssh conns', 'execs', 'uploaded']];
   for (const h of r.hosts) {
-    rows.push([h.host, h.roles.join(','), h.phase, h.seconds.toFixed(1), String(h.stats.connections), String(h.stats.executions), formatBytes(h.stats.bytesUploaded)]);
+    const conns = `${h.stats.connections}${h.stats.jumpConnections ? ` (+${h.stats.jumpConnections} jump)` : ''}`;
+    rows.push([h.host, h.roles.join(','), h.phase, h.seconds.toFixed(1), conns, String(h.stats.executions), formatBytes(h.stats.bytesUploaded)]);
   }
   const outcome = r.dryRun ? 'DRY RUN, nothing was changed' : r.ok ? 'OK' : 'FAILED';
   const head = `${r.kind} ${r.release} to ${r.env} (${r.site}): ${outcome} in ${r.seconds.toFixed(1)} s`;

@@ -67,11 +67,27 @@ export interface LabCertificate {
   validity?: string;
 }
 
+/** The lab's jump host (startLab({ bastion: true })): an sshd only, no nginx, no app. */
+export interface LabBastion {
+  /** Also its Host alias in sshConfigFile. */
+  name: 'bastion';
+  address: '127.0.0.1';
+  sshPort: number;
+  root: string;
+  /** Its sshd's log, at LogLevel VERBOSE: each forwarded connection is a line. */
+  logFile: string;
+  /** Its line in knownHostsFile, so a test can write a known_hosts without it. */
+  knownHostsLine: string;
+}
+
 export interface Lab {
   dir: string;
   /** The login user on every host: the user running the tests. */
   user: string;
   identityFile: string;
+  /** The public keys every host (and the bastion) accepts: append a line to authorize another key. */
+  authorizedKeysFile: string;
+  bastion?: LabBastion;
   knownHostsFile: string;
   sshConfigFile: string;
   site: string;
@@ -99,6 +115,12 @@ export interface StartLabOptions {
   nginx?: boolean;
   /** Per host index: how its host key is signed (null: not at all). Default: no CA, no certificates. */
   certificates?: (LabCertificate | null)[];
+  /**
+   * A jump host in front of the hosts: they then log in only connections made by the bastion's
+   * sshd (gate.sh, above), so a direct connection is refused at authentication; ssh_config's host
+   * entries say `ProxyJump bastion`. Default false.
+   */
+  bastion?: boolean;
 }
 
 // The longest socket name the deploy makes: SOCK-<site>-<release id>.
@@ -365,6 +387,38 @@ async function withFreshPort<T>(taken: Set<number>, start: (port: number) => Pro
   }
 }
 
+/**
+ * The AuthorizedKeysCommand of a host behind the bastion: the lab's authorized keys when the
+ * client end of the connection is a socket of the bastion's sshd or one of its children, nothing
+ * otherwise (a direct connection). sshd runs it from the connection's own sshd process ($PPID),
+ * which holds the server end: its peer port names the client end (ss -p shows who holds it).
+ */
+function gateScript(bastionPidFile: string, authorizedKeys: string): string {
+  return [
+    '#!/bin/sh',
+    '# Usage: gate.sh SSHD_PORT (run by sshd as AuthorizedKeysCommand)',
+    '# Exit codes: 0 always (no keys printed: the connection is refused).',
+    'set -eu',
+    'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
+    `bastion=$(cat '${bastionPidFile}' 2>/dev/null || true)`,
+    '[ -n "$bastion" ] || exit 0',
+    '# the server end: held by our parent; its peer is the client end',
+    'peer=$(ss -Htnp state established "( sport = :$1 )" | grep -F "pid=$PPID," | awk \'{ n = split($4, a, ":"); print a[n] }\' | head -n 1)',
+    '[ -n "$peer" ] || exit 0',
+    'pid=$(ss -Htnp state established "( sport = :$peer and dport = :$1 )" | sed -n "s/.*pid=\\([0-9]*\\).*/\\1/p" | head -n 1)',
+    'while [ -n "$pid" ] && [ "$pid" -gt 1 ]; do',
+    `  if [ "$pid" = "$bastion" ]; then cat '${authorizedKeys}'; exit 0; fi`,
+    '  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || exit 0',
+    '  rest=${stat##*) }',
+    '  # shellcheck disable=SC2086 # the fields after the command name: state, ppid, …',
+    '  set -- $rest',
+    '  pid=$2',
+    'done',
+    'exit 0',
+    '',
+  ].join('\n');
+}
+
 async function keygen(file: string, comment: string): Promise<string> {
   await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
   const [type, key] = (await fs.readFile(`${file}.pub`, 'utf8')).trim().split(/\s+/);
@@ -465,23 +519,14 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
     const caPublicKey = o.certificates ? await keygen(caFiles.lab, 'switchyard-lab-ca') : undefined;
     if (o.certificates?.some((c) => c?.ca === 'other')) await keygen(caFiles.other, 'switchyard-lab-other-ca');
 
-    const startHost = async (index: number): Promise<LabHost> => {
-      const name = `h${index + 1}`;
-      const root = path.join(dir, name);
-      const deployTo = path.join(root, 'app');
-      const socketDir = path.join(root, 's');
-      const prefix = path.join(root, 'nginx');
-      await fs.mkdir(deployTo, { recursive: true });
-      await fs.mkdir(socketDir, { recursive: true });
-      const liveSocket = path.join(socketDir, `SOCK-${site}`);
-
+    /** One sshd under root, named name, logging in the lab user by `auth` (sshd_config lines). */
+    const startSshd = async (name: string, root: string, auth: (port: number) => string[], cert?: LabCertificate | null): Promise<number> => {
       const hostKeyFile = path.join(root, 'ssh_host_ed25519_key');
       hostKeys.set(name, await keygen(hostKeyFile, `switchyard-lab-${name}`));
-      const cert = o.certificates?.[index];
       const hostCertificate = cert ? [`HostCertificate ${await signHostKey(caFiles[cert.ca ?? 'lab'], hostKeyFile, name, cert)}`] : [];
       const sshdConfig = path.join(root, 'sshd_config');
       const sshdPid = path.join(root, 'sshd.pid');
-      const sshPort = await withFreshPort(taken, async (port) => {
+      return withFreshPort(taken, async (port) => {
         await fs.writeFile(
           sshdConfig,
           [
@@ -491,7 +536,7 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
             `HostKey ${hostKeyFile}`,
             ...hostCertificate,
             `PidFile ${sshdPid}`,
-            `AuthorizedKeysFile ${authorizedKeys}`,
+            ...auth(port),
             `AllowUsers ${info.username}`,
             `PubkeyAuthentication yes`,
             `PasswordAuthentication no`,
@@ -501,7 +546,7 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
             `UsePAM no`,
             `MaxSessions 20`,
             `MaxStartups 100`,
-            `LogLevel ERROR`,
+            `LogLevel ${name === 'bastion' ? 'VERBOSE' : 'ERROR'}`,
             `PrintMotd no`,
             `X11Forwarding no`,
             `Subsystem sftp internal-sftp`,
@@ -525,6 +570,27 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
         });
         return port;
       });
+    };
+
+    const ownAuth = [`AuthorizedKeysFile ${authorizedKeys}`];
+    // Behind the bastion: sshd asks gate.sh for the keys, and gate.sh gives them only when the
+    // client end of the TCP connection belongs to a process of the bastion's sshd. /bin/sh is
+    // the command: sshd wants a root-owned program.
+    const gate = path.join(dir, 'gate.sh');
+    const gatedAuth = (port: number) => [`AuthorizedKeysFile none`, `AuthorizedKeysCommand /bin/sh ${gate} ${port}`, `AuthorizedKeysCommandUser ${info.username}`];
+    if (o.bastion) await fs.writeFile(gate, gateScript(path.join(dir, 'bastion', 'sshd.pid'), authorizedKeys), { mode: 0o755 });
+
+    const startHost = async (index: number): Promise<LabHost> => {
+      const name = `h${index + 1}`;
+      const root = path.join(dir, name);
+      const deployTo = path.join(root, 'app');
+      const socketDir = path.join(root, 's');
+      const prefix = path.join(root, 'nginx');
+      await fs.mkdir(deployTo, { recursive: true });
+      await fs.mkdir(socketDir, { recursive: true });
+      const liveSocket = path.join(socketDir, `SOCK-${site}`);
+
+      const sshPort = await startSshd(name, root, o.bastion ? gatedAuth : () => ownAuth, o.certificates?.[index]);
 
       let nginxPort = 0;
       if (withNginx) {
@@ -560,32 +626,41 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
       return { name, address: '127.0.0.1', sshPort, root, deployTo, socketDir, nginxPort, liveSocket, hostKey: hostKeys.get(name)! };
     };
 
-    const hosts = await mapLimit(
-      Array.from({ length: o.hosts }, (_, i) => i),
-      8,
-      startHost,
-    );
+    const startBastion = async (): Promise<LabBastion> => {
+      const root = path.join(dir, 'bastion');
+      await fs.mkdir(root, { recursive: true });
+      const sshPort = await startSshd('bastion', root, () => [...ownAuth, 'AllowTcpForwarding yes']);
+      return { name: 'bastion', address: '127.0.0.1', sshPort, root, logFile: path.join(root, 'sshd.log'), knownHostsLine: '' };
+    };
+    const [bastion, ...hosts] = await Promise.all([
+      o.bastion ? startBastion() : undefined,
+      ...(await mapLimit(
+        Array.from({ length: o.hosts }, (_, i) => i),
+        8,
+        startHost,
+      )),
+    ]) as [LabBastion | undefined, ...LabHost[]];
 
     const knownHostLine = (port: number, key: string) => `[127.0.0.1]:${port} ${key}\n`;
-    await fs.writeFile(knownHostsFile, hosts.map((h) => knownHostLine(h.sshPort, hostKeys.get(h.name)!)).join(''));
+    if (bastion) bastion.knownHostsLine = knownHostLine(bastion.sshPort, hostKeys.get('bastion')!);
+    await fs.writeFile(knownHostsFile, hosts.map((h) => knownHostLine(h.sshPort, hostKeys.get(h.name)!)).join('') + (bastion?.knownHostsLine ?? ''));
+    const entry = (name: string, port: number, extra: string[] = []) =>
+      [
+        `Host ${name}`,
+        `  HostName 127.0.0.1`,
+        `  Port ${port}`,
+        `  User ${info.username}`,
+        `  IdentityFile ${identityFile}`,
+        `  IdentitiesOnly yes`,
+        `  UserKnownHostsFile ${knownHostsFile}`,
+        `  StrictHostKeyChecking yes`,
+        `  BatchMode yes`,
+        ...extra,
+        ``,
+      ].join('\n');
     await fs.writeFile(
       sshConfigFile,
-      hosts
-        .map((h) =>
-          [
-            `Host ${h.name}`,
-            `  HostName ${h.address}`,
-            `  Port ${h.sshPort}`,
-            `  User ${info.username}`,
-            `  IdentityFile ${identityFile}`,
-            `  IdentitiesOnly yes`,
-            `  UserKnownHostsFile ${knownHostsFile}`,
-            `  StrictHostKeyChecking yes`,
-            `  BatchMode yes`,
-            ``,
-          ].join('\n'),
-        )
-        .join('\n'),
+      [...(bastion ? [entry('bastion', bastion.sshPort)] : []), ...hosts.map((h) => entry(h.name, h.sshPort, bastion ? ['  ProxyJump bastion'] : []))].join('\n'),
     );
 
     const requireNginx = (host: LabHost) => {
@@ -601,6 +676,8 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
       dir,
       user: info.username,
       identityFile,
+      authorizedKeysFile: authorizedKeys,
+      ...(bastion ? { bastion } : {}),
       knownHostsFile,
       sshConfigFile,
       site,

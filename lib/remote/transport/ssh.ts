@@ -1,26 +1,12 @@
 // Commands on a server over one SSH connection, reused for every step of a task.
-import fs from 'node:fs';
-import net, { type Socket } from 'node:net';
-import { Readable, Transform } from 'node:stream';
-import type { NodeSSH } from 'node-ssh';
-import { lazy } from '../../lazy';
-
-const nodeSsh = lazy(() => require('node-ssh') as typeof import('node-ssh'));
+import type { Socket } from 'node:net';
+import { Readable, Transform, type Duplex } from 'node:stream';
 import { SwitchyardError } from '../../errors';
-import { describeRefusal } from './host-key-messages';
-import { hostKeyLookup, hostKeyVerifier, knownKeyAlgorithms, type HostKeyStatus, type RefusedHostKey } from './known-hosts';
+import { expandProxyCommand } from './proxy-command';
+import { describeHop, dialTcp, handshake, JumpPool, newNodeSsh, plannedHops, type Route } from './ssh-connect';
 import type { SshTarget } from './ssh-options';
-import { KILL_AFTER_MS, lineSplitter, TIMED_OUT, type ExecOptions, type ExecResult, type Transport, type TransportStats } from './types';
-
-/** A TCP stream to host:port once connected (the host certificate probe's route when there is no jump host). */
-function dialTcp(host: string, port: number, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host, port, timeout: timeoutMs });
-    sock.once('connect', () => resolve(sock.setTimeout(0)));
-    sock.once('timeout', () => sock.destroy(new Error(`no TCP connection in ${timeoutMs} ms`)));
-    sock.once('error', reject);
-  });
-}
+import type { HostKeyStatus } from './known-hosts';
+import { KILL_AFTER_MS, lineSplitter, TIMED_OUT, type ExecOptions, type ExecResult, type SshReach, type Transport, type TransportStats } from './types';
 
 /** Printed by the login shell (POSIX: any shell) before the command, read back and removed. */
 const PID_LINE = `printf '::sy-pid %s\\n' "$$" >&2; `;
@@ -28,13 +14,20 @@ const PID_RE = /^::sy-pid (\d+)\n/;
 
 export class SshTransport implements Transport {
   readonly stats: TransportStats = { connections: 0, executions: 0, bytesUploaded: 0 };
-  private ssh: NodeSSH = new (nodeSsh().NodeSSH)();
+  private ssh = newNodeSsh();
   private connecting?: Promise<void>;
   /** Why the open connection went away (reset, closed), once it has. */
   private lost: string | undefined;
   private keyStatus: HostKeyStatus | undefined;
+  /** The stream the open connection runs over (through a jump, a ProxyCommand). */
+  private route: Route | undefined;
+  private identity: string | undefined;
 
-  constructor(readonly target: SshTarget) {}
+  /** jumps: shared with the other hosts' transports, so a common jump host is connected to once. */
+  constructor(
+    readonly target: SshTarget,
+    private readonly jumps = new JumpPool(),
+  ) {}
 
   get host(): string {
     return this.target.name;
@@ -45,8 +38,32 @@ export class SshTransport implements Transport {
     return this.keyStatus;
   }
 
+  /** How this host is reached: jumps or ProxyCommand, and (once connected) the identity each accepted. */
+  get reach(): SshReach {
+    const t = this.target;
+    const proxyCommand = t.proxy?.kind === 'command' ? (this.route?.proxyCommand ?? expandProxyCommand(t.proxy.command, t)) : undefined;
+    return {
+      host: t.name,
+      user: t.user,
+      hostname: t.hostname,
+      port: t.port,
+      jumps: this.route?.hops ?? plannedHops(t),
+      ...(proxyCommand !== undefined ? { proxyCommand } : {}),
+      ...(this.identity !== undefined ? { identity: this.identity } : {}),
+    };
+  }
+
+  /** A second stream to the target by the same route, for the host certificate probe; let go when it closes. */
+  private async probeStream(t: SshTarget): Promise<Duplex> {
+    const r = await this.jumps.route(t, t.name);
+    if (!r.sock) return dialTcp(t.hostname, t.port, t.connectTimeoutMs);
+    r.sock.once('close', () => r.release());
+    return r.sock;
+  }
+
   private where(): string {
-    return `${this.target.name} (${this.target.user}@${this.target.hostname}:${this.target.port})`;
+    const via = this.target.proxy?.kind === 'jump' ? ` via ${describeHop(this.target.proxy.via)}` : '';
+    return `${this.target.name} (${this.target.user}@${this.target.hostname}:${this.target.port}${via})`;
   }
 
   connect(): Promise<void> {
@@ -56,44 +73,23 @@ export class SshTransport implements Transport {
 
   private async open(): Promise<void> {
     const t = this.target;
-    const lookup = hostKeyLookup(t);
-    let refused: RefusedHostKey | undefined;
-    let privateKey: string | undefined;
-    const keyFile = t.identityFiles.find((f) => fs.existsSync(f));
-    if (keyFile) privateKey = fs.readFileSync(keyFile, 'utf8');
-    const algorithms = knownKeyAlgorithms(lookup);
+    let route: Route | undefined;
     try {
-      await this.ssh.connect({
-        host: t.hostname,
-        port: t.port,
-        username: t.user,
-        ...(privateKey ? { privateKey } : {}),
-        ...(t.passphrase !== undefined ? { passphrase: t.passphrase } : {}),
-        ...(t.agent ? { agent: t.agent } : {}),
-        // No "none" attempt first (ssh2's default, to learn the server's methods): one round trip less.
-        ...(privateKey || t.agent ? { authHandler: [...(privateKey ? ['publickey' as const] : []), ...(t.agent ? ['agent' as const] : [])] } : {}),
-        readyTimeout: t.connectTimeoutMs,
-        keepaliveInterval: t.keepaliveIntervalMs,
-        keepaliveCountMax: 3,
-        ...(algorithms.length ? { algorithms: { serverHostKey: algorithms as never } } : {}),
-        hostVerifier: hostKeyVerifier(lookup, () => dialTcp(t.hostname, t.port, t.connectTimeoutMs), t.connectTimeoutMs, (s) => {
-          this.keyStatus = s;
-          if (s.status !== 'verified') refused = s;
-        }),
+      route = await this.jumps.route(t, t.name);
+      this.identity = await handshake(this.ssh, t, route.sock, `host ${this.where()}`, route.proxyStderr, {
+        onStatus: (s) => (this.keyStatus = s),
+        // a certificate probe goes the way the connection went (through the jump host)
+        ...(t.proxy ? { dial: () => this.probeStream(t) } : {}),
       });
     } catch (e) {
+      route?.release();
       this.connecting = undefined;
-      if (refused) {
-        throw new SwitchyardError(`host ${this.where()}: ${describeRefusal(refused, lookup)}`, {
-          host: t.name,
-          cause: e,
-        });
-      }
-      const err = e as NodeJS.ErrnoException & { level?: string };
-      const why = err.level === 'client-authentication' ? `authentication failed (key ${keyFile ?? 'none'}${t.agent ? ', ssh-agent' : ''})` : err.code ?? err.message;
-      throw new SwitchyardError(`host ${this.where()}: cannot connect: ${why}`, { host: t.name, cause: e });
+      if (e instanceof SwitchyardError) throw new SwitchyardError(e.message, { host: t.name, cause: e.cause });
+      throw e;
     }
+    this.route = route;
     this.stats.connections++;
+    if (route.opened) this.stats.jumpConnections = (this.stats.jumpConnections ?? 0) + route.opened;
     this.watch();
   }
 
@@ -106,8 +102,10 @@ export class SshTransport implements Transport {
     const conn = this.ssh.connection;
     this.lost = undefined;
     conn?.on('error', (e: Error) => (this.lost ??= e.message));
+    const route = this.route;
     conn?.on('close', () => {
       this.lost ??= 'the connection closed';
+      route?.release();
       if (this.ssh.connection === conn || this.ssh.connection === null) this.connecting = undefined;
     });
   }
@@ -190,14 +188,18 @@ export class SshTransport implements Transport {
   async close(): Promise<void> {
     // A reset arriving after we are done must not crash the process as an unhandled 'error'.
     this.ssh.connection?.on('error', () => undefined);
-    const sock = (this.ssh.connection as unknown as { _sock?: Socket } | null)?._sock;
+    const sock = (this.ssh.connection as unknown as { _sock?: Socket | Duplex } | null)?._sock;
     this.ssh.dispose();
+    // the jump channel or ProxyCommand goes (and a jump connection nobody uses) once our disconnect is out
+    const route = this.route;
+    const done = () => {
+      sock?.destroy();
+      route?.release();
+    };
     // Once our disconnect and FIN are out, nothing is left to say: waiting for the server's FIN
     // (ssh2's keepalive timer lives until then) would keep the process one round trip longer.
-    if (sock && !sock.destroyed) {
-      if (sock.writableFinished) sock.destroy();
-      else sock.once('finish', () => sock.destroy());
-    }
+    if (sock && !sock.destroyed && !sock.writableFinished) sock.once('finish', done);
+    else done();
     this.connecting = undefined;
   }
 }

@@ -34,6 +34,36 @@ export interface TransportStats {
   connections: number;
   executions: number;
   bytesUploaded: number;
+  /**
+   * SSH connections to jump hosts opened to reach this host (ProxyJump; a chain counts each hop).
+   * A jump shared with other hosts counts once, for the host that opened it. Absent when none.
+   */
+  jumpConnections?: number;
+}
+
+/** A jump host on the way to a server. */
+export interface SshHop {
+  /** As written in ProxyJump (an ssh_config alias, say). */
+  name: string;
+  user: string;
+  hostname: string;
+  port: number;
+  /** The identity the jump host accepted (a file path or `agent key SHA256:…`), once connected. */
+  identity?: string;
+}
+
+/** How a server is reached (for `gulp doctor` and messages): the route as planned, the identity once connected. */
+export interface SshReach {
+  host: string;
+  user: string;
+  hostname: string;
+  port: number;
+  /** Jump hosts, first first; [] when reached directly or through a ProxyCommand. */
+  jumps: SshHop[];
+  /** The ProxyCommand (as the shell gets it), when the server is reached through one. */
+  proxyCommand?: string;
+  /** The identity the server accepted: a file path, or `agent key SHA256:…` (with the file it stands for); once connected. */
+  identity?: string;
 }
 
 /** One host's way to run commands: ssh for servers, local for this machine. Same strings either way. */

@@ -86,9 +86,9 @@ function shownDefault(p: string): { value: unknown } | undefined {
 const KNOWN = [
   'site', 'transport', 'build.dir', 'app.start', 'app.env', 'app.roles', 'app.startTimeoutSeconds',
   'app.health.path', 'app.health.timeoutSeconds', 'app.health.expectStatus',
-  'hosts[].name', 'hosts[].address', 'hosts[].port', 'hosts[].user', 'hosts[].identityFile', 'hosts[].roles',
+  'hosts[].name', 'hosts[].address', 'hosts[].port', 'hosts[].user', 'hosts[].identityFile', 'hosts[].passphraseEnv', 'hosts[].proxyJump', 'hosts[].roles',
   'hosts[].primary', 'hosts[].deployTo', 'hosts[].socketDir', 'hosts[].url', 'hosts[].config',
-  'ssh.user', 'ssh.port', 'ssh.identityFile', 'ssh.passphraseEnv', 'ssh.knownHostsFile', 'ssh.configFile', 'ssh.agent',
+  'ssh.user', 'ssh.port', 'ssh.identityFile', 'ssh.identitiesOnly', 'ssh.passphraseEnv', 'ssh.proxyJump', 'ssh.knownHostsFile', 'ssh.configFile', 'ssh.agent',
   'ssh.connectTimeoutSeconds', 'ssh.keepaliveIntervalSeconds', 'ssh.commandTimeoutSeconds',
   'deployTo', 'socketDir', 'socket.mode', 'socket.group', 'shared', 'keepReleases', 'retire.graceSeconds', 'retire.drainSeconds', 'retire.drain', 'retire.standbySeconds', 'supervise.enabled', 'supervise.intervalMs', 'supervise.healthEverySeconds', 'supervise.unhealthyChecks', 'supervise.maxRestarts',
   'parallel', 'nginx.listen', 'nginx.pass', 'nginx.roles', 'nginx.private', 'loadtest.url', 'config',

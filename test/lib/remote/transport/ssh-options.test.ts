@@ -47,8 +47,50 @@ describe('where to connect and as whom', () => {
     delete process.env.SY_TEST_PASSPHRASE;
     expect(() => resolveSshTarget(env, env.hosts[0]!, readSshConfig(cfg))).toThrow(/ssh\.passphraseEnv: environment variable SY_TEST_PASSPHRASE is not set/);
     process.env.SY_TEST_PASSPHRASE = 'hunter2';
-    expect(resolveSshTarget(env, env.hosts[0]!, readSshConfig(cfg)).passphrase).toBe('hunter2');
+    const t = resolveSshTarget(env, env.hosts[0]!, readSshConfig(cfg));
+    // the name only: the passphrase is read when connecting, so no target (doctor shows them) holds it
+    expect(t.passphraseEnv).toBe('SY_TEST_PASSPHRASE');
+    expect(JSON.stringify(t)).not.toContain('hunter2');
     delete process.env.SY_TEST_PASSPHRASE;
+  });
+
+  it('identities as OpenSSH reads them: every IdentityFile in order (spaces and all), IdentitiesOnly, IdentityAgent', () => {
+    const f = path.join(dir, 'ids_config');
+    fs.writeFileSync(
+      f,
+      [
+        'Host a',
+        '  IdentityFile ~/.ssh/first',
+        '  IdentityFile "/keys/with space"',
+        '  identitiesonly yes',
+        '  IdentityAgent ~/agent.sock',
+        'Host b',
+        '  IdentityAgent $SY_TEST_AGENT',
+        'Host c',
+        '  IdentityAgent none',
+        'Host *',
+        '  IdentityFile /keys/everywhere',
+        '',
+      ].join('\n'),
+    );
+    process.env.SY_TEST_AGENT = '/run/agent-b.sock';
+    try {
+      const env = makeEnv({ hosts: ['a', 'b', 'c'].map((name) => ({ name, roles: ['app'] })), ssh: { configFile: f } });
+      const [a, b, c] = env.hosts.map((h) => resolveSshTarget(env, h, readSshConfig(f)));
+      expect(a).toMatchObject({ identityFiles: [path.join(os.homedir(), '.ssh', 'first'), '/keys/with space', '/keys/everywhere'], identitiesOnly: true, agent: path.join(os.homedir(), 'agent.sock') });
+      expect(b).toMatchObject({ identityFiles: ['/keys/everywhere'], identitiesOnly: false, agent: '/run/agent-b.sock' });
+      expect(c!.agent).toBeUndefined();
+      // the environment wins: its list replaces ssh_config's, its identitiesOnly and agent theirs
+      const over = makeEnv({ hosts: [{ name: 'a', roles: ['app'] }], ssh: { configFile: f, identityFile: ['/k/1', '/k/2'], identitiesOnly: false, agent: '/run/mine.sock' } });
+      expect(resolveSshTarget(over, over.hosts[0]!, readSshConfig(f))).toMatchObject({ identityFiles: ['/k/1', '/k/2'], identitiesOnly: false, agent: '/run/mine.sock' });
+    } finally {
+      delete process.env.SY_TEST_AGENT;
+    }
+  });
+
+  it("a host's passphraseEnv is its own, and a missing one names the host's field", () => {
+    const env = makeEnv({ hosts: [{ name: 'h1', roles: ['app'], passphraseEnv: 'SY_TEST_H1_PASS' }], ssh: { configFile: cfg, passphraseEnv: 'HOME' } });
+    expect(() => resolveSshTarget(env, env.hosts[0]!, readSshConfig(cfg))).toThrow(/hosts\[0\]\.passphraseEnv: environment variable SY_TEST_H1_PASS is not set/);
   });
 
   it('a named ssh config file that does not exist is an error', () => {
