@@ -25,6 +25,8 @@ export class SshTransport implements Transport {
   private connecting?: Promise<void>;
   /** Why the open connection went away (reset, closed), once it has. */
   private lost: string | undefined;
+  /** What the last handshake's host key check said: `gulp doctor` reports it (lib/servers/reach.ts). */
+  hostKey: HostKeyVerdict | undefined;
 
   constructor(readonly target: SshTarget) {}
 
@@ -65,6 +67,7 @@ export class SshTransport implements Transport {
         ...(algorithms.length ? { algorithms: { serverHostKey: algorithms as never } } : {}),
         hostVerifier: (key: Buffer) => {
           const v = verifyHostKey(entries, t.hostname, t.port, key);
+          this.hostKey = v;
           if (!v.ok) refused = v;
           return v.ok;
         },
