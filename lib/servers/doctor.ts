@@ -62,8 +62,9 @@ export function describeReach(r: Reach): DoctorCheck {
   if (r.via === 'local') return r.ok ? ok('reach', 'this machine (transport local): no SSH') : problem('reach', r.error ?? 'cannot run commands');
   const where = `${r.user}@${r.hostname}${r.address && r.address !== r.hostname ? ` (${r.address})` : ''} port ${r.port}, jump ${r.jump.length ? r.jump.join(' -> ') : 'none'}, identity ${r.identity}`;
   if (r.ok) return ok('reach', `reached ${where}, host key ${r.hostKey}`);
-  const key = r.failure === 'host key' ? ` (host key ${r.hostKey}${r.fingerprint ? ` ${r.fingerprint}` : ''})` : '';
-  return problem('reach', `cannot reach ${where}: ${r.failure}${key}: ${r.error ?? ''}`.replace(/: $/, ''));
+  // a refused host key: its status here, its fingerprint and the command that fixes it in the transport's words
+  const why = r.failure === 'host key' ? `host key ${r.hostKey}` : r.failure;
+  return problem('reach', `cannot reach ${where}: ${why}${r.error ? `: ${r.error}` : ''}`);
 }
 
 function events(lines: ResultLine[], event: string): Record<string, string>[] {
@@ -76,7 +77,7 @@ function toolsCheck(lines: ResultLine[]): DoctorCheck {
   const missing = tools.filter((t) => t.ok !== 'yes').map((t) => t.tool);
   const versions = [...tools.filter((t) => t.version), ...events(lines, 'version')].map((t) => `${t.tool} ${t.version}`);
   if (missing.length) return problem('tools', `missing tools: ${missing.join(' ')} (the scripts need them; tar must be GNU tar, find GNU findutils)`);
-  return ok('tools', `tools: all ${tools.length} the scripts need (${versions.join(', ')})`);
+  return ok('tools', `all ${tools.length} tools the scripts need (${versions.join(', ')})`);
 }
 
 function shellCheck(lines: ResultLine[]): DoctorCheck {

@@ -58,7 +58,9 @@ function failureOf(err: unknown, verdict: HostKeyVerdict | undefined): ReachFail
  * target as resolved from the environment and ssh_config, and the verdict of the handshake.
  */
 export async function reachOf(t: Transport, err?: unknown): Promise<Reach> {
-  const failed = err === undefined ? {} : { failure: 'unreachable' as ReachFailure, error: (err as Error).message ?? String(err) };
+  // the transport's message says where first (`host web1 (deploy@10.0.0.5:22): `): the report says it already
+  const message = err === undefined ? '' : ((err as Error).message ?? String(err)).replace(/^host \S+ \([^)]*\): /, '');
+  const failed = err === undefined ? {} : { failure: 'unreachable' as ReachFailure, error: message };
   if (!isSsh(t)) {
     return { via: 'local', hostname: 'localhost', user: '(this process)', port: 0, jump: [], identity: 'none', hostKey: 'not checked', ok: err === undefined, ...failed };
   }

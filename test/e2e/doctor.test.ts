@@ -5,6 +5,7 @@
 import { execa } from 'execa';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Environment, EnvironmentInput } from '../../lib/environment';
@@ -57,6 +58,17 @@ async function doctorRun(e: Environment): Promise<{ report: DoctorReport; log: s
   return { report, log: rep.text(), unchanged: snapshot() === before };
 }
 
+/** A loopback port nobody listens on (bound, then closed). */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
 const of = (r: DoctorReport, h: LabHost): HostDoctor => r.hosts.find((x) => x.host === h.name)!;
 const check = (d: HostDoctor, name: string) => d.checks.filter((c) => c.check === name);
 const problems = (d: HostDoctor) => d.checks.filter((c) => c.status === 'problem').map((c) => `${c.check}: ${c.message}`);
@@ -73,7 +85,7 @@ describe.sequential('gulp doctor', () => {
       expect(d.checks.every((c) => c.status === 'ok')).toBe(true);
       expect(d.reach).toMatchObject({ via: 'ssh', hostname: '127.0.0.1', address: '127.0.0.1', user: lab.user, port: h.sshPort, jump: [], identity: lab.identityFile, hostKey: 'verified', ok: true });
       expect(check(d, 'reach')[0]!.message).toBe(`reached ${lab.user}@127.0.0.1 port ${h.sshPort}, jump none, identity ${lab.identityFile}, host key verified`);
-      expect(check(d, 'tools')[0]!.message).toMatch(/^tools: all 14 the scripts need \(tar [\d.]+, find [\d.]+, curl [\d.]+, bash [\d.]+\)$/);
+      expect(check(d, 'tools')[0]!.message).toMatch(/^all 14 tools the scripts need \(tar [\d.]+, find [\d.]+, curl [\d.]+, bash [\d.]+\)$/);
       expect(check(d, 'shell')[0]!.message).toMatch(/^login shell \/\S+ starts in \d+ ms; then bash -c of a script: \d+ ms$/);
       expect(check(d, 'socket-dir')[0]!.message).toBe(`nginx worker user ${isRoot ? 'daemon' : lab.user} can reach ${h.socketDir} and connect to the live socket`);
       expect(check(d, 'nginx')[0]!.message).toBe(`nginx at http://127.0.0.1:${h.nginxPort} answers GET /health with Host ${lab.site} as the live socket does: 200, the same answer`);
@@ -95,10 +107,24 @@ describe.sequential('gulp doctor', () => {
     await lab.configureNginxSite(h1, 'another.test');
     // h2: the socket dir lost its search permission (nginx's workers cannot get through)
     fs.chmodSync(h2.socketDir, 0o600);
-    // h3: its key is not in the known_hosts file doctor is given
+    // h3: its key is not in the known_hosts file doctor is given; "changed": h2's sshd on another
+    // port, whose known_hosts line holds another key; "refused": a port nobody listens on;
+    // "denied": h1's sshd with a key it does not authorize
+    const other = path.join(lab.dir, 'not_authorized');
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
+    const otherKey = fs.readFileSync(`${other}.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
+    const changedPort = await lab.addDelayProxy(h2, 0);
     const known = path.join(lab.dir, 'known_hosts.doctor');
-    fs.writeFileSync(known, fs.readFileSync(lab.knownHostsFile, 'utf8').split('\n').filter((l) => !l.startsWith(`[127.0.0.1]:${h3.sshPort} `)).join('\n'));
-    const broken = validateEnvironment({ ...input, ssh: { ...input.ssh, knownHostsFile: known } }, { name: 'lab', file: 'env/lab.ts', root: REPO });
+    const lines = fs.readFileSync(lab.knownHostsFile, 'utf8').split('\n').filter((l) => l && !l.startsWith(`[127.0.0.1]:${h3.sshPort} `) && !l.startsWith(`[127.0.0.1]:${changedPort} `));
+    fs.writeFileSync(known, [...lines, `[127.0.0.1]:${changedPort} ${otherKey}`, ''].join('\n'));
+    const refusedPort = await closedPort();
+    const like = (name: string, port: number, more: object = {}) => ({ ...input.hosts[0]!, name, port, ...more });
+    const brokenInput: EnvironmentInput = {
+      ...input,
+      hosts: [...input.hosts, like('changed', changedPort), like('refused', refusedPort), like('denied', h1.sshPort, { identityFile: other })],
+      ssh: { ...input.ssh, knownHostsFile: known },
+    };
+    const broken = validateEnvironment(brokenInput, { name: 'lab', file: 'env/lab.ts', root: REPO });
 
     try {
       const { report, log, unchanged } = await doctorRun(broken);
@@ -125,9 +151,31 @@ describe.sequential('gulp doctor', () => {
 
       const d3 = of(report, h3);
       expect(d3.reach).toMatchObject({ ok: false, failure: 'host key', hostKey: 'unknown', fingerprint: expect.stringMatching(/^ssh-ed25519 SHA256:/) });
-      expect(problems(d3)).toEqual([expect.stringMatching(new RegExp(`^reach: cannot reach .* port ${h3.sshPort}, .*: host key \\(host key unknown ssh-ed25519 SHA256:\\S+\\): .*ssh-keyscan -p ${h3.sshPort}`))]);
+      expect(problems(d3)).toEqual([expect.stringMatching(new RegExp(`^reach: cannot reach .* port ${h3.sshPort}, .*: host key unknown: unknown host key ssh-ed25519 SHA256:\\S+ .*ssh-keyscan -p ${h3.sshPort}`))]);
       expect(d3.checks).toHaveLength(1);
       expect(log).toMatch(new RegExp(`\\[h3\\] ✗ reach: cannot reach`));
+
+      const d = (name: string) => report.hosts.find((x) => x.host === name)!;
+      expect(d('changed').reach).toMatchObject({ ok: false, failure: 'host key', hostKey: 'changed', fingerprint: expect.stringMatching(/^ssh-ed25519 SHA256:/) });
+      expect(problems(d('changed'))[0]).toMatch(new RegExp(`port ${changedPort}, .*: host key changed: HOST KEY CHANGED: the server offered ssh-ed25519 SHA256:\\S+ .*ssh-keygen -R '\\[127\\.0\\.0\\.1\\]:${changedPort}'`));
+      expect(d('refused').reach).toMatchObject({ ok: false, failure: 'refused', hostKey: 'not checked' });
+      expect(problems(d('refused'))).toEqual([expect.stringMatching(new RegExp(`^reach: cannot reach ${lab.user}@127\\.0\\.0\\.1 port ${refusedPort}, .*: refused: `))]);
+      expect(d('denied').reach).toMatchObject({ ok: false, failure: 'auth failed', hostKey: 'verified', identity: other });
+      expect(problems(d('denied'))).toEqual([expect.stringMatching(/: auth failed: .*authentication failed \(key .*not_authorized\)/)]);
+      // the hosts it reached were examined all the same
+      expect(report.hosts.filter((x) => x.checks.length > 1).map((x) => x.host)).toEqual(['h1', 'h2']);
+
+      // the command: the same report as JSON, exit 1 and a line naming every host with a problem
+      const envDir = path.join(lab.dir, 'env');
+      fs.mkdirSync(envDir);
+      fs.writeFileSync(path.join(envDir, 'lab.mjs'), `export default ${JSON.stringify(brokenInput)};\n`);
+      const cli = await execa(process.execPath, ['-r', 'esbuild-register', path.join(REPO, 'bin', 'switchyard.ts'), 'doctor', '--env=lab', `--env-dir=${envDir}`, '--json'], { cwd: REPO, reject: false });
+      expect(cli.exitCode).toBe(1);
+      const json = JSON.parse(cli.stdout) as DoctorReport;
+      expect(json.ok).toBe(false);
+      expect(json.hosts.map((x) => [x.host, x.ok])).toEqual([['h1', false], ['h2', false], ['h3', false], ['changed', false], ['refused', false], ['denied', false]]);
+      expect(json.hosts[0]!.checks.filter((c) => c.status === 'problem').map((c) => c.check)).toEqual(['tools', 'shell', 'nginx']);
+      expect(cli.stderr).toMatch(/^switchyard: doctor: problems on h1 \(tools, shell, nginx\), h2 \(socket-dir.*\), h3 \(reach\), changed \(reach\), refused \(reach\), denied \(reach\)$/m);
     } finally {
       fs.chmodSync(h2.socketDir, 0o755);
     }
