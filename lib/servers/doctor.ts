@@ -117,9 +117,11 @@ function socketChecks(env: Environment, lines: ResultLine[]): DoctorCheck[] {
   const dir = events(lines, 'socketdir')[0];
   if (dir?.present !== 'yes') return [problem('socket-dir', `socketDir ${env.socketDir} is missing: run gulp setup`)];
   const out: DoctorCheck[] = events(lines, 'reach').map((r) => reachLine(env.socketDir, r));
+  if (dir.searchable === 'no') out.unshift(problem('socket-dir', `the deploy user cannot search ${env.socketDir} (mode ${mode4(dir.mode)} ${dir.owner}:${dir.group}): it cannot make or reach its own sockets`));
   if (!out.length) out.push(ok('socket-dir', `socketDir ${env.socketDir} is mode ${mode4(dir.mode)} ${dir.owner}:${dir.group}`));
   const s = events(lines, 'socket')[0];
   const live = events(lines, 'layout')[0]?.live ?? 'none';
+  if (s?.present === 'unknown') return [...out, skipped('socket', `the live socket cannot be seen: ${env.socketDir} is not searchable`)];
   if (s?.present !== 'yes') {
     out.push(live === 'none' ? skipped('socket', 'no live release yet') : problem('socket', `the live socket ${liveSocket(env)} is missing, but release ${live} is recorded live`));
     return out;
@@ -148,8 +150,13 @@ function routeChecks(env: Environment, lines: ResultLine[], url: string | undefi
   const via = events(lines, 'get').find((g) => g.via === 'nginx');
   const route = events(lines, 'route')[0];
   const get = `GET ${env.app.health.path} with Host ${env.site}`;
-  if (!direct) return [skipped('health', 'no live socket: nothing to ask'), ...(url ? [skipped('nginx', 'no live socket: routing not checked')] : [])];
   const expect = String(env.app.health.expectStatus);
+  if (!direct && via) {
+    // the deploy user cannot see the socket (socketDir not searchable): nginx's answer on its own
+    const text = `nginx at ${url} answers GET ${env.app.health.path} with Host ${env.site}: ${answer(via)}`;
+    return [skipped('health', 'the live socket cannot be seen from the deploy user'), via.code === expect ? ok('nginx', text) : problem('nginx', `${text}, not ${expect}${WHY[via.code!] ? ` (${WHY[via.code!]})` : ''}`)];
+  }
+  if (!direct) return [skipped('health', 'no live socket: nothing to ask'), ...(url ? [skipped('nginx', 'no live socket: routing not checked')] : [])];
   const out = [direct.code === expect ? ok('health', `the live socket (release ${route?.live}) answers ${get}: ${direct.code}`) : problem('health', `the live socket answers ${get}: ${answer(direct)}, not ${expect}`)];
   if (!url) return [...out, skipped('nginx', `not an nginx host (nginx.roles: ${env.nginx.roles.join(', ')})`)];
   if (!via) return [...out, problem('nginx', `nginx at ${url} was not asked`)];

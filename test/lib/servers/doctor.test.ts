@@ -16,7 +16,7 @@ function lines(over: Record<string, string | null> = {}): ReturnType<typeof pars
     tools: ['curl', 'ss', 'tar version=1.34'].map((t) => `::sy check tool=${t.split(' ')[0]} ok=yes ${t.split(' ')[1] ?? ''}`).join('\n'),
     version: 'tool=curl version=7.88.1',
     layout: 'set_up=yes live=R1',
-    socketdir: 'path=/run/sy present=yes mode=750 owner=deploy group=www-data',
+    socketdir: 'path=/run/sy present=yes searchable=yes mode=750 owner=deploy group=www-data',
     socket: `path=${SOCK} present=yes mode=660 owner=deploy group=www-data`,
     'reach user': 'who=user:www-data uid=33 found=listener traverse=yes blocked=none blocked_mode=none blocked_owner=none connect=yes',
     'reach group': 'who=group:www-data uid=-1 found=config traverse=yes blocked=none blocked_mode=none blocked_owner=none connect=yes',
@@ -81,6 +81,18 @@ describe('judgeHost', () => {
     expect(problems(judgeHost(env, lines({ 'reach group': 'who=group:www-data uid=none found=missing traverse=no blocked=none connect=no' }), URL))).toEqual(['socket-dir: the socket group www-data does not exist on the host (socket.group)']);
     expect(judgeHost(env, lines({ 'reach user': 'who=none uid=none found=none traverse=none blocked=none connect=none' }), URL)[3]).toMatchObject({ status: 'skipped', message: expect.stringMatching(/^no nginx worker process found/) });
     expect(problems(judgeHost(env, lines({ socketdir: 'path=/run/sy present=no' }), URL))[0]).toBe('socket-dir: socketDir /run/sy is missing: run gulp setup');
+    // a socket dir the deploy user itself cannot search: said so; nginx asked on its own
+    const unseen = judgeHost(
+      env,
+      lines({ socketdir: 'path=/run/sy present=yes searchable=no mode=600 owner=deploy group=deploy', socket: `path=${SOCK} present=unknown`, 'get socket': null, 'get nginx': 'via=nginx code=502 rc=0', route: 'live=R1 same=none' }),
+      URL,
+    );
+    expect(unseen.filter((x) => x.status !== 'ok').map((x) => `${x.status} ${x.check}: ${x.message}`)).toEqual([
+      'problem socket-dir: the deploy user cannot search /run/sy (mode 0600 deploy:deploy): it cannot make or reach its own sockets',
+      'skipped socket: the live socket cannot be seen: /run/sy is not searchable',
+      'skipped health: the live socket cannot be seen from the deploy user',
+      `problem nginx: nginx at ${URL} answers GET /health with Host app.test: 502, not 200 (nginx cannot connect to the socket it routes to: see the socketDir check, and nginx error log)`,
+    ]);
     expect(problems(judgeHost(env, lines({ socket: `path=${SOCK} present=no`, 'get socket': null, 'get nginx': null }), URL))).toEqual([`socket: the live socket ${SOCK} is missing, but release R1 is recorded live`]);
   });
 
