@@ -257,7 +257,7 @@ doc_get() {
   sy_emit get "via=$via" "code=$DOC_CODE" "rc=$rc"
 }
 same=none
-if [[ $sock_present == no && $searchable == no && -n $NGINX_URL ]] && command -v curl >/dev/null 2>&1; then
+if [[ $sd_present == yes && $searchable == no && -n $NGINX_URL ]] && command -v curl >/dev/null 2>&1; then
   doc_get nginx "$NGINX_URL$HEALTH_PATH" # the socket cannot be seen from here: nginx's answer alone
 elif [[ $sock_present == yes ]] && command -v curl >/dev/null 2>&1; then
   doc_get socket --unix-socket "$LIVE_SOCK" "http://localhost$HEALTH_PATH"

@@ -58,28 +58,26 @@ function failureOf(err: unknown, verdict: HostKeyVerdict | undefined): ReachFail
  * target as resolved from the environment and ssh_config, and the verdict of the handshake.
  */
 export async function reachOf(t: Transport, err?: unknown): Promise<Reach> {
+  const ok = err === undefined;
   // the transport's message says where first (`host web1 (deploy@10.0.0.5:22): `): the report says it already
-  const message = err === undefined ? '' : ((err as Error).message ?? String(err)).replace(/^host \S+ \([^)]*\): /, '');
-  const failed = err === undefined ? {} : { failure: 'unreachable' as ReachFailure, error: message };
+  const error = ok ? undefined : ((err as Error).message ?? String(err)).replace(/^host \S+ \([^)]*\): /, '');
   if (!isSsh(t)) {
-    return { via: 'local', hostname: 'localhost', user: '(this process)', port: 0, jump: [], identity: 'none', hostKey: 'not checked', ok: err === undefined, ...failed };
+    return { via: 'local', hostname: 'localhost', user: '(this process)', port: 0, jump: [], identity: 'none', hostKey: 'not checked', ok, ...(ok ? {} : { failure: 'unreachable', error }) };
   }
   const { target, hostKey: v } = t;
   const address = await dns.lookup(target.hostname).then((a) => a.address, () => undefined);
   const key = target.identityFiles.find((f) => fs.existsSync(f)); // what ssh.ts offers first
-  const identity = key ? `${key}${target.agent ? ' (then ssh-agent)' : ''}` : target.agent ? 'ssh-agent' : 'none';
-  const hostKey: HostKeyStatus = !v ? 'not checked' : v.ok ? 'verified' : v.reason;
   return {
     via: 'ssh',
     hostname: target.hostname,
     ...(address ? { address } : {}),
     user: target.user,
     port: target.port,
-    jump: [],
-    identity,
-    hostKey,
+    jump: [], // ProxyJump: the transport has none yet
+    identity: key ? `${key}${target.agent ? ' (then ssh-agent)' : ''}` : target.agent ? 'ssh-agent' : 'none',
+    hostKey: !v ? 'not checked' : v.ok ? 'verified' : v.reason,
     ...(v && !v.ok ? { fingerprint: `${v.keyType} ${v.fingerprint}` } : {}),
-    ok: err === undefined,
-    ...(err === undefined ? {} : { ...failed, failure: failureOf(err, v) }),
+    ok,
+    ...(ok ? {} : { failure: failureOf(err, v), error }),
   };
 }
