@@ -12,6 +12,7 @@ import { releasesTask } from './tasks/releases';
 import { superviseTask } from './tasks/supervise';
 import { restartTask } from './tasks/restart';
 import { statusTask } from './tasks/status';
+import { doctorTask } from './tasks/doctor';
 import { unlockTask } from './tasks/unlock';
 import { nginxConfigTask } from './tasks/nginx-config';
 import { configTask } from './tasks/config';
@@ -33,6 +34,8 @@ export { parseFlags, type Flags } from './tasks/plumbing/flags';
 export { deploy, type DeployOptions } from './lib/release/deploy';
 export { setup } from './lib/servers/setup';
 export { status } from './lib/servers/status';
+export { doctor, judgeHost, type DoctorReport, type HostDoctor, type DoctorCheck, type DoctorOptions } from './lib/servers/doctor';
+export { reachOf, type Reach } from './lib/servers/reach';
 export { unlock } from './lib/servers/unlock';
 export { rollback, restart, rollbackTarget } from './lib/release/reuse';
 export { releases, readReleases, type ReleaseInfo, type HostReleases, type ReleaseState } from './lib/servers/releases';
@@ -44,7 +47,7 @@ export { verify, type VerifyOptions, type VerifyOutcome } from './lib/load/verif
 export { demo } from './lib/demo';
 export { loadTargets } from './lib/load/targets';
 export { remoteTask } from './tasks/remote';
-export { setupTask, coldDeployTask, deployTask, rollbackTask, releasesTask, restartTask, statusTask, superviseTask, unlockTask, nginxConfigTask, configTask, configCheckTask, loadtestTask, verifyTask, demoTask };
+export { setupTask, coldDeployTask, deployTask, rollbackTask, releasesTask, restartTask, statusTask, superviseTask, doctorTask, unlockTask, nginxConfigTask, configTask, configCheckTask, loadtestTask, verifyTask, demoTask };
 
 /** Every built-in task for one set of options, keyed by its gulp name. */
 export function createTasks(o: LoadTaskOptions & DeployOptions & VerifyOptions & { to?: string; json?: boolean; action?: string; boot?: boolean }) {
@@ -57,6 +60,7 @@ export function createTasks(o: LoadTaskOptions & DeployOptions & VerifyOptions &
     restart: restartTask(o),
     status: statusTask(o),
     supervise: superviseTask(o),
+    doctor: doctorTask(o),
     unlock: unlockTask(o),
     'nginx-config': nginxConfigTask(o),
     config: configTask(o),

@@ -41,6 +41,7 @@ DEPLOY_TO='' RELEASE='' SITE='' SOCKET_DIR='' SOCKET_GROUP='' SOCKET_MODE='0660'
 START_TIMEOUT='30' HEALTH_PATH='/health' HEALTH_TIMEOUT='30' EXPECT_STATUS='200'
 GRACE='2' DRAIN='30' DRAIN_MODE='signal' KEEP='5' STANDBY='0' SUPERVISOR='' AUDIT='' LOCK_OWNER='' REUSE='' MARK_BAD='' PACKAGE_BYTES=''
 FILES_ONLY=''
+NGINX_URL='' SHELL_UP=''
 SHARED=() ENVS=() SY_CMD=()
 SY_STEP='init' SY_ON_FAIL='' SY_FAILED='' SY_ERR_LINE='' SY_ERR_CMD=''
 
@@ -149,6 +150,8 @@ sy_parse() {
       --audit) AUDIT=$2 ;;
       --lock-owner) LOCK_OWNER=$2 ;;
       --package-bytes) PACKAGE_BYTES=$2 ;;
+      --nginx-url) NGINX_URL=$2 ;;
+      --shell-up) SHELL_UP=$2 ;;
       *) sy_usage "unknown option: $opt" ;;
     esac
     shift 2
@@ -896,4 +899,41 @@ sy_health() {
   SY_CODE=$(exec curl -g --path-as-is -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$1" \
     -H "Host: $SITE" "http://localhost$HEALTH_PATH" 2>/dev/null) || true
   [[ -n $SY_CODE ]] || SY_CODE=000
+}
+
+# ---- tools ---------------------------------------------------------------------------------------
+
+# The programs the scripts run on a host: setup refuses a host that lacks one, doctor reports them.
+# This list is the one place they are named (the client's docs and catalog say the same in words).
+SY_TOOLS='curl ss nohup setsid tar timeout mv ln stat find xargs cp awk sha256sum'
+
+# sy_check_tools: one `::sy check tool=T ok=yes|no [version=V]` line per tool of SY_TOOLS, the
+# missing ones in SY_MISSING. tar must be GNU tar (prepare checks the package's listing with its
+# options before unpacking) and find GNU find (the upload's listing uses -printf, which BusyBox's
+# lacks): their --version, run for that check anyway, gives the version too.
+sy_check_tools() {
+  local tool gnu out ok
+  SY_MISSING=()
+  for tool in $SY_TOOLS; do
+    gnu='' out='' ok=no
+    case $tool in
+      tar) gnu='GNU tar' ;;
+      find) gnu='GNU findutils' ;;
+    esac
+    if command -v "$tool" >/dev/null 2>&1; then
+      if [[ -z $gnu ]]; then
+        ok=yes
+      else
+        out=$(exec "$tool" --version 2>/dev/null) || true
+        out=${out%%$'\n'*}
+        if [[ $out == *"$gnu"* ]]; then ok=yes; fi
+      fi
+    fi
+    if [[ $ok == yes ]]; then
+      sy_emit check "tool=$tool" ok=yes ${out:+"version=${out##* }"}
+    else
+      sy_emit check "tool=$tool" ok=no
+      SY_MISSING+=("$tool")
+    fi
+  done
 }

@@ -3,7 +3,7 @@
 #
 # Usage: setup.sh --deploy-to D --socket-dir SD [--socket-group G]
 #
-# Checks the tools the other scripts need (one `::sy check tool=T ok=yes|no` line each), and that
+# Checks the tools the other scripts need (lib.sh's SY_TOOLS: one `::sy check tool=T ok=yes|no` line each), and that
 # the socket group exists and is usable by this user, then creates SD (0755, or 0750 and group G)
 # and D/releases, D/shared, D/.switchyard (0750), whatever the umask, and takes world write off
 # those (and the state files) where an older run left it. Prints `::sy setup deploy_to=D socket_dir=SD`.
@@ -24,23 +24,8 @@ sy_require deploy-to socket-dir
 sy_validate
 
 SY_STEP=check
-missing=()
-for tool in curl ss nohup setsid tar timeout mv ln stat find xargs cp awk sha256sum; do
-  # tar: GNU tar (prepare checks the package's listing with its options before unpacking); find:
-  # GNU find (the upload's listing uses -printf, which BusyBox's lacks).
-  gnu=''
-  case $tool in
-    tar) gnu='GNU tar' ;;
-    find) gnu='GNU findutils' ;;
-  esac
-  if command -v "$tool" >/dev/null 2>&1 && { [[ -z $gnu ]] || [[ $(exec "$tool" --version 2>/dev/null) == *"$gnu"* ]]; }; then
-    sy_emit check "tool=$tool" ok=yes
-  else
-    sy_emit check "tool=$tool" ok=no
-    missing+=("$tool")
-  fi
-done
-((${#missing[@]} == 0)) || sy_die 3 "missing tools: ${missing[*]} (install them, then run setup again; tar: GNU tar; find: GNU findutils)"
+sy_check_tools
+((${#SY_MISSING[@]} == 0)) || sy_die 3 "missing tools: ${SY_MISSING[*]} (install them, then run setup again; tar: GNU tar; find: GNU findutils)"
 
 if [[ -n $SOCKET_GROUP ]]; then
   getent group -- "$SOCKET_GROUP" >/dev/null || sy_die 3 "socket group $SOCKET_GROUP does not exist"

@@ -9,7 +9,7 @@ import { privateNginxConfig, privateNginxPrefix } from '../nginx/site';
 
 export const REMOTE_SCRIPTS_DIR = path.join(__dirname, '..', '..', 'remote-scripts');
 
-export type Step = 'setup' | 'prepare' | 'switch' | 'undo' | 'retire' | 'status' | 'unlock' | 'run' | 'release' | 'releases' | 'supervise';
+export type Step = 'setup' | 'prepare' | 'switch' | 'undo' | 'retire' | 'status' | 'unlock' | 'run' | 'release' | 'releases' | 'supervise' | 'doctor';
 
 export interface RemoteCommand {
   step: Step;
@@ -337,6 +337,29 @@ export function statusCommand(env: Environment): RemoteCommand {
 /** Every release of the site on the host, newest first, with its state (releases.sh). */
 export function releasesCommand(env: Environment): RemoteCommand {
   return script('releases', env, site(env), 60);
+}
+
+export interface DoctorCommandOptions {
+  /** Where the host's own nginx answers, seen from the host (its nginx role only): doctor GETs the health path there. */
+  nginxUrl?: string;
+}
+
+/**
+ * Read-only diagnostics (doctor.sh). The login shell's first act reads /proc/uptime: with the
+ * shell's start time (its pid's, which the exec keeps) that gives how long the login shell took to
+ * start, the cost every SSH command pays. `$sy_up` is the only unquoted word, and it is ours.
+ */
+export function doctorCommand(env: Environment, o: DoctorCommandOptions = {}): RemoteCommand {
+  const args = [
+    ...site(env),
+    ...(env.socket.group ? ['--socket-group', env.socket.group] : []),
+    '--socket-mode', env.socket.mode,
+    '--health-path', env.app.health.path,
+    '--expect-status', String(env.app.health.expectStatus),
+    ...(o.nginxUrl ? ['--nginx-url', o.nginxUrl] : []),
+  ];
+  const cmd = scriptCommand('doctor', 'doctor.sh', args, 60);
+  return { ...cmd, command: `read -r sy_up _ </proc/uptime; ${cmd.command} --shell-up "$sy_up"` };
 }
 
 /** Starts (or reloads) the private nginx under deployTo with the site's config; shown without the config text. */

@@ -29,6 +29,11 @@ export const CATALOG = {
     description: "The site's supervisor on every app host (respawns the live release, no root): --action=start|stop|status; --boot adds a crontab @reboot line",
     flags: [...SELECT, '--action', '--boot', '--json'],
   },
+  doctor: {
+    description:
+      "Per host, read-only: how it is reached (address, user, port, jump, identity, host key), the tools the scripts need, the login shell's start-up time, whether nginx's workers can reach the socket and nginx routes the site to it; exits non-zero naming every problem",
+    flags: [...SELECT, '--json'],
+  },
   unlock: { description: 'Remove the deploy lock after a killed deploy (a release that never went live is cleaned up)', flags: SELECT },
   'nginx-config': { description: 'Print the nginx server block for the environment ($host allow-list, 421 otherwise)', flags: ['--env', '--env-dir'] },
   config: { description: 'Render every config file for every host variant and print a unified diff against the build (secrets masked)', flags: SELECT },

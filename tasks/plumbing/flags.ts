@@ -12,7 +12,7 @@ export interface Flags extends LoadTaskOptions {
   rollback?: boolean;
   /** rollback: the release to go back to. */
   to?: string;
-  /** releases: print JSON. */
+  /** releases, doctor: print JSON. */
   json?: boolean;
   /** deploy, rollback, restart: seconds to wait for a held deploy lock. */
   lockWait?: number;

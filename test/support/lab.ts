@@ -103,6 +103,14 @@ export interface Lab {
    * entry for `[127.0.0.1]:<port>` with the host's key, so strict checking works through it.
    */
   addDelayProxy(host: LabHost, oneWayDelayMs: number): Promise<number>;
+  /**
+   * Sets variables in every session of the host's sshd, besides SHLVL=1 (its one `SetEnv` line:
+   * sshd reads only the first), and has sshd read its config again (SIGHUP: sshd re-executes
+   * itself, same pid); resolves once it answers again.
+   */
+  setSshdEnv(host: LabHost, vars: Record<string, string>): Promise<void>;
+  /** Has the host's nginx serve `site` instead of the lab's (same socket), and reloads it. */
+  configureNginxSite(host: LabHost, site: string): Promise<void>;
   /** Stops every process the lab started (and what runs under them or in the lab dir), removes dir. */
   stop(): Promise<void>;
 }
@@ -121,6 +129,12 @@ export interface StartLabOptions {
    * entries say `ProxyJump bastion`. Default false.
    */
   bastion?: boolean;
+  /**
+   * When the tests run as root: the user nginx's workers run as, whose group has its name (`daemon`),
+   * so that file modes stop them as they stop www-data on a server (root's workers pass any mode).
+   * The lab dir is then 0711, for them to get through to the sockets. Ignored for any other user.
+   */
+  nginxUser?: string;
 }
 
 // The longest socket name the deploy makes: SOCK-<site>-<release id>.
@@ -518,6 +532,10 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
     const caFiles = { lab: path.join(dir, 'ca'), other: path.join(dir, 'other_ca') };
     const caPublicKey = o.certificates ? await keygen(caFiles.lab, 'switchyard-lab-ca') : undefined;
     if (o.certificates?.some((c) => c?.ca === 'other')) await keygen(caFiles.other, 'switchyard-lab-other-ca');
+    type Daemons = { sshdConfig: string; sshd: ChildProcess; nginx?: { args: string[]; conf: string; mainConfig: (site: string) => string } };
+    const daemons = new Map<string, Daemons>();
+    const nginxUser = isRoot ? o.nginxUser : undefined;
+    if (nginxUser) await fs.chmod(dir, 0o711);
 
     /** One sshd under root, named name, logging in the lab user by `auth` (sshd_config lines). */
     const startSshd = async (name: string, root: string, auth: (port: number) => string[], cert?: LabCertificate | null): Promise<number> => {
@@ -556,7 +574,8 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
             ``,
           ].join('\n'),
         );
-        await startDaemon({
+        // sshd re-executes itself on SIGHUP (configureSshd): the same pid, so the same child
+        const sshd = await startDaemon({
           what: `sshd ${name} (port ${port})`,
           command: SSHD,
           args: ['-D', '-e', '-f', sshdConfig],
@@ -568,6 +587,7 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
           },
           onSpawn: (c) => children.push(c),
         });
+        daemons.set(name, { sshdConfig, sshd });
         return port;
       });
     };
@@ -599,21 +619,22 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
         const pidFile = path.join(prefix, 'nginx.pid');
         const errorLog = path.join(prefix, 'error.log');
         nginxPort = await withFreshPort(taken, async (port) => {
-          await fs.writeFile(
-            conf,
+          const mainConfig = (forSite: string) =>
             nginxMainConfig({
               prefix,
               pidFile,
               errorLog,
               // A root master would start its workers as "nobody", who cannot reach the sockets.
-              user: isRoot ? 'root' : undefined,
-              serverBlocks: [nginxServerBlock({ site, socketPath: liveSocket, listen: `127.0.0.1:${port}` })],
-            }),
-          );
+              user: isRoot ? (nginxUser ?? 'root') : undefined,
+              serverBlocks: [nginxServerBlock({ site: forSite, socketPath: liveSocket, listen: `127.0.0.1:${port}` })],
+            });
+          await fs.writeFile(conf, mainConfig(site));
+          const args = ['-p', prefix, '-e', errorLog, '-c', conf];
+          daemons.get(name)!.nginx = { args, conf, mainConfig };
           await startDaemon({
             what: `nginx ${name} (port ${port})`,
             command: NGINX,
-            args: ['-p', prefix, '-e', errorLog, '-c', conf, '-g', 'daemon off;'],
+            args: [...args, '-g', 'daemon off;'],
             logFile: path.join(prefix, 'stderr.log'),
             pidFile,
             // Any HTTP answer will do (421: an unknown host).
@@ -685,6 +706,36 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
       ...(caPublicKey ? { caPublicKey } : {}),
       url: (host, p = '/') => `http://127.0.0.1:${requireNginx(host)}${checkPath(p)}`,
       fetchSite: (host, p = '/') => httpGet(requireNginx(host), checkPath(p), site),
+      async setSshdEnv(host, vars) {
+        const d = daemons.get(host.name)!;
+        const words = Object.entries(vars).map(([k, v]) => {
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || /[\s"'\\]/.test(v)) throw new Error(`lab: cannot SetEnv ${k}=${v}`);
+          return `${k}=${v}`;
+        });
+        const text = await fs.readFile(d.sshdConfig, 'utf8');
+        await fs.writeFile(d.sshdConfig, text.replace(/^SetEnv SHLVL=1.*$/m, ['SetEnv SHLVL=1', ...words].join(' ')));
+        d.sshd.kill('SIGHUP');
+        await sleep(100); // until the old listener is closed: the new one answers below
+        const deadline = Date.now() + START_TIMEOUT_MS;
+        for (;;) {
+          const greeting = await readGreeting(host.sshPort, 1_000).catch(() => '');
+          if (greeting.startsWith('SSH-2.0-')) return;
+          if (Date.now() > deadline) throw new Error(`lab: sshd ${host.name} did not come back after SIGHUP`);
+          await sleep(50);
+        }
+      },
+      async configureNginxSite(host, other) {
+        const n = daemons.get(host.name)?.nginx;
+        if (!n) throw new Error('lab: started with nginx: false');
+        await fs.writeFile(n.conf, n.mainConfig(validateSiteName(other)));
+        await execFileP(NGINX, [...n.args, '-s', 'reload']);
+        // the reload is done once the new workers answer: the lab's site is then a stranger (421)
+        const deadline = Date.now() + START_TIMEOUT_MS;
+        while ((await httpGet(host.nginxPort, '/', site, 2_000).catch(() => ({ status: 0 }))).status !== 421) {
+          if (Date.now() > deadline) throw new Error(`lab: nginx ${host.name} did not reload`);
+          await sleep(50);
+        }
+      },
       async addDelayProxy(host, oneWayDelayMs) {
         if (stopping) throw new Error('lab: stopped');
         const proxy = await startDelayProxy({ targetPort: host.sshPort, oneWayDelayMs });

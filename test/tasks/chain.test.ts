@@ -80,7 +80,7 @@ describe('tasks in a user gulpfile', () => {
     const gulp = path.join(REPO, 'node_modules', '.bin', 'gulp');
     const tasks = await execa(gulp, ['--tasks-simple'], { cwd: REPO });
     expect(tasks.stdout.split('\n').sort()).toEqual(
-      ['cold-deploy', 'config', 'config-check', 'demo', 'deploy', 'loadtest', 'nginx-config', 'releases', 'restart', 'rollback', 'setup', 'status', 'supervise', 'unlock', 'verify'].sort(),
+      ['cold-deploy', 'config', 'config-check', 'demo', 'deploy', 'doctor', 'loadtest', 'nginx-config', 'releases', 'restart', 'rollback', 'setup', 'status', 'supervise', 'unlock', 'verify'].sort(),
     );
     const help = await execa(gulp, ['--tasks'], { cwd: REPO });
     expect(help.stdout).toMatch(/deploy\s+Package, upload and release atomically on every host/);

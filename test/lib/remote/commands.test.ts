@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  doctorCommand,
   envBlock,
   newReleaseId,
   prepareCommand,
@@ -176,6 +177,24 @@ describe('remote commands', () => {
     );
     expect(c.timeoutSeconds).toBe(60);
     expect(c.stdinPackage).toBeUndefined();
+  });
+
+  it('doctor: the exact command, read-only, the login shell reading /proc/uptime first; --nginx-url only where given', () => {
+    const c = doctorCommand(env, { nginxUrl: 'http://127.0.0.1:8080' });
+    expect(c.step).toBe('doctor');
+    const args = '--deploy-to /srv/app --site app.test --socket-dir /run/sy --socket-mode 0660 --health-path /health --expect-status 200 --nginx-url http://127.0.0.1:8080';
+    expect(c.display).toBe(`doctor.sh ${args}`);
+    expect(c.command).toBe(`read -r sy_up _ </proc/uptime; exec bash -c ${inline('doctor.sh')} doctor.sh ${args} --shell-up "$sy_up"`);
+    expect(c.timeoutSeconds).toBe(60);
+    expect(c.stdinPackage).toBeUndefined();
+    expect(c.stdinEnv).toBeUndefined();
+    const g = doctorCommand(makeEnv({ socket: { group: 'www-data', mode: '0660' }, socketDir: "/run/it's" }));
+    expect(g.display).toBe(`doctor.sh --deploy-to /srv/app --site app.test --socket-dir '/run/it'\\''s' --socket-group www-data --socket-mode 0660 --health-path /health --expect-status 200`);
+    const argv = argvOf(g.command.replace(/^read -r sy_up _ <\/proc\/uptime; exec /, '').replace(/"\$sy_up"$/, '1.00'));
+    expect(argv.slice(3)).toEqual([
+      'doctor.sh', '--deploy-to', '/srv/app', '--site', 'app.test', '--socket-dir', "/run/it's", '--socket-group', 'www-data',
+      '--socket-mode', '0660', '--health-path', '/health', '--expect-status', '200', '--shell-up', '1.00',
+    ]);
   });
 
   it('unlock: the exact command and display, with and without --release', () => {
