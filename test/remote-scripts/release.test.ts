@@ -28,12 +28,15 @@ async function deployWithStandby(r: string): Promise<{ pid: number; starttime: s
   return lab().pidFile(r)!;
 }
 
-/** Starts release.sh for R with the package first on stdin, as the client does (reuse: none, an existing release). */
-function start(release: string, o: { retire?: string[]; wait?: number; reuse?: boolean } = {}): Talk {
+/**
+ * Starts release.sh for R with the package first on stdin, as the client does (reuse: none, an
+ * existing release again; filesOnly: an existing release on a host that runs no app).
+ */
+function start(release: string, o: { retire?: string[]; wait?: number; reuse?: boolean; filesOnly?: boolean } = {}): Talk {
   const pkg = lab().packageFile;
-  const p = lab().prepareArgs(release, { reuse: o.reuse ?? false });
-  if (!o.reuse) p.splice(p.indexOf('--'), 0, '--package-bytes', String(fs.statSync(pkg).size));
-  const sw = lab().siteArgs(release);
+  const p = o.filesOnly ? [...lab().siteArgs(release), '--lock-owner', 'test', '--files-only', '--reuse'] : lab().prepareArgs(release, { reuse: o.reuse ?? false });
+  if (!o.reuse && !o.filesOnly) p.splice(p.indexOf('--'), 0, '--package-bytes', String(fs.statSync(pkg).size));
+  const sw = [...lab().siteArgs(release), ...(o.filesOnly ? ['--files-only'] : [])];
   const re = [...lab().siteArgs(release), '--grace', '0.1', '--drain', '5', ...(o.retire ?? [])];
   const un = [...lab().siteArgs(release), '--grace', '0'];
   const done = execa(which('bash'), ['-c', releaseScriptText(), 'release.sh', String(o.wait ?? 60), String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un], {
@@ -42,7 +45,7 @@ function start(release: string, o: { retire?: string[]; wait?: number; reuse?: b
     env: {},
     cwd: lab().root,
   });
-  if (!o.reuse) done.stdin!.write(fs.readFileSync(pkg));
+  if (!o.reuse && !o.filesOnly) done.stdin!.write(fs.readFileSync(pkg));
   let out = '';
   const waiting: { re: RegExp; resolve: (s: string) => void }[] = [];
   done.stdout!.on('data', (c: Buffer) => {
@@ -208,5 +211,36 @@ describe('release.sh: the whole release in one exec', () => {
     expect(lab().state('live')).toBe(`r2 ${r2.pid} ${r2.starttime}`);
     expect(fs.readdirSync(`${lab().deployTo}/releases`).sort()).toEqual(before);
     expect((await get(lab().liveSock)).body).toBe('hello from release r2\n');
+  });
+
+  it('--release @standby on a host that runs no app (--files-only): its previous release, where it has one', async () => {
+    const files = async (r: string) => {
+      for (const x of [
+        await lab().run('prepare', ['--files-only', ...lab().siteArgs(r), '--lock-owner', 'test'], { inputFile: lab().packageFile }),
+        await lab().run('switch', [...lab().siteArgs(r), '--files-only']),
+        await lab().run('retire', [...lab().siteArgs(r), '--grace', '0.1', '--drain', '5']),
+      ]) {
+        if (x.code !== 0) throw new Error(show(x));
+      }
+    };
+    await files('r1');
+    const none = start('@standby', { filesOnly: true });
+    none.end();
+    const refused = await none.done;
+    expect(refused.exitCode, String(refused.stdout)).toBe(12); // nothing before r1
+    await files('r2');
+    const t = start('@standby', { filesOnly: true });
+    await t.until(/::sy ready step=prepare\n/);
+    t.say('switch');
+    await t.until(/::sy ready step=switch\n/);
+    t.say('retire');
+    t.end();
+    const r = await t.done;
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    const lines = parseResultLines(String(r.stdout));
+    expect(lines[0]).toEqual({ event: 'resolved', fields: { name: '@standby', release: 'r1' } });
+    expect(lines.find((l) => l.event === 'prepared')?.fields).toEqual({ release: 'r1', mode: 'files' });
+    expect(fs.readlinkSync(`${lab().deployTo}/current`)).toMatch(/releases\/r1$/);
+    expect(lab().lockHeld()).toBe(false);
   });
 });
