@@ -15,7 +15,9 @@
 # previous one whose process retire.sh --standby kept running (.switchyard/standby: alive by pid
 # and start time, not live, not rolled back from; prepare then takes its instant path); on a host
 # that runs no app (--files-only), the previous release (nothing runs there). It prints
-# `::sy resolved name=@standby release=R` first; none here: 12, nothing changed.
+# `::sy resolved name=@standby release=R` first; none here: 12, nothing changed. It is read before
+# prepare takes the lock: a standby retired just then (its window over) is started again by
+# prepare --reuse R, the relaunch path, with the same guarantees.
 #
 # Each step is prepare.sh, switch.sh, retire.sh or undo.sh run as they are (the client sends them
 # as the functions sy_run_prepare… before this text; run as a file, the scripts beside it), in a
