@@ -7,7 +7,7 @@
 # Defines functions and defaults only; running it does nothing.
 #
 # Exit codes: every code a script exits with, and which scripts use it. Each code means one thing,
-# so a new failure of a script's own gets a new number (the client acts on codes: 3, 4 and 9 in
+# so a new failure of a script's own gets a new number (the client acts on codes: 3, 4, 9 and 12 in
 # lib/release/flow.ts).
 #   0  done: every script.
 #   1  unexpected failure (a command failed under set -e), or SIGTERM/SIGINT/SIGHUP (sy_init's
@@ -28,6 +28,7 @@
 #   9  no word from the client (stdin ended or WAIT passed): release.sh.
 #   10 nginx rejected the config, or did not start or reload: nginx.sh.
 #   11 the live release is not the one --expect-live names (it changed meanwhile): prepare.
+#   12 `--release @standby`, and no standby runs here (nothing changed): release.sh.
 #   release.sh also ends with the code of the step that ended it.
 #   Not a script's own: 128+N when signal N ends bash with no trap run (KILL, the client's second
 #   signal: 137; release.sh sets no traps, so TERM there: 143); the client reports its time limit

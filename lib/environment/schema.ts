@@ -180,7 +180,7 @@ function serverSchemas(z: Z, f: Fields) {
           .default(0)
           .meta(
             doc(
-              'Keep the previous release running this long after a deploy, on its own socket: a `rollback` within that time is instant (its socket renamed back over the live one, nothing started), and the supervisor switches back to it at once if the new release dies. Then the supervisor (or, without one, the next deploy) retires it. 0: retired at once.',
+              'Keep the previous release running this long after a deploy, on its own socket: a `rollback` within that time is instant, one SSH exec per host (its socket renamed back over the live one, nothing started), and the supervisor switches back to it at once if the new release dies. Then the supervisor (or, without one, the next deploy) retires it. 0: retired at once.',
               300,
             ),
           ),

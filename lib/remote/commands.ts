@@ -105,6 +105,12 @@ export function newReleaseId(now: Date, gitSha?: string): string {
 
 export const RELEASE_ID = /^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z(-[0-9a-f]{1,12})?$/;
 
+/**
+ * A release the host names itself (release.sh resolves it before prepare, into every step): the
+ * previous release whose process still runs as the standby, for a plain rollback in one exec.
+ */
+export const STANDBY_RELEASE = '@standby';
+
 export function setupCommand(env: Environment): RemoteCommand {
   return script('setup', env, ['--deploy-to', env.deployTo, '--socket-dir', env.socketDir, ...(env.socket.group ? ['--socket-group', env.socket.group] : [])]);
 }
