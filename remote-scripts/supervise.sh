@@ -215,7 +215,7 @@ sv_cycle() {
   ((env_bytes == 0)) || eb=(--env-bytes "$env_bytes")
   set +e
   sy_run_prepare --deploy-to "$DEPLOY_TO" --site "$SITE" --socket-dir "$SOCKET_DIR" --release "$r" --reuse \
-    --lock-owner "supervisor pid $$ on ${HOSTNAME:-?}" --expect-live "$LIVE_R $LIVE_PID $LIVE_ST" \
+    --lock-owner "supervisor pid $$ on ${HOSTNAME:-?}" --expect-live "$LIVE_R ${LIVE_W[*]}" \
     ${eb[@]+"${eb[@]}"} "${launch[@]}" <"$RELEASES/$r/.switchyard/env"
   SV_RC=$?
   set -e
@@ -265,14 +265,23 @@ sv_errored() {
 
 # sv_check: why the live release needs help (SV_WHY), or empty.
 sv_check() {
+  local i
   SV_WHY=''
-  if ! sy_alive "$LIVE_PID" "$LIVE_ST"; then
-    SV_WHY="died (its process $LIVE_PID is gone)"
-    return 0
-  fi
+  for ((i = 0; i < ${#LIVE_W[@]}; i += 2)); do
+    if ! sy_alive "${LIVE_W[i]}" "${LIVE_W[i + 1]:-}"; then
+      SV_WHY="died (its process ${LIVE_W[i]} is gone)"
+      if ((i > 0)); then SV_WHY="died (instance $((i / 2 + 1)): its process ${LIVE_W[i]} is gone)"; fi
+      return 0
+    fi
+  done
   SV_N=$((SV_N + 1))
   ((SV_N % HEALTH_EVERY == 0 || SV_BAD > 0)) || return 0
-  sy_health "$LIVE_SOCK"
+  for ((i = 1; i <= ${#LIVE_W[@]} / 2; i++)); do
+    sy_sock "$i"
+    sy_health "$LIVE_SOCK"
+    [[ $SY_CODE == "$EXPECT_STATUS" ]] || break
+  done
+  sy_sock 1
   if [[ $SY_CODE == "$EXPECT_STATUS" ]]; then SV_BAD=0 && return 0; fi
   SV_BAD=$((SV_BAD + 1))
   ((SV_BAD < UNHEALTHY)) || SV_WHY="is unhealthy (GET $HEALTH_PATH answered $SY_CODE, $SV_BAD checks in a row)"
@@ -312,7 +321,7 @@ sv_run() {
     sy_now
     if ((SV_LAST > 0 && SY_NOW - SV_LAST >= 30000)); then SV_DELAY=100 SV_UNSTABLE=0; fi
     sv_standby_due
-    if [[ -n $LIVE_R ]]; then
+    if [[ -n $LIVE_R && -n $LIVE_PID ]]; then # a files-only release runs nothing
       sv_check
       if [[ -n $SV_WHY ]]; then
         sv_heal "$SV_WHY"
