@@ -14,7 +14,8 @@ import { deploy } from '../../lib/release/deploy';
 import { reportOf } from '../../lib/release/flow';
 import { setup } from '../../lib/servers/setup';
 import { status } from '../../lib/servers/status';
-import { SshTransport, transportsFor } from '../../lib/remote/transport';
+import { transportsFor } from '../../lib/remote/transport';
+import { SshTransport } from '../../lib/remote/transport/ssh';
 import { startLab, type Lab, type LabHost } from '../support/lab';
 import { labEnvInput, REPO } from '../support/lab-env';
 
