@@ -282,7 +282,7 @@ prepare_standby() {
 sy_init prepare
 # --env-bytes is prepare's own (lib.sh's sy_parse reads the options the scripts share): taken out
 # here, every other option passed on with its value (a value that looks like an option stays one).
-ENV_BYTES='' env_given='' DELTA='' EXPECT_LIVE='' prepare_opts=()
+ENV_BYTES='' env_given='' DELTA='' EXPECT_LIVE='' prepare_opts=() PIDS=()
 while (($#)) && [[ $1 != -- ]]; do
   case $1 in
     --env-bytes)
@@ -434,7 +434,7 @@ fi
 
 SY_STEP=start
 cd -- "$REL_DIR"
-PIDS=()
+
 for ((k = 1; k <= INSTANCES; k++)); do prepare_start "$k"; done
 for ((k = 1; k <= INSTANCES; k++)); do
   sy_sock "$k"

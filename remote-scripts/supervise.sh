@@ -4,7 +4,7 @@
 # Usage: supervise.sh --action start|run|stop|status --deploy-to D --site S --socket-dir SD
 #          [--health-path /health] [--expect-status 200] [--grace 2] [--drain 30]
 #          [--drain-mode signal|connections] [--keep 5] [--version HASH] [--interval-ms 500]
-#          [--health-every 10] [--unhealthy 3] [--max-restarts 10] [--boot yes|no]
+#          [--health-every 10] [--unhealthy 3] [--max-restarts 10] [--instances N] [--boot yes|no]
 #
 # start: writes this very program (lib.sh, the steps and this script: the text the client sent, or
 # the files beside it) to D/.switchyard/supervisor.sh, stops a supervisor of another --version,
@@ -68,7 +68,7 @@ while (($#)); do
       ;;
   esac
 done
-sy_parse 'deploy-to site socket-dir health-path expect-status grace drain drain-mode keep' ${sv_opts[@]+"${sv_opts[@]}"}
+sy_parse 'deploy-to site socket-dir health-path expect-status grace drain drain-mode keep instances' ${sv_opts[@]+"${sv_opts[@]}"}
 sy_require deploy-to site socket-dir
 [[ $ACTION =~ ^(start|run|stop|status)$ ]] || sy_usage "--action: start, run, stop or status, not '$ACTION'"
 [[ $VERSION =~ ^[0-9a-z]{1,64}$ ]] || sy_usage "bad --version: '$VERSION'"
@@ -88,7 +88,7 @@ sv_args() {
   SV_ARGS=(--deploy-to "$DEPLOY_TO" --site "$SITE" --socket-dir "$SOCKET_DIR" --health-path "$HEALTH_PATH"
     --expect-status "$EXPECT_STATUS" --grace "$GRACE" --drain "$DRAIN" --drain-mode "$DRAIN_MODE" --keep "$KEEP"
     --version "$VERSION" --interval-ms "$INTERVAL_MS" --health-every "$HEALTH_EVERY" --unhealthy "$UNHEALTHY"
-    --max-restarts "$MAX_RESTARTS")
+    --max-restarts "$MAX_RESTARTS" --instances "$INSTANCES")
 }
 
 # sv_install: this program as one file. Sent by the client, it is the text bash -c runs; run as a
@@ -220,13 +220,13 @@ sv_cycle() {
   SV_RC=$?
   set -e
   ((SV_RC == 0)) || return 0
-  sv_step switch --release "$r"
+  sv_step switch --release "$r" --instances "$INSTANCES"
   if ((SV_RC != 0)); then
-    sv_step undo --release "$r" --grace "$GRACE"
+    sv_step undo --release "$r" --grace "$GRACE" --instances "$INSTANCES"
     SV_RC=7
     return 0
   fi
-  sv_step retire --release "$r" --grace "$GRACE" --drain "$DRAIN" --drain-mode "$DRAIN_MODE" --keep "$KEEP" --audit "$audit" ${mark:+"$mark"}
+  sv_step retire --release "$r" --grace "$GRACE" --drain "$DRAIN" --drain-mode "$DRAIN_MODE" --keep "$KEEP" --audit "$audit" --instances "$INSTANCES" ${mark:+"$mark"}
 }
 
 # sv_heal WHY: the live release is down: its standby back at once, or a new start after the backoff.
