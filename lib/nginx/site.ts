@@ -9,7 +9,7 @@ export function liveSocket(env: Environment): string {
 }
 
 export function serverBlock(env: Environment): string {
-  return nginxServerBlock({ site: env.site, socketPath: liveSocket(env), listen: env.nginx.listen, pass: env.nginx.pass });
+  return nginxServerBlock({ site: env.site, socketPath: liveSocket(env), listen: env.nginx.listen, pass: env.nginx.pass, instances: env.app.instances });
 }
 
 /** Every web host's server block, once per distinct socket dir (hosts may keep their sockets apart). */

@@ -121,6 +121,8 @@ export interface StartLabOptions {
   site?: string;
   /** default true */
   nginx?: boolean;
+  /** app.instances of the sites the lab's nginx serves: an upstream of that many live sockets. Default 1. */
+  instances?: number;
   /** Per host index: how its host key is signed (null: not at all). Default: no CA, no certificates. */
   certificates?: (LabCertificate | null)[];
   /**
@@ -626,7 +628,7 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
               errorLog,
               // A root master would start its workers as "nobody", who cannot reach the sockets.
               user: isRoot ? (nginxUser ?? 'root') : undefined,
-              serverBlocks: [nginxServerBlock({ site: forSite, socketPath: liveSocket, listen: `127.0.0.1:${port}` })],
+              serverBlocks: [nginxServerBlock({ site: forSite, socketPath: liveSocket, listen: `127.0.0.1:${port}`, instances: o.instances ?? 1 })],
             });
           await fs.writeFile(conf, mainConfig(site));
           const args = ['-p', prefix, '-e', errorLog, '-c', conf];
