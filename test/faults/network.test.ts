@@ -27,6 +27,7 @@ import { unlock } from '../../lib/servers/unlock';
 import { startCutProxy, type CutProxy } from '../support/cut-proxy';
 import { startLab, type Lab, type LabHost } from '../support/lab';
 import { labEnvInput, REPO } from '../support/lab-env';
+import { recordedSupervisor } from '../../bench/soak-run';
 import { liveProcesses, loadThrough, sleep, warmedUp } from './support';
 
 const CONCURRENCY = 100;
@@ -68,9 +69,11 @@ async function cutProxyFor(h: LabHost): Promise<CutProxy> {
   return p;
 }
 
-/** Processes of a host's deploys: cwd or argv under its deployTo (apps, release.sh); zombies are gone. */
+/** Processes of a host's deploys: cwd or argv under its deployTo (apps, release.sh), but the site's recorded supervisor; zombies are gone. */
 function processesOf(h: LabHost): { pid: number; cmd: string }[] {
+  const sv = recordedSupervisor(h.deployTo);
   return liveProcesses().flatMap(({ pid, cwd, cmdline }) => {
+    if (pid === sv) return [];
     const cmd = cmdline.split('\0').join(' ').trim();
     return cwd.startsWith(h.deployTo + '/') || cmd.includes(h.deployTo) ? [{ pid, cmd: cmd.slice(0, 120) }] : [];
   });
