@@ -349,7 +349,7 @@ sy_write() {
 # A release's own marks, in releases/R/.switchyard/: live-at (when it first went live, by this
 # host's clock: switch.sh) and bad (rolled back from: retire.sh --mark-bad). A plain rollback never
 # picks a bad release. Order is by live-at, never by name: the deploying machine's clock may be off.
-# sy_release_state R: SY_RSTATE current|bad|standby|previous|good|never-live (after
+# sy_release_state R: SY_RSTATE current|bad|standby|previous|good|failed|preparing (after
 # sy_read_state; standby: the previous one, still running: retire.sh --standby); a
 # release from before live-at existed counts as previous when the state file says so.
 sy_release_state() {
@@ -360,7 +360,9 @@ sy_release_state() {
     SY_RSTATE=previous
     sy_read_standby
     if [[ $SB_R == "$1" ]] && sy_alive "$SB_PID" "$SB_ST"; then SY_RSTATE=standby; fi
-  elif [[ ! -e $m/live-at ]]; then SY_RSTATE=never-live
+  elif [[ ! -e $m/live-at ]]; then
+    SY_RSTATE=failed # never went live; preparing while its deploy holds the lock (after sy_lock_read)
+    [[ $1 != "${LOCK_R:-}" ]] || SY_RSTATE=preparing
   else SY_RSTATE=good
   fi
 }

@@ -8,6 +8,7 @@ import { SwitchyardError } from '../errors';
 import { buildPackage } from './package';
 import { reportOf, runRelease, type ReleaseEvent, type ReleaseKind, type ReleaseReport } from './flow';
 import { guardedRelease, withLockWait, type ReportOptions } from './guard';
+import { deployedBy } from './lock';
 import { formatBytes } from '../output/summary';
 import { renderForHosts, type RenderedVariants } from '../config/deploy';
 import { Masker, maskStrings, MissingSecretsError, resolveAppEnv, type MissingSecret, type ResolvedAppEnv } from '../config/secrets';
@@ -113,7 +114,7 @@ async function deployWith(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' 
   // Config is rendered and app.env resolved (secrets too) before anything is uploaded: a missing secret stops here.
   const { rendered, appEnv } = resolveBeforeUpload(env, hosts, reporter);
   const packages = new Map<string, Awaited<ReturnType<typeof buildPackage>>>();
-  const meta = { release, site: env.site, env: env.name, git: sha ?? null, builtAt: new Date().toISOString() };
+  const meta = { release, site: env.site, env: env.name, git: sha ?? null, builtAt: new Date().toISOString(), deployedBy: deployedBy() };
   for (const [key, files] of rendered.variants) {
     packages.set(key, await buildPackage({ buildDir, files, meta }));
   }

@@ -1,6 +1,11 @@
 // The deploy lock as people read it: who holds it, and whether the holder is gone (stale).
 import os from 'node:os';
 
+/** `user@host` of the deploying machine, as releases.sh lists it (its characters only: [A-Za-z0-9_.@-]). */
+export function deployedBy(): string {
+  return `${os.userInfo().username}@${os.hostname()}`.replace(/[^A-Za-z0-9_.@-]/g, '_').slice(0, 200);
+}
+
 export function lockOwner(): string {
   return `${os.userInfo().username}@${os.hostname()} pid=${process.pid}`;
 }

@@ -6,7 +6,7 @@ import { SwitchyardError } from '../errors';
 import { forHost, type HostConfig } from '../environment';
 import type { Session } from '../remote/session';
 
-export type ReleaseState = 'current' | 'standby' | 'previous' | 'good' | 'bad' | 'never-live';
+export type ReleaseState = 'current' | 'standby' | 'previous' | 'good' | 'bad' | 'failed' | 'preparing';
 
 export interface ReleaseInfo {
   id: string;
@@ -14,6 +14,8 @@ export interface ReleaseInfo {
   /** When it first went live (ISO), or undefined. */
   liveAt?: string;
   builtAt?: string;
+  /** Who deployed it: the deploying machine's user@host. */
+  by?: string;
   git?: string;
 }
 
@@ -40,8 +42,9 @@ export async function readReleases(session: Session, hosts: readonly HostConfig[
       .map((e) => {
         const liveAt = known(e.fields.live_at);
         const builtAt = known(e.fields.built);
+        const by = known(e.fields.by);
         const git = known(e.fields.git);
-        return { id: e.fields.id!, state: (e.fields.state ?? 'never-live') as ReleaseState, ...(liveAt ? { liveAt } : {}), ...(builtAt ? { builtAt } : {}), ...(git ? { git } : {}) };
+        return { id: e.fields.id!, state: (e.fields.state ?? 'failed') as ReleaseState, ...(liveAt ? { liveAt } : {}), ...(builtAt ? { builtAt } : {}), ...(git ? { git } : {}), ...(by ? { by } : {}) };
       });
     return { host: h.name, releases };
   });
@@ -50,7 +53,7 @@ export async function readReleases(session: Session, hosts: readonly HostConfig[
 /** One line per release: id, state, when it went live, when it was built, git revision. */
 export function formatReleases(r: HostReleases): string[] {
   if (!r.releases.length) return ['no releases'];
-  return r.releases.map((x) => `${x.id}  ${x.state.padEnd(10)}  live ${x.liveAt ?? '-'}  built ${x.builtAt ?? '-'}  git ${x.git ?? '-'}`);
+  return r.releases.map((x) => `${x.id}  ${x.state.padEnd(10)}  live ${x.liveAt ?? '-'}  built ${x.builtAt ?? '-'}  git ${x.git ?? '-'}  by ${x.by ?? '-'}`);
 }
 
 export async function releases(o: ReleasesOptions): Promise<HostReleases[]> {

@@ -19,7 +19,7 @@ export const CATALOG = {
     description: 'Go back to the release before the live one on every host (never one rolled back from; --to names one): started again, health-checked, switched atomically',
     flags: [...RELEASE, '--to', '--under-load', ...LOAD],
   },
-  releases: { description: 'Per host: every release kept, newest first, with its state (current, previous, good, bad, never-live), when it went live, build time, git revision', flags: [...SELECT, '--json'] },
+  releases: { description: 'Per host: every release kept, newest first, with its state (current, standby, previous, good, bad, failed), who deployed it, when it went live, build time, git revision', flags: [...SELECT, '--json'] },
   restart: {
     description: 'Graceful restart of the running release: a new process on its own socket, switched in, the old one drained',
     flags: [...RELEASE, '--under-load', ...LOAD],

@@ -5,6 +5,7 @@
 // `supervise --action=stop` stops it and nothing else; `--boot` writes exactly one crontab line.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Environment } from '../../lib/environment';
@@ -121,6 +122,26 @@ describe.sequential('standby and supervision', () => {
     expect(await served()).toEqual([r1, r1]);
     console.log(`relaunch rollback: ${out.result.requests} requests, ${out.result.failed} failed`);
     void r3;
+  });
+
+  it('a release that dies right after its switch while the previous one is the standby: the standby is live again at once, the dead one bad', async () => {
+    const before = lab.hosts.map(livePid); // the release now live becomes the standby
+    const d = await deploy({ environment: env, reporter: quiet() });
+    const t0 = Date.now();
+    for (const h of lab.hosts) process.kill(livePid(h).pid, 'SIGKILL');
+    const healed = await Promise.all(
+      lab.hosts.map(async (h, i) => {
+        while (Date.now() - t0 < 10_000 && (livePid(h).pid !== before[i]!.pid || fs.existsSync(path.join(h.deployTo, '.switchyard', 'lock')))) await sleep(20);
+        return Date.now() - t0;
+      }),
+    );
+    console.log(`self-heal to the standby after kill -9: back in ${healed.join(', ')} ms`);
+    expect(lab.hosts.map(livePid)).toEqual(before); // the same processes: nothing started
+    for (const ms of healed) expect(ms).toBeLessThan(3000);
+    for (const h of lab.hosts) expect((await lab.fetchSite(h)).status).toBe(200);
+    const all = await releases({ environment: env, reporter: quiet() });
+    expect(Object.fromEntries(all[0]!.releases.map((r) => [r.id, r.state]))[d.release]).toBe('bad');
+    expect(all[0]!.releases.every((r) => r.by === `${os.userInfo().username}@${os.hostname()}`.replace(/[^A-Za-z0-9_.@-]/g, '_'))).toBe(true);
   });
 
   it('kill -9 of the app: the supervisor has the site answering again within 3 s (10 kills)', async () => {

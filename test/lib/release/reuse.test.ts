@@ -11,7 +11,7 @@ describe('rollbackTarget', () => {
     expect(rollbackTarget(list(['r3', 'current'], ['r2', 'previous'], ['r1', 'good']))).toEqual({ id: 'r2' });
     expect(rollbackTarget(list(['r3', 'bad'], ['r2', 'current'], ['r1', 'good']))).toEqual({ id: 'r1' });
     // never to one that did not go live
-    expect(rollbackTarget(list(['r3', 'current'], ['r2', 'never-live'], ['r1', 'good']))).toEqual({ id: 'r1' });
+    expect(rollbackTarget(list(['r3', 'current'], ['r2', 'failed'], ['r1', 'good']))).toEqual({ id: 'r1' });
   });
 
   it('by when they went live (the host\'s clock), not by id: the deploying machine\'s clock may be a year off', () => {
