@@ -13,9 +13,11 @@
 //
 // Test switches (environment): HELLO_FAIL_HEALTH=1 → /health answers 500; HELLO_DIE_ON_TERM=1 →
 // exit(1) at once on SIGTERM (no drain: a negative control); HELLO_DELAY_MS=N → every response
-// waits N ms; HELLO_NO_LISTEN=1 → never listens (a start failure).
+// waits N ms; HELLO_NO_LISTEN=1 → never listens (a start failure); HELLO_SICK_FILE=PATH → /health
+// answers 500 while PATH exists (a process that runs on but is unhealthy).
 'use strict';
 
+const fs = require('node:fs');
 const http = require('node:http');
 
 const release = process.env.SWITCHYARD_RELEASE || 'dev';
@@ -41,7 +43,7 @@ const server = http.createServer((req, res) => {
     let status = 200;
     let body = `hello from release ${release}\n`;
     if (path === '/health') {
-      status = env.HELLO_FAIL_HEALTH === '1' ? 500 : 200;
+      status = env.HELLO_FAIL_HEALTH === '1' || (env.HELLO_SICK_FILE && fs.existsSync(env.HELLO_SICK_FILE)) ? 500 : 200;
       body = status === 200 ? 'ok' : 'unhealthy';
     } else if (path !== '/') {
       status = 404;

@@ -130,6 +130,21 @@ describe('supervise', () => {
     expect(find(await SV(lab(), 'status'), 'supervisor')?.fields.state).toBe('stopped');
   });
 
+  it('a process that runs on but fails its health check --unhealthy times in a row is replaced, and drained', async () => {
+    const sick = path.join(lab().root, 'sick');
+    const r1 = await lab().deploy('r1', { env: { HELLO_SICK_FILE: sick } });
+    expect((await SV(lab(), 'start', ['--health-every', '1', '--unhealthy', '2'])).code).toBe(0);
+    fs.writeFileSync(sick, '');
+    const log = path.join(lab().deployTo, '.switchyard', 'supervisor.log');
+    expect(await waitFor(() => fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('is unhealthy'), 5000)).toBe(true);
+    fs.rmSync(sick); // the new start's health check passes
+    expect(await waitFor(() => live(lab()).pid !== r1.pid && !lab().lockHeld(), 10_000)).toBe(true);
+    expect(alive(r1.pid, r1.starttime)).toBe(false); // retired: drained and stopped, not left running
+    expect(lab().state('audit.log')).toMatch(/supervisor: r1 is unhealthy \(GET \/health answered 500, 2 checks in a row\): started again/);
+    expect((await get(lab().liveSock)).status).toBe(200);
+    await SV(lab(), 'stop');
+  });
+
   it('a release whose starts keep failing ends errored: retries stop, status says why', async () => {
     const flag = path.join(lab().root, 'crash');
     const cmd = ['bash', '-c', 'if [ -e "$CRASH_FLAG" ]; then exit 1; fi; exec node server.js --socket "$1"', 'app', '{socket}'];
