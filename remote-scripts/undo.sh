@@ -29,6 +29,20 @@ if ! declare -F sy_emit >/dev/null; then
   . "$sy_dir/lib.sh"
 fi
 
+# undo_state: current and .switchyard/live back to the previous release (a files-only one has no
+# pairs), or, on a first release, gone; RESTORED says which.
+undo_state() {
+  if [[ -n $PREV_R ]]; then
+    sy_point_current "$PREV_R"
+    sy_write "$STATE/live" "$PREV_R${PREV_W[*]:+ ${PREV_W[*]}}"
+    rm -f -- "$STATE/previous"
+    restored=$PREV_R
+  else
+    rm -f -- "$DEPLOY_TO/current" "$STATE/live" "$STATE/previous"
+    restored=none
+  fi
+}
+
 # undo_restore: R switched: every instance's .prev back over its live socket (the previous
 # processes still listen), or on a first release the live sockets gone; then, by the inode each
 # socket file had, R's listeners serve what their accept queues hold before R is stopped.
@@ -49,15 +63,7 @@ undo_restore() {
     inos+=("$ino")
     if [[ -n $PREV_R && $k -le $n ]]; then mv -T -- "$PREV_SOCK" "$LIVE_SOCK"; else rm -f -- "$LIVE_SOCK"; fi
   done
-  if [[ -n $PREV_R ]]; then
-    sy_point_current "$PREV_R"
-    sy_write "$STATE/live" "$PREV_R ${PREV_W[*]}"
-    rm -f -- "$STATE/previous"
-    restored=$PREV_R
-  else
-    rm -f -- "$DEPLOY_TO/current" "$STATE/live" "$STATE/previous"
-    restored=none
-  fi
+  undo_state
   DRAIN_MODE=signal
   for ((k = 1; k <= INSTANCES; k++)); do
     sy_sock "$k"
@@ -89,15 +95,7 @@ restored=not-switched
 SY_WAIT_FIELDS=()
 if [[ -n $files ]]; then
   # files only: no socket to rename back, no listener to wait for
-  if [[ -n $PREV_R ]]; then
-    sy_point_current "$PREV_R"
-    sy_write "$STATE/live" "$PREV_R${PREV_W[*]:+ ${PREV_W[*]}}"
-    rm -f -- "$STATE/previous"
-    restored=$PREV_R
-  else
-    rm -f -- "$DEPLOY_TO/current" "$STATE/live" "$STATE/previous"
-    restored=none
-  fi
+  undo_state
 elif [[ -n $switched ]]; then
   undo_restore
 fi

@@ -13,6 +13,7 @@ import { deploy } from '../../lib/release/deploy';
 import { restart } from '../../lib/release/reuse';
 import { setup } from '../../lib/servers/setup';
 import { status } from '../../lib/servers/status';
+import { alive as isAlive } from '../support/scripts';
 import { startLab, type Lab, type LabHost } from '../support/lab';
 import { labEnv } from '../support/lab-env';
 
@@ -39,14 +40,8 @@ function live(h: LabHost): { release: string; procs: { pid: number; starttime: s
   for (let i = 0; i + 1 < w.length; i += 2) procs.push({ pid: Number(w[i]), starttime: w[i + 1]! });
   return { release: release!, procs };
 }
-function alive(p: { pid: number; starttime: string }): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${p.pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return f[0] !== 'Z' && f[19] === p.starttime;
-  } catch {
-    return false;
-  }
+function alive(p: { pid: number; starttime: string } | undefined): boolean {
+  return !!p && isAlive(p.pid, p.starttime);
 }
 
 /** GET / through the host's nginx (Host: the site): the x-pid of the process that answered. */

@@ -17,6 +17,7 @@ import { releases } from '../../lib/servers/releases';
 import { setup } from '../../lib/servers/setup';
 import { status } from '../../lib/servers/status';
 import { supervise } from '../../lib/servers/supervise';
+import { alive as isAlive } from '../support/scripts';
 import { startLab, type Lab, type LabHost } from '../support/lab';
 import { labEnv } from '../support/lab-env';
 
@@ -43,14 +44,7 @@ function pidOf(file: string): { pid: number; starttime: string } | undefined {
   }
 }
 function alive(p: { pid: number; starttime: string } | undefined): boolean {
-  if (!p) return false;
-  try {
-    const stat = fs.readFileSync(`/proc/${p.pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return f[0] !== 'Z' && f[19] === p.starttime;
-  } catch {
-    return false;
-  }
+  return !!p && isAlive(p.pid, p.starttime);
 }
 /** `R PID ST …` state files (live, standby): the process. */
 function stateProc(file: string): { pid: number; starttime: string } {
