@@ -4,7 +4,7 @@
 #
 # Usage: prepare.sh --deploy-to D --release R --site S --socket-dir SD [--shared P]… [--env K=V]…
 #          [--socket-mode 0660] [--socket-group G] [--start-timeout 30] [--health-path /health]
-#          [--health-timeout 30] [--expect-status 200] [--lock-owner TEXT] [--reuse]
+#          [--health-timeout 30] [--expect-status 200] [--health-protocol http|fastcgi] [--lock-owner TEXT] [--reuse]
 #          [--env-bytes N] [--package-bytes N | --delta] [--expect-live 'R PID ST'] -- CMD ARG…
 #        prepare.sh --files-only --deploy-to D --release R --site S --socket-dir SD [--shared P]…
 #          [--lock-owner TEXT] [--reuse] [--package-bytes N | --delta]
@@ -197,7 +197,7 @@ prepare_done() {
 prepare_record() {
   local m=$REL_DIR/.switchyard p
   local -a args=(--socket-mode "$SOCKET_MODE" --start-timeout "$START_TIMEOUT" --health-path "$HEALTH_PATH"
-    --health-timeout "$HEALTH_TIMEOUT" --expect-status "$EXPECT_STATUS")
+    --health-timeout "$HEALTH_TIMEOUT" --expect-status "$EXPECT_STATUS" --health-protocol "$HEALTH_PROTOCOL")
   [[ -z $SOCKET_GROUP ]] || args+=(--socket-group "$SOCKET_GROUP")
   for p in ${SHARED[@]+"${SHARED[@]}"}; do args+=(--shared "$p"); done
   (
@@ -264,7 +264,7 @@ while (($#)) && [[ $1 != -- ]]; do
       ;;
   esac
 done
-allowed='deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status lock-owner reuse package-bytes'
+allowed='deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status health-protocol lock-owner reuse package-bytes'
 if [[ -n $FILES_ONLY ]]; then
   (($# == 0)) || sy_usage "--files-only starts nothing: no -- CMD"
 else
