@@ -913,11 +913,13 @@ sy_health() {
     SY_CODE=000
     [[ -n $SY_FCGI_BIN && -n $SY_TIMEOUT_BIN ]] || return 0
     out=$(exec env -i "${SY_FCGI_PARAMS[@]}" "$SY_TIMEOUT_BIN" 5 "$SY_FCGI_BIN" -bind -connect "$1" </dev/null 2>/dev/null) || true
+    # the header lines: up to the blank line ($(…) took the trailing newlines of an empty body)
     head=${out%%$'\r\n\r\n'*}
     head=${head%%$'\n\n'*}
+    [[ $head =~ ^[A-Za-z0-9_-]+: ]] || return 0 # no answer, or not CGI headers
     if [[ $'\n'$head =~ $'\n'[Ss]tatus:[[:space:]]*([1-5][0-9][0-9]) ]]; then SY_CODE=${BASH_REMATCH[1]}
-    elif [[ $head != "$out" && $'\n'$head == *$'\n'[Ll]ocation:* ]]; then SY_CODE=302
-    elif [[ $head != "$out" ]]; then SY_CODE=200
+    elif [[ $'\n'$head == *$'\n'[Ll]ocation:* ]]; then SY_CODE=302
+    else SY_CODE=200
     fi
     return 0
   fi
