@@ -7,7 +7,7 @@
 # Defines functions and defaults only; running it does nothing.
 #
 # Exit codes: every code a script exits with, and which scripts use it. Each code means one thing,
-# so a new failure of a script's own gets a new number (the client acts on codes: 3, 4 and 9 in
+# so a new failure of a script's own gets a new number (the client acts on codes: 3, 4, 9 and 12 in
 # lib/release/flow.ts).
 #   0  done: every script.
 #   1  unexpected failure (a command failed under set -e), or SIGTERM/SIGINT/SIGHUP (sy_init's
@@ -28,6 +28,7 @@
 #   9  no word from the client (stdin ended or WAIT passed): release.sh.
 #   10 nginx rejected the config, or did not start or reload: nginx.sh.
 #   11 the live release is not the one --expect-live names (it changed meanwhile): prepare.
+#   12 `--release @standby`, and no standby runs here (nothing changed): release.sh.
 #   release.sh also ends with the code of the step that ended it.
 #   Not a script's own: 128+N when signal N ends bash with no trap run (KILL, the client's second
 #   signal: 137; release.sh sets no traps, so TERM there: 143); the client reports its time limit
@@ -39,7 +40,7 @@ set -euo pipefail
 # ---- options (sy_parse fills these; defaults are the protocol's) ---------------------------------
 DEPLOY_TO='' RELEASE='' SITE='' SOCKET_DIR='' SOCKET_GROUP='' SOCKET_MODE='0660'
 START_TIMEOUT='30' HEALTH_PATH='/health' HEALTH_TIMEOUT='30' EXPECT_STATUS='200' HEALTH_PROTOCOL='http'
-GRACE='2' DRAIN='30' DRAIN_MODE='signal' KEEP='5' STANDBY='0' SUPERVISOR='' AUDIT='' LOCK_OWNER='' REUSE='' MARK_BAD='' PACKAGE_BYTES=''
+INSTANCES='1' GRACE='2' DRAIN='30' DRAIN_MODE='signal' KEEP='5' STANDBY='0' SUPERVISOR='' AUDIT='' LOCK_OWNER='' REUSE='' MARK_BAD='' PACKAGE_BYTES=''
 FILES_ONLY=''
 NGINX_URL='' SHELL_UP=''
 SHARED=() ENVS=() SY_CMD=()
@@ -147,6 +148,7 @@ sy_parse() {
       --drain-mode) DRAIN_MODE=$2 ;;
       --keep) KEEP=$2 ;;
       --standby) STANDBY=$2 ;;
+      --instances) INSTANCES=$2 ;;
       --supervisor) SUPERVISOR=$2 ;;
       --audit) AUDIT=$2 ;;
       --lock-owner) LOCK_OWNER=$2 ;;
@@ -215,6 +217,7 @@ sy_validate() {
   [[ $HEALTH_PROTOCOL != fastcgi || $SY_TOOLS == *' cgi-fcgi'* ]] || SY_TOOLS+=' cgi-fcgi'
   [[ $KEEP =~ ^[0-9]{1,16}$ ]] || sy_usage "bad --keep: '$KEEP'" # any safe integer (keepReleases)
   [[ $STANDBY =~ ^[0-9]{1,7}$ ]] || sy_usage "bad --standby (whole seconds): '$STANDBY'"
+  [[ $INSTANCES =~ ^[1-9][0-9]?$ ]] || sy_usage "bad --instances (1 to 99): '$INSTANCES'"
   [[ -z $SUPERVISOR || $SUPERVISOR =~ ^[0-9a-f]{8,64}$ ]] || sy_usage "bad --supervisor (a version hash): '$SUPERVISOR'"
   [[ -z $PACKAGE_BYTES || $PACKAGE_BYTES =~ ^[1-9][0-9]{0,11}$ ]] || sy_usage "bad --package-bytes: '$PACKAGE_BYTES'"
   sy_seconds start-timeout "$START_TIMEOUT"
@@ -236,12 +239,13 @@ sy_validate() {
   done
   RELEASES=$DEPLOY_TO/releases STATE=$DEPLOY_TO/.switchyard LOCK=$DEPLOY_TO/.switchyard/lock
   REL_DIR=$RELEASES/$RELEASE
-  LIVE_SOCK=$SOCKET_DIR/SOCK-$SITE PREV_SOCK=$SOCKET_DIR/SOCK-$SITE.prev STAGE_SOCK=$SOCKET_DIR/SOCK-$SITE-$RELEASE
+  sy_sock "$INSTANCES" # the longest names first, for the check below
   if [[ -n $SOCKET_DIR && -n $SITE ]]; then
     p=$LIVE_SOCK.prev
     if [[ -n $RELEASE ]] && ((${#STAGE_SOCK} > ${#p})); then p=$STAGE_SOCK; fi
     ((${#p} < 108)) || sy_usage "socket path too long for a unix socket (${#p} bytes, max 107): $p"
   fi
+  sy_sock 1
 }
 
 # sy_check_setup: exit 3 unless setup.sh ran for DEPLOY_TO.
@@ -302,18 +306,42 @@ sy_words() {
   read -ra SY_WORDS <<<"$line"
 }
 
+# The state files hold one `PID ST` pair per instance of the app (app.instances; instance 1 first):
+# .switchyard/live and .switchyard/previous `R PID ST [PID ST]…`, releases/R/.switchyard/pid
+# `PID ST [PID ST]…`. LIVE_W, PREV_W and PID_W keep every pair; LIVE_PID/ST, PREV_PID/ST and
+# PID_PID/ST are instance 1's, or instance K's after sy_pick K.
 # sy_read_state: LIVE_R/PID/ST and PREV_R/PID/ST from .switchyard/live and .switchyard/previous.
 sy_read_state() {
   sy_words "$STATE/live"
+  LIVE_W=(${SY_WORDS[@]+"${SY_WORDS[@]:1}"})
   LIVE_R=${SY_WORDS[0]:-} LIVE_PID=${SY_WORDS[1]:-} LIVE_ST=${SY_WORDS[2]:-}
   sy_words "$STATE/previous"
+  PREV_W=(${SY_WORDS[@]+"${SY_WORDS[@]:1}"})
   PREV_R=${SY_WORDS[0]:-} PREV_PID=${SY_WORDS[1]:-} PREV_ST=${SY_WORDS[2]:-}
 }
 
 # sy_read_pidfile: PID_PID and PID_ST of release RELEASE's latest start (empty if none).
 sy_read_pidfile() {
   sy_words "$REL_DIR/.switchyard/pid"
+  PID_W=(${SY_WORDS[@]+"${SY_WORDS[@]}"})
   PID_PID=${SY_WORDS[0]:-} PID_ST=${SY_WORDS[1]:-}
+}
+
+# sy_sock K: instance K's socket names: LIVE_SOCK (SOCK-S; SOCK-S@K from the second on),
+# PREV_SOCK (its .prev) and STAGE_SOCK (its name while R is staged: <live>-R, the name it binds).
+sy_sock() {
+  LIVE_SOCK=$SOCKET_DIR/SOCK-$SITE
+  if (($1 > 1)); then LIVE_SOCK+=@$1; fi
+  PREV_SOCK=$LIVE_SOCK.prev STAGE_SOCK=$LIVE_SOCK-$RELEASE
+}
+
+# sy_pick K: instance K's sockets, and its pairs of the state read (sy_read_state, sy_read_pidfile).
+sy_pick() {
+  local i=$((2 * $1 - 2))
+  sy_sock "$1"
+  LIVE_PID=${LIVE_W[i]:-} LIVE_ST=${LIVE_W[i + 1]:-}
+  PREV_PID=${PREV_W[i]:-} PREV_ST=${PREV_W[i + 1]:-}
+  PID_PID=${PID_W[i]:-} PID_ST=${PID_W[i + 1]:-}
 }
 
 # sy_write FILE TEXT: replace FILE atomically.
@@ -840,7 +868,7 @@ sy_conn_wait() {
 # [queued=MAX] [connections=closed|open|timer]` (queued: the longest queue seen, when watched;
 # timer: not watched, the grace waited instead, or none with --grace 0).
 sy_old_listener_wait() {
-  local bind=$SOCKET_DIR/SOCK-$SITE-$1 start ino=${2:-} why='' left
+  local bind=$LIVE_SOCK-$1 start ino=${2:-} why='' left # instance K's after sy_pick K
   SY_QUEUE=timer SY_CONNS=timer
   sy_now
   start=$SY_NOW

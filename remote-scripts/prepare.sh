@@ -50,8 +50,12 @@ fi
 
 # On any failure once the lock is ours: stop what we started and leave the host as it was.
 prepare_cleanup() {
-  if [[ -n ${pid:-} ]]; then sy_stop "$pid" "${st:-}" 5000; fi
-  rm -f -- "$STAGE_SOCK"
+  local i k
+  for ((i = 0; i < ${#PIDS[@]}; i += 2)); do sy_stop "${PIDS[i]}" "${PIDS[i + 1]}" 5000; done
+  for ((k = 1; k <= INSTANCES; k++)); do
+    sy_sock "$k"
+    rm -f -- "$STAGE_SOCK"
+  done
   if [[ -z $REUSE ]]; then
     rm -rf -- "$REL_DIR"
   elif [[ -n ${old_pidfile:-} ]]; then
@@ -167,6 +171,50 @@ prepare_live() {
   fi
 }
 
+# prepare_start K: start instance K of the app (app.instances) on its own staged socket and wait for
+# that socket; its pid and start time go into PIDS and the pid file (every instance started so far).
+# setsid: the app leaves our process group, so a signal to this script's group (the client's
+# time limit) never reaches it; the redirections let the SSH exec end while the app runs on. The
+# variables are exported in the background subshell itself (no `env` program, no value in any
+# argv), each record as one word, taken literally; SWITCHYARD_* last, so they always win.
+prepare_start() {
+  local a e p st log=.switchyard/app.log started deadline
+  local -a argv=()
+  sy_sock "$1"
+  if (($1 > 1)); then log=.switchyard/app@$1.log; fi
+  for a in "${SY_CMD[@]}"; do
+    a=${a//"{socket}"/"$STAGE_SOCK"}
+    argv+=("${a//"{release}"/"$RELEASE"}")
+  done
+  if [[ -e $STAGE_SOCK || -L $STAGE_SOCK ]]; then rm -f -- "$STAGE_SOCK"; fi
+  {
+    for e in ${ENVS[@]+"${ENVS[@]}"}; do export -- "${e?}"; done
+    export SWITCHYARD_RELEASE="$RELEASE" SWITCHYARD_SITE="$SITE" SWITCHYARD_SOCKET="$STAGE_SOCK" SWITCHYARD_INSTANCE="$1"
+    exec nohup setsid -- "${argv[@]}" # --: an app.start[0] such as -x is the program, not an option
+  } >"$log" 2>&1 </dev/null &
+  p=$!
+  sy_starttime "$p"
+  st=$SY_START
+  [[ -n $st ]] || prepare_fail 5 "the app exited at once: ${argv[*]}"
+  PIDS+=("$p" "$st")
+  if [[ -n $REUSE ]] || (($1 > 1)); then
+    sy_write "$REL_DIR/.switchyard/pid" "${PIDS[*]}" # replaces the running start's: atomically
+  else
+    printf '%s\n' "$p $st" >"$REL_DIR/.switchyard/pid" # a new file in our own new directory: no mv
+  fi
+  sy_now
+  started=$SY_NOW deadline=$((SY_NOW + START_MS))
+  until [[ -S $STAGE_SOCK ]]; do
+    sy_alive "$p" "$st" || prepare_fail 5 "the app exited before its socket $STAGE_SOCK appeared"
+    sy_now
+    ((SY_NOW < deadline)) || prepare_fail 5 "socket $STAGE_SOCK did not appear within ${START_TIMEOUT}s"
+    sy_poll "$started" 100
+    sy_sleep_ms "$SY_POLL"
+  done
+  chmod -- "$SOCKET_MODE" "$STAGE_SOCK"
+  if [[ -n $SOCKET_GROUP ]]; then chgrp -- "$SOCKET_GROUP" "$STAGE_SOCK"; fi
+}
+
 # prepare_health PID ST: health-check the staged socket until it answers --expect-status.
 prepare_health() {
   SY_STEP=health
@@ -197,8 +245,10 @@ prepare_done() {
 prepare_record() {
   local m=$REL_DIR/.switchyard p
   local -a args=(--socket-mode "$SOCKET_MODE" --start-timeout "$START_TIMEOUT" --health-path "$HEALTH_PATH"
-    --health-timeout "$HEALTH_TIMEOUT" --expect-status "$EXPECT_STATUS" --health-protocol "$HEALTH_PROTOCOL")
+    --health-timeout "$HEALTH_TIMEOUT" --expect-status "$EXPECT_STATUS")
   [[ -z $SOCKET_GROUP ]] || args+=(--socket-group "$SOCKET_GROUP")
+  [[ $HEALTH_PROTOCOL == http ]] || args+=(--health-protocol "$HEALTH_PROTOCOL")
+  ((INSTANCES == 1)) || args+=(--instances "$INSTANCES")
   for p in ${SHARED[@]+"${SHARED[@]}"}; do args+=(--shared "$p"); done
   (
     umask 077
@@ -215,7 +265,7 @@ prepare_record() {
 prepare_is_standby() {
   sy_read_standby
   sy_read_state
-  [[ $SB_R == "$RELEASE" && $RELEASE != "$LIVE_R" && -S $PREV_SOCK ]] || return 1
+  [[ $INSTANCES == 1 && $SB_R == "$RELEASE" && $RELEASE != "$LIVE_R" && -S $PREV_SOCK ]] || return 1
   [[ "$PID_PID $PID_ST" == "$SB_PID $SB_ST" ]] && sy_alive "$SB_PID" "$SB_ST" && sy_owns_socket "$SB_PID" "$PREV_SOCK"
 }
 
@@ -233,7 +283,7 @@ prepare_standby() {
 sy_init prepare
 # --env-bytes is prepare's own (lib.sh's sy_parse reads the options the scripts share): taken out
 # here, every other option passed on with its value (a value that looks like an option stays one).
-ENV_BYTES='' env_given='' DELTA='' EXPECT_LIVE='' prepare_opts=()
+ENV_BYTES='' env_given='' DELTA='' EXPECT_LIVE='' prepare_opts=() PIDS=()
 while (($#)) && [[ $1 != -- ]]; do
   case $1 in
     --env-bytes)
@@ -264,7 +314,7 @@ while (($#)) && [[ $1 != -- ]]; do
       ;;
   esac
 done
-allowed='deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status health-protocol lock-owner reuse package-bytes'
+allowed='deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status health-protocol lock-owner reuse package-bytes instances'
 if [[ -n $FILES_ONLY ]]; then
   (($# == 0)) || sy_usage "--files-only starts nothing: no -- CMD"
 else
@@ -299,7 +349,7 @@ if [[ -n $EXPECT_LIVE ]]; then
   # the supervisor's relaunch: only if nothing changed since it looked (a deploy may have finished)
   sy_read_state
   SY_ON_FAIL=sy_lock_release
-  [[ "$LIVE_R $LIVE_PID $LIVE_ST" == "$EXPECT_LIVE" ]] ||
+  [[ "$LIVE_R ${LIVE_W[*]}" == "$EXPECT_LIVE" ]] ||
     sy_die 11 "the live release changed (now: ${LIVE_R:-none} ${LIVE_PID:-} ${LIVE_ST:-}, expected: $EXPECT_LIVE): nothing started"
 fi
 if [[ -z $REUSE ]]; then
@@ -333,7 +383,7 @@ fi
 [[ -d $REL_DIR/.switchyard ]] || mkdir -m 0750 -- "$REL_DIR/.switchyard" # the package brings it
 if [[ -z $REUSE ]]; then prepare_manifest; fi
 sy_read_pidfile
-old_pidfile="${PID_PID:+$PID_PID $PID_ST}"
+old_pidfile="${PID_W[*]}"
 SY_ON_FAIL=prepare_cleanup
 # In the lock: undo (while the lock is ours) removes what this deploy unpacked; retire's unlock
 # removes the marker with the lock, no program of its own.
@@ -384,44 +434,13 @@ if [[ -n $FILES_ONLY ]]; then
 fi
 
 SY_STEP=start
-argv=()
-for a in "${SY_CMD[@]}"; do
-  a=${a//"{socket}"/"$STAGE_SOCK"}
-  argv+=("${a//"{release}"/"$RELEASE"}")
-done
-if [[ -e $STAGE_SOCK || -L $STAGE_SOCK ]]; then rm -f -- "$STAGE_SOCK"; fi
 cd -- "$REL_DIR"
-# setsid: the app leaves our process group, so a signal to this script's group (the client's
-# time limit) never reaches it; the redirections let the SSH exec end while the app runs on. The
-# variables are exported in the background subshell itself (no `env` program, no value in any
-# argv), each record as one word, taken literally; SWITCHYARD_* last, so they always win.
-{
-  for e in ${ENVS[@]+"${ENVS[@]}"}; do export -- "${e?}"; done
-  export SWITCHYARD_RELEASE="$RELEASE" SWITCHYARD_SITE="$SITE" SWITCHYARD_SOCKET="$STAGE_SOCK"
-  exec nohup setsid -- "${argv[@]}" # --: an app.start[0] such as -x is the program, not an option
-} >.switchyard/app.log 2>&1 </dev/null &
-pid=$!
-sy_starttime "$pid"
-st=$SY_START
-[[ -n $st ]] || prepare_fail 5 "the app exited at once: ${argv[*]}"
-if [[ -n $REUSE ]]; then
-  sy_write "$REL_DIR/.switchyard/pid" "$pid $st" # replaces the running start's: atomically
-else
-  printf '%s\n' "$pid $st" >"$REL_DIR/.switchyard/pid" # a new file in our own new directory: no mv
-fi
 
-sy_now
-started=$SY_NOW deadline=$((SY_NOW + START_MS))
-until [[ -S $STAGE_SOCK ]]; do
-  sy_alive "$pid" "$st" || prepare_fail 5 "the app exited before its socket $STAGE_SOCK appeared"
-  sy_now
-  ((SY_NOW < deadline)) || prepare_fail 5 "socket $STAGE_SOCK did not appear within ${START_TIMEOUT}s"
-  sy_poll "$started" 100
-  sy_sleep_ms "$SY_POLL"
+for ((k = 1; k <= INSTANCES; k++)); do prepare_start "$k"; done
+for ((k = 1; k <= INSTANCES; k++)); do
+  sy_sock "$k"
+  prepare_health "${PIDS[2 * k - 2]}" "${PIDS[2 * k - 1]}"
 done
-chmod -- "$SOCKET_MODE" "$STAGE_SOCK"
-if [[ -n $SOCKET_GROUP ]]; then chgrp -- "$SOCKET_GROUP" "$STAGE_SOCK"; fi
-
-prepare_health "$pid" "$st"
+sy_sock 1
 prepare_record
-prepare_done "$pid" "$st"
+prepare_done "${PIDS[0]}" "${PIDS[1]}"

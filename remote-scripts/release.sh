@@ -10,15 +10,26 @@
 #   WAIT: seconds to wait for a word. While it waits, the deploy lock's heartbeat goes on
 #   (lock/heartbeat, every 5 s): the lock of a client that is gone ages, from any machine's view.
 #
+# `--release @standby` (a plain rollback, in ONE exec: no releases.sh first) is resolved here,
+# before prepare, into every step's `--release`: the release this host has standing by, the
+# previous one whose process retire.sh --standby kept running (.switchyard/standby: alive by pid
+# and start time, not live, not rolled back from; prepare then takes its instant path); on a host
+# that runs no app (--files-only), the previous release (nothing runs there). It prints
+# `::sy resolved name=@standby release=R` first; none here: 12, nothing changed. It is read before
+# prepare takes the lock: a standby retired just then (its window over) is started again by
+# prepare --reuse R, the relaunch path, with the same guarantees.
+#
 # Each step is prepare.sh, switch.sh, retire.sh or undo.sh run as they are (the client sends them
 # as the functions sy_run_prepare… before this text; run as a file, the scripts beside it), in a
 # subshell of its own, with its own traps and exit code. After prepare and after switch it prints
 # `::sy ready step=prepare|switch` and waits for the next word.
 #
 # Exit codes: those of the step that ended it (see each script); 0 after retire or undo;
-# 2 usage or an unknown word; 9 stdin ended, or WAIT seconds passed, without a word (the client is
-# gone or stuck): the host is left as it was, its lock held. The client then runs the next step as
-# an exec of its own, or `gulp unlock` / the next deploy names the lock.
+# 2 usage or an unknown word; 3 @standby on a host not set up; 9 stdin ended, or WAIT seconds
+# passed, without a word (the client is gone or stuck): the host is left as it was, its lock held.
+# The client then runs the next step as an exec of its own, or `gulp unlock` / the next deploy
+# names the lock; 12 @standby, and no standby runs here (nothing changed: the client falls back to
+# releases.sh and a relaunch).
 set -euo pipefail
 if ! declare -F sy_emit >/dev/null; then
   sy_dir=.
@@ -40,6 +51,49 @@ prepare_args=("${@:1:np}")
 switch_args=("${@:np+1:ns}")
 retire_args=("${@:np+ns+1:nr}")
 undo_args=("${@:np+ns+nr+1}")
+
+# release_standby: TARGET, the release @standby names here (see the header), or exit 12.
+# Locals only (the step subshells inherit this shell's variables): the state is read, not changed.
+release_standby() {
+  # shellcheck disable=SC2034  # set by lib.sh's readers, declared here to keep them local
+  local RELEASES STATE LIVE_R LIVE_PID LIVE_ST PREV_R PREV_PID PREV_ST SB_R SB_PID SB_ST SB_UNTIL SY_RSTATE SY_WORDS SY_PATH want=standby w
+  [[ ${prepare_args[0]:-} == --deploy-to ]] || sy_fail 2 release "@standby: prepare's words must start with --deploy-to D"
+  sy_abspath "${prepare_args[1]:-}"
+  RELEASES=$SY_PATH/releases STATE=$SY_PATH/.switchyard
+  [[ -d $RELEASES ]] || sy_fail 3 release "$RELEASES is missing: run setup first"
+  for w in "${prepare_args[@]}"; do
+    [[ $w != -- ]] || break
+    if [[ $w == --files-only ]]; then want=previous; fi
+  done
+  sy_read_state
+  SY_RSTATE=none
+  if [[ -n $PREV_R && -d $RELEASES/$PREV_R ]]; then sy_release_state "$PREV_R"; fi
+  [[ $SY_RSTATE == "$want" ]] ||
+    sy_fail 12 release "@standby: no standby runs here (previous release: ${PREV_R:-none}, state: $SY_RSTATE): nothing changed"
+  TARGET=$PREV_R
+}
+
+# release_name ARRAY: its `--release @standby` (before any `--`: the app's words are its own) made
+# `--release $TARGET`.
+release_name() {
+  local -n a=$1
+  local i
+  for ((i = 0; i + 1 < ${#a[@]}; i++)); do
+    [[ ${a[i]} != -- ]] || return 0
+    if [[ ${a[i]} == --release && ${a[i + 1]} == @standby ]]; then a[i + 1]=$TARGET; fi
+  done
+}
+
+TARGET=''
+for ((i = 0; i + 1 < np; i++)); do
+  [[ ${prepare_args[i]} != -- ]] || break
+  if [[ ${prepare_args[i]} == --release && ${prepare_args[i + 1]} == @standby ]]; then
+    release_standby
+    for words in prepare_args switch_args retire_args undo_args; do release_name "$words"; done
+    sy_emit resolved name=@standby "release=$TARGET"
+    break
+  fi
+done
 
 # release_word: the client's next word into WORD, read in 5 s slices so that the lock's heartbeat
 # goes on meanwhile (a partial line is kept across slices); 1 at the end of stdin or after WAIT s.

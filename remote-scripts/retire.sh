@@ -3,7 +3,7 @@
 #
 # Usage: retire.sh --deploy-to D --release R --site S --socket-dir SD [--grace 2] [--drain 30]
 #          [--drain-mode signal|connections] [--keep 5] [--audit TEXT] [--mark-bad]
-#          [--standby SECONDS] [--supervisor VERSION]
+#          [--standby SECONDS] [--supervisor VERSION] [--instances N]
 #
 # If the previous release's process (pid AND start time, from .switchyard/previous) still runs:
 # wait until its listener (the socket .prev links to, by inode in `ss -xle`) has had an empty
@@ -38,8 +38,42 @@ if ! declare -F sy_emit >/dev/null; then
   . "$sy_dir/lib.sh"
 fi
 
+# retire_old K: stop instance K of the previous release once its listener has nothing left to
+# lose; `::sy retired …` for it (with instance=K when there are several). An instance the new
+# release does not have (app.instances lowered) loses its live name first.
+retire_old() {
+  local sig=gone check stop_at
+  sy_read_state
+  sy_pick "$1"
+  SY_WAIT_FIELDS=()
+  if (($1 > INSTANCES)) && [[ -S $LIVE_SOCK ]]; then
+    ln -f -- "$LIVE_SOCK" "$PREV_SOCK"
+    rm -f -- "$LIVE_SOCK"
+  fi
+  if sy_alive "$PREV_PID" "$PREV_ST"; then
+    # Not a blind timer: until the old listener's accept queue is empty (and, with --drain-mode
+    # connections, its accepted connections closed); --grace and --drain only bound the wait.
+    sy_old_listener_wait "$PREV_R"
+    # The live socket cannot be the old process's when switch.sh's traces are all there: R's
+    # staged name is gone (renamed over the live path), and .prev (the old live inode, linked by
+    # switch) is a socket other than the live one; one inode is bound by one socket only. In any
+    # other state (undo ran, files moved by hand), the full check: who listens on the live inode.
+    check=$LIVE_SOCK
+    if [[ ! -e $STAGE_SOCK && ( ! -e $LIVE_SOCK || ( -S $LIVE_SOCK && -S $PREV_SOCK && ! $LIVE_SOCK -ef $PREV_SOCK ) ) ]]; then check=''; fi
+    sy_now
+    stop_at=$SY_NOW
+    sy_stop "$PREV_PID" "$PREV_ST" "$DRAIN_MS" "$check"
+    sig=$SY_SIGNAL
+    sy_now
+    SY_WAIT_FIELDS+=("stop_ms=$((SY_NOW - stop_at))")
+  fi
+  if ((INSTANCES > 1 || $1 > 1)); then SY_WAIT_FIELDS+=("instance=$1"); fi
+  sy_emit retired "release=$PREV_R" "pid=${PREV_PID:-none}" "signal=$sig" ${SY_WAIT_FIELDS[@]+"${SY_WAIT_FIELDS[@]}"}
+  signal=$sig
+}
+
 sy_init retire
-sy_parse 'deploy-to release site socket-dir grace drain drain-mode keep audit mark-bad standby supervisor' "$@"
+sy_parse 'deploy-to release site socket-dir grace drain drain-mode keep audit mark-bad standby supervisor instances' "$@"
 sy_require deploy-to release site socket-dir
 sy_validate
 sy_check_setup
@@ -62,24 +96,9 @@ elif ((STANDBY > 0)) && [[ -z $MARK_BAD ]] && sy_alive "$PREV_PID" "$PREV_ST"; t
   sy_emit retired "release=$PREV_R" "pid=$PREV_PID" signal=standby "until=$((EPOCHSECONDS + STANDBY))"
 else
   rm -f -- "$STATE/standby"
-  if sy_alive "$PREV_PID" "$PREV_ST"; then
-    # Not a blind timer: until the old listener's accept queue is empty (and, with --drain-mode
-    # connections, its accepted connections closed); --grace and --drain only bound the wait.
-    sy_old_listener_wait "$PREV_R"
-    # The live socket cannot be the old process's when switch.sh's traces are all there: R's
-    # staged name is gone (renamed over the live path), and .prev (the old live inode, linked by
-    # switch) is a socket other than the live one; one inode is bound by one socket only. In any
-    # other state (undo ran, files moved by hand), the full check: who listens on the live inode.
-    check=$LIVE_SOCK
-    if [[ ! -e $STAGE_SOCK && -S $LIVE_SOCK && -S $PREV_SOCK && ! $LIVE_SOCK -ef $PREV_SOCK ]]; then check=''; fi
-    sy_now
-    stop_at=$SY_NOW
-    sy_stop "$PREV_PID" "$PREV_ST" "$DRAIN_MS" "$check"
-    signal=$SY_SIGNAL
-    sy_now
-    SY_WAIT_FIELDS+=("stop_ms=$((SY_NOW - stop_at))")
-  fi
-  sy_emit retired "release=$PREV_R" "pid=${PREV_PID:-none}" "signal=$signal" ${SY_WAIT_FIELDS[@]+"${SY_WAIT_FIELDS[@]}"}
+  n=$((${#PREV_W[@]} / 2))
+  for ((k = 1; k <= (n > 1 ? n : 1); k++)); do retire_old "$k"; done
+  sy_sock 1
 fi
 
 if [[ -n $MARK_BAD && -n $PREV_R && -d $RELEASES/$PREV_R/.switchyard && ! -L $RELEASES/$PREV_R/.switchyard ]]; then

@@ -5,7 +5,9 @@
 #          [--health-protocol http|fastcgi]
 #
 # Prints `::sy status release=R|none pid=P|none alive=yes|no uptime=SECONDS socket=yes|no
-# health=CODE|none healthy=yes|no lock=free|held releases=N previous=R|none mode=app|files|none`
+# health=CODE|none healthy=yes|no lock=free|held releases=N previous=R|none mode=app|files|none
+# instances=N running=M` (instance 1's pid, uptime and health; running: how many of its N
+# instances run)
 # (uptime 0 when not alive; mode files: the live release is files only, switch.sh --files-only,
 # with no process or socket by design; none: nothing live), `::sy lock release=R msg=<owner
 # text>` when the deploy lock is held, `::sy standby release=R pid=P until=EPOCH` while a standby
@@ -23,7 +25,7 @@ if ! declare -F sy_emit >/dev/null; then
 fi
 
 sy_init status
-sy_parse 'deploy-to site socket-dir health-path expect-status health-protocol' "$@"
+sy_parse 'deploy-to site socket-dir health-path expect-status health-protocol instances' "$@"
 sy_require deploy-to site socket-dir
 sy_validate
 [[ -d $RELEASES ]] || sy_die 3 "$RELEASES is missing: run setup first"
@@ -31,7 +33,10 @@ sy_read_state
 
 mode=app
 if [[ -z $LIVE_R ]]; then mode=none; elif [[ -z $LIVE_PID ]]; then mode=files; fi
-alive=no uptime=0
+alive=no uptime=0 running=0
+for ((i = 0; i < ${#LIVE_W[@]}; i += 2)); do
+  if sy_alive "${LIVE_W[i]}" "${LIVE_W[i + 1]:-}"; then running=$((running + 1)); fi
+done
 if sy_alive "$LIVE_PID" "$LIVE_ST"; then
   alive=yes
   read -r up _ </proc/uptime
@@ -54,7 +59,7 @@ lock=free
 if [[ -n $LOCK_TEXT ]]; then lock=held; fi
 sy_emit status "release=${LIVE_R:-none}" "pid=${LIVE_PID:-none}" "alive=$alive" "uptime=$uptime" \
   "socket=$socket" "health=$health" "healthy=$healthy" "lock=$lock" \
-  "releases=${#dirs[@]}" "previous=${PREV_R:-none}" "mode=$mode"
+  "releases=${#dirs[@]}" "previous=${PREV_R:-none}" "mode=$mode" "instances=$((${#LIVE_W[@]} / 2))" "running=$running"
 if [[ -n $LOCK_TEXT ]]; then sy_emit lock "release=${LOCK_R:-unknown}" "msg=$LOCK_TEXT"; fi
 sy_supervisor_state ''
 reason=''

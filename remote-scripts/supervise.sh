@@ -4,7 +4,7 @@
 # Usage: supervise.sh --action start|run|stop|status --deploy-to D --site S --socket-dir SD
 #          [--health-path /health] [--expect-status 200] [--health-protocol http|fastcgi] [--grace 2] [--drain 30]
 #          [--drain-mode signal|connections] [--keep 5] [--version HASH] [--interval-ms 500]
-#          [--health-every 10] [--unhealthy 3] [--max-restarts 10] [--boot yes|no]
+#          [--health-every 10] [--unhealthy 3] [--max-restarts 10] [--instances N] [--boot yes|no]
 #
 # start: writes this very program (lib.sh, the steps and this script: the text the client sent, or
 # the files beside it) to D/.switchyard/supervisor.sh, stops a supervisor of another --version,
@@ -68,7 +68,7 @@ while (($#)); do
       ;;
   esac
 done
-sy_parse 'deploy-to site socket-dir health-path expect-status health-protocol grace drain drain-mode keep' ${sv_opts[@]+"${sv_opts[@]}"}
+sy_parse 'deploy-to site socket-dir health-path expect-status health-protocol grace drain drain-mode keep instances' ${sv_opts[@]+"${sv_opts[@]}"}
 sy_require deploy-to site socket-dir
 [[ $ACTION =~ ^(start|run|stop|status)$ ]] || sy_usage "--action: start, run, stop or status, not '$ACTION'"
 [[ $VERSION =~ ^[0-9a-z]{1,64}$ ]] || sy_usage "bad --version: '$VERSION'"
@@ -88,7 +88,7 @@ sv_args() {
   SV_ARGS=(--deploy-to "$DEPLOY_TO" --site "$SITE" --socket-dir "$SOCKET_DIR" --health-path "$HEALTH_PATH"
     --expect-status "$EXPECT_STATUS" --health-protocol "$HEALTH_PROTOCOL" --grace "$GRACE" --drain "$DRAIN" --drain-mode "$DRAIN_MODE" --keep "$KEEP"
     --version "$VERSION" --interval-ms "$INTERVAL_MS" --health-every "$HEALTH_EVERY" --unhealthy "$UNHEALTHY"
-    --max-restarts "$MAX_RESTARTS")
+    --max-restarts "$MAX_RESTARTS" --instances "$INSTANCES")
 }
 
 # sv_install: this program as one file. Sent by the client, it is the text bash -c runs; run as a
@@ -215,18 +215,18 @@ sv_cycle() {
   ((env_bytes == 0)) || eb=(--env-bytes "$env_bytes")
   set +e
   sy_run_prepare --deploy-to "$DEPLOY_TO" --site "$SITE" --socket-dir "$SOCKET_DIR" --release "$r" --reuse \
-    --lock-owner "supervisor pid $$ on ${HOSTNAME:-?}" --expect-live "$LIVE_R $LIVE_PID $LIVE_ST" \
+    --lock-owner "supervisor pid $$ on ${HOSTNAME:-?}" --expect-live "$LIVE_R ${LIVE_W[*]}" \
     ${eb[@]+"${eb[@]}"} "${launch[@]}" <"$RELEASES/$r/.switchyard/env"
   SV_RC=$?
   set -e
   ((SV_RC == 0)) || return 0
-  sv_step switch --release "$r"
+  sv_step switch --release "$r" --instances "$INSTANCES"
   if ((SV_RC != 0)); then
-    sv_step undo --release "$r" --grace "$GRACE"
+    sv_step undo --release "$r" --grace "$GRACE" --instances "$INSTANCES"
     SV_RC=7
     return 0
   fi
-  sv_step retire --release "$r" --grace "$GRACE" --drain "$DRAIN" --drain-mode "$DRAIN_MODE" --keep "$KEEP" --audit "$audit" ${mark:+"$mark"}
+  sv_step retire --release "$r" --grace "$GRACE" --drain "$DRAIN" --drain-mode "$DRAIN_MODE" --keep "$KEEP" --audit "$audit" --instances "$INSTANCES" ${mark:+"$mark"}
 }
 
 # sv_heal WHY: the live release is down: its standby back at once, or a new start after the backoff.
@@ -265,14 +265,23 @@ sv_errored() {
 
 # sv_check: why the live release needs help (SV_WHY), or empty.
 sv_check() {
+  local i
   SV_WHY=''
-  if ! sy_alive "$LIVE_PID" "$LIVE_ST"; then
-    SV_WHY="died (its process $LIVE_PID is gone)"
-    return 0
-  fi
+  for ((i = 0; i < ${#LIVE_W[@]}; i += 2)); do
+    if ! sy_alive "${LIVE_W[i]}" "${LIVE_W[i + 1]:-}"; then
+      SV_WHY="died (its process ${LIVE_W[i]} is gone)"
+      if ((i > 0)); then SV_WHY="died (instance $((i / 2 + 1)): its process ${LIVE_W[i]} is gone)"; fi
+      return 0
+    fi
+  done
   SV_N=$((SV_N + 1))
   ((SV_N % HEALTH_EVERY == 0 || SV_BAD > 0)) || return 0
-  sy_health "$LIVE_SOCK"
+  for ((i = 1; i <= ${#LIVE_W[@]} / 2; i++)); do
+    sy_sock "$i"
+    sy_health "$LIVE_SOCK"
+    [[ $SY_CODE == "$EXPECT_STATUS" ]] || break
+  done
+  sy_sock 1
   if [[ $SY_CODE == "$EXPECT_STATUS" ]]; then SV_BAD=0 && return 0; fi
   SV_BAD=$((SV_BAD + 1))
   ((SV_BAD < UNHEALTHY)) || SV_WHY="is unhealthy (GET $HEALTH_PATH answered $SY_CODE, $SV_BAD checks in a row)"
@@ -312,7 +321,7 @@ sv_run() {
     sy_now
     if ((SV_LAST > 0 && SY_NOW - SV_LAST >= 30000)); then SV_DELAY=100 SV_UNSTABLE=0; fi
     sv_standby_due
-    if [[ -n $LIVE_R ]]; then
+    if [[ -n $LIVE_R && -n $LIVE_PID ]]; then # a files-only release runs nothing
       sv_check
       if [[ -n $SV_WHY ]]; then
         sv_heal "$SV_WHY"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # undo.sh: put the host back to how it was before the deploy of R, whatever phase R reached.
 #
-# Usage: undo.sh --deploy-to D --release R --site S --socket-dir SD [--grace 2]
+# Usage: undo.sh --deploy-to D --release R --site S --socket-dir SD [--grace 2] [--instances N]
 #
 # Only while R's deploy holds the lock. If R is live (switched): rename SOCK-S.prev back over the
 # live socket (the previous process still listens), point current at the previous release and
@@ -29,15 +29,52 @@ if ! declare -F sy_emit >/dev/null; then
   . "$sy_dir/lib.sh"
 fi
 
+# undo_restore: R switched: every instance's .prev back over its live socket (the previous
+# processes still listen), or on a first release the live sockets gone; then, by the inode each
+# socket file had, R's listeners serve what their accept queues hold before R is stopped.
+undo_restore() {
+  local -a inos=()
+  local k n=$((${#PREV_W[@]} / 2)) ino
+  if [[ -n $PREV_R ]]; then
+    for ((k = 1; k <= n; k++)); do
+      sy_pick "$k"
+      if ! sy_alive "$PREV_PID" "$PREV_ST" || [[ ! -S $PREV_SOCK ]]; then
+        sy_die 8 "cannot restore $PREV_R: its process $PREV_PID is gone or $PREV_SOCK is missing; $RELEASE stays live"
+      fi
+    done
+  fi
+  for ((k = 1; k <= INSTANCES; k++)); do
+    sy_pick "$k"
+    ino=$(exec stat -c %i -- "$LIVE_SOCK" 2>/dev/null) || ino=''
+    inos+=("$ino")
+    if [[ -n $PREV_R && $k -le $n ]]; then mv -T -- "$PREV_SOCK" "$LIVE_SOCK"; else rm -f -- "$LIVE_SOCK"; fi
+  done
+  if [[ -n $PREV_R ]]; then
+    sy_point_current "$PREV_R"
+    sy_write "$STATE/live" "$PREV_R ${PREV_W[*]}"
+    rm -f -- "$STATE/previous"
+    restored=$PREV_R
+  else
+    rm -f -- "$DEPLOY_TO/current" "$STATE/live" "$STATE/previous"
+    restored=none
+  fi
+  DRAIN_MODE=signal
+  for ((k = 1; k <= INSTANCES; k++)); do
+    sy_sock "$k"
+    sy_old_listener_wait "$RELEASE" "${inos[k - 1]}"
+  done
+  sy_sock 1
+}
+
 sy_init undo
-sy_parse 'deploy-to release site socket-dir grace' "$@"
+sy_parse 'deploy-to release site socket-dir grace instances' "$@"
 sy_require deploy-to release site socket-dir
 sy_validate
 sy_check_setup
 sy_read_pidfile
 sy_read_state
 switched=''
-if [[ -n $PID_PID && "$LIVE_R $LIVE_PID $LIVE_ST" == "$RELEASE $PID_PID $PID_ST" ]]; then switched=1; fi
+if [[ -n $PID_PID && "$LIVE_R ${LIVE_W[*]}" == "$RELEASE ${PID_W[*]}" ]]; then switched=1; fi
 files=''
 if [[ $LIVE_R == "$RELEASE" && -z $LIVE_PID ]]; then switched=1 files=1; fi
 
@@ -54,7 +91,7 @@ if [[ -n $files ]]; then
   # files only: no socket to rename back, no listener to wait for
   if [[ -n $PREV_R ]]; then
     sy_point_current "$PREV_R"
-    sy_write "$STATE/live" "$PREV_R${PREV_PID:+ $PREV_PID $PREV_ST}"
+    sy_write "$STATE/live" "$PREV_R${PREV_W[*]:+ ${PREV_W[*]}}"
     rm -f -- "$STATE/previous"
     restored=$PREV_R
   else
@@ -62,37 +99,27 @@ if [[ -n $files ]]; then
     restored=none
   fi
 elif [[ -n $switched ]]; then
-  # R's listener, by the inode of the socket file it had: what its accept queue holds once the
-  # old socket is back (or the live path gone) is served before R is stopped.
-  r_ino=$(exec stat -c %i -- "$LIVE_SOCK" 2>/dev/null) || r_ino=''
-  if [[ -n $PREV_R ]]; then
-    if ! sy_alive "$PREV_PID" "$PREV_ST" || [[ ! -S $PREV_SOCK ]]; then
-      sy_die 8 "cannot restore $PREV_R: its process $PREV_PID is gone or $PREV_SOCK is missing; $RELEASE stays live"
-    fi
-    mv -T -- "$PREV_SOCK" "$LIVE_SOCK"
-    sy_point_current "$PREV_R"
-    sy_write "$STATE/live" "$PREV_R $PREV_PID $PREV_ST"
-    rm -f -- "$STATE/previous"
-    restored=$PREV_R
-  else
-    rm -f -- "$LIVE_SOCK" "$DEPLOY_TO/current" "$STATE/live" "$STATE/previous"
-    restored=none
-  fi
-  DRAIN_MODE=signal
-  sy_old_listener_wait "$RELEASE" "$r_ino"
+  undo_restore
 fi
 
 SY_STEP=stop
 sy_read_state
-# A standby that never switched (an instant rollback undone) was not started by us: it stays.
-if [[ -n $PID_PID && "$PID_PID $PID_ST" != "$LIVE_PID $LIVE_ST" ]] && [[ -n $switched || ! -f $LOCK/standby ]]; then
-  sy_stop "$PID_PID" "$PID_ST" 5000 "$LIVE_SOCK"
-fi
-rm -f -- "$STAGE_SOCK"
+for ((k = 1; k <= ${#PID_W[@]} / 2; k++)); do
+  sy_pick "$k"
+  # A standby that never switched (an instant rollback undone) was not started by us: it stays.
+  if [[ -n $PID_PID && "$PID_PID $PID_ST" != "$LIVE_PID $LIVE_ST" ]] && [[ -n $switched || ! -f $LOCK/standby ]]; then
+    sy_stop "$PID_PID" "$PID_ST" 5000 "$LIVE_SOCK"
+  fi
+done
+for ((k = 1; k <= INSTANCES; k++)); do
+  sy_sock "$k"
+  rm -f -- "$STAGE_SOCK"
+done
+sy_sock 1
 if [[ -f $LOCK/fresh ]] && ! sy_in_use "$RELEASE"; then
   rm -rf -- "$REL_DIR"
 elif [[ $LIVE_R == "$RELEASE" ]]; then
-  sy_write "$REL_DIR/.switchyard/pid" "$LIVE_PID $LIVE_ST" # a restart undone: the old process again
+  sy_write "$REL_DIR/.switchyard/pid" "${LIVE_W[*]}" # a restart undone: the old processes again
 fi
 
 SY_STEP=unlock

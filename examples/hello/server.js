@@ -49,7 +49,8 @@ const server = http.createServer((req, res) => {
     }
     // While draining, ask the client to close the connection so keep-alive ends with this response.
     if (draining) res.setHeader('connection', 'close');
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-release': release });
+    // x-pid: which process answered (app.instances runs several behind one upstream)
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-release': release, 'x-pid': String(process.pid) });
     res.end(body);
   };
   if (delayMs > 0) setTimeout(send, delayMs);

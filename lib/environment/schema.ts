@@ -132,6 +132,18 @@ function appSchema(z: Z, f: Fields) {
         ),
       roles: z.array(f.name).min(1).default(['app']).meta(doc("Roles whose hosts run the app. A selected host with none of them (a db primary) gets each release's files only (unpacked, `current` pointing at them, nothing started), so a hook can run the migrations in them.")),
       startTimeoutSeconds: z.number().positive().max(86400).multipleOf(0.001).default(30).meta(doc('How long the app may take to create its socket; in steps of 0.001 (the script counts milliseconds).')),
+      instances: z
+        .number()
+        .int()
+        .min(1)
+        .max(16)
+        .default(1)
+        .meta(
+          doc(
+            'Processes of the release per host, each on its own socket (`SOCK-<site>`, then `SOCK-<site>@2`, …), for runtimes without a worker pool of their own; nginx gets an upstream of their live socket paths. A deploy or restart starts all of them, switches them and retires the old ones; the supervisor keeps them all up. `SWITCHYARD_INSTANCE` tells each which it is.',
+            3,
+          ),
+        ),
       health,
     })
     .meta(doc('The app: how it starts and how its health is checked.'));
@@ -180,7 +192,7 @@ function serverSchemas(z: Z, f: Fields) {
           .default(0)
           .meta(
             doc(
-              'Keep the previous release running this long after a deploy, on its own socket: a `rollback` within that time is instant (its socket renamed back over the live one, nothing started), and the supervisor switches back to it at once if the new release dies. Then the supervisor (or, without one, the next deploy) retires it. 0: retired at once.',
+              'Keep the previous release running this long after a deploy, on its own socket: a `rollback` within that time is instant, one SSH exec per host (its socket renamed back over the live one, nothing started), and the supervisor switches back to it at once if the new release dies. Then the supervisor (or, without one, the next deploy) retires it. 0: retired at once.',
               300,
             ),
           ),
@@ -339,7 +351,7 @@ export function validateEnvironment(input: unknown, where: { name: string; file:
   env.hosts.forEach((h, i) => {
     const dir = h.socketDir ?? env.socketDir;
     if (!dir) return;
-    const longest = `${dir.replace(/\/+$/, '')}/SOCK-${env.site}-${'x'.repeat(RELEASE_ID_MAX)}`;
+    const longest = `${dir.replace(/\/+$/, '')}/SOCK-${env.site}${env.app.instances > 1 ? `@${env.app.instances}` : ''}-${'x'.repeat(RELEASE_ID_MAX)}`;
     if (Buffer.byteLength(longest) > SOCKET_PATH_MAX) {
       problems.push(
         `${h.socketDir ? `hosts[${i}].socketDir` : 'socketDir'}: "${dir}" is too long: a release socket path (${Buffer.byteLength(longest)} bytes) would exceed the ${SOCKET_PATH_MAX}-byte unix socket limit`,
@@ -347,6 +359,7 @@ export function validateEnvironment(input: unknown, where: { name: string; file:
     }
   });
   if (env.transport === 'local' && env.hosts.length !== 1) problems.push('hosts: the local transport takes exactly one host');
+  if (env.app.instances > 1 && env.retire.standbySeconds > 0) problems.push(`retire.standbySeconds: a standby is kept for app.instances 1 only (app.instances is ${env.app.instances})`);
   if (problems.length) {
     throw new SwitchyardError(`${where.file}: invalid environment\n${problems.map((l) => `  ${l}`).join('\n')}`);
   }

@@ -33,6 +33,11 @@ export interface NginxServerBlockOptions {
   fastcgiIndex?: string;
   /** Name of the map variable (without `$`); default derived from the site, unique per site. */
   mapVariable?: string;
+  /**
+   * app.instances: above 1, an `upstream` of the N live sockets (`<socketPath>`, then
+   * `<socketPath>@2`, …), each connected to by path per request as the one socket is.
+   */
+  instances?: number;
 }
 
 export interface NginxMainConfigOptions {
@@ -164,8 +169,8 @@ const FASTCGI_PARAMS: ReadonlyArray<readonly [string, string]> = [
   ['HTTP_HOST', '$host'],
 ];
 
-/** The fastcgi pass: the release's directory as the root, the path split, the params. */
-function fastcgiLines(o: NginxServerBlockOptions, v: string): string[] {
+/** The fastcgi pass to `via` (the live socket, or the instances' upstream): the release's directory as the root, the path split, the params. */
+function fastcgiLines(o: NginxServerBlockOptions, via: string): string[] {
   if (o.documentRoot === undefined) fail('documentRoot', o.documentRoot, 'required with pass "fastcgi" (<deployTo>/current)');
   const root = validateAbsolutePath(o.documentRoot, 'documentRoot');
   const index = o.fastcgiIndex ?? 'Default.aspx';
@@ -173,7 +178,7 @@ function fastcgiLines(o: NginxServerBlockOptions, v: string): string[] {
   return [
     '# fastcgi_keep_conn stays off: a kept connection would stay on the OLD release',
     '# after a switch. One connection per request.',
-    `fastcgi_pass unix:$${v};`,
+    `fastcgi_pass ${via};`,
     '# $realpath_root: the current symlink resolved for each request, so SCRIPT_FILENAME',
     '# names the release that is live now (nginx itself reads no file of it).',
     `root ${root};`,
@@ -182,6 +187,16 @@ function fastcgiLines(o: NginxServerBlockOptions, v: string): string[] {
     'fastcgi_split_path_info ^(.+?\\.[A-Za-z0-9]+)(/.*)$;',
     ...FASTCGI_PARAMS.map(([name, value]) => `fastcgi_param ${name.padEnd(17)} ${value};`),
   ];
+}
+
+/**
+ * The upstream of app.instances > 1 live sockets (none for one: the socket path is used as is).
+ * No keepalive pool, as for one socket; a failed connect moves on to the next instance.
+ */
+function instancesUpstream(name: string, socketPath: string, n: number): string[] {
+  if (n === 1) return [];
+  const servers = Array.from({ length: n }, (_, i) => `    server unix:${socketPath}${i === 0 ? '' : `@${i + 1}`};`);
+  return [`upstream ${name} {`, ...servers, `}`, ``];
 }
 
 /**
@@ -198,29 +213,35 @@ export function nginxServerBlock(o: NginxServerBlockOptions): string {
   if (pass !== 'http' && pass !== 'fastcgi') fail('pass', pass, 'expected "http" or "fastcgi"');
   const v = o.mapVariable === undefined ? defaultMapVariable(site) : validateVariable(o.mapVariable);
   const mapKey = MAP_KEYWORDS.has(site) ? `\\${site}` : site;
+  const n = o.instances ?? 1;
+  if (!Number.isInteger(n) || n < 1 || n > 16) fail('instances', n, 'expected an integer from 1 to 16');
+  const pool = instancesUpstream(`${v}_instances`, socketPath, n);
+  const target = pool.length ? `${v}_instances` : socketPath;
+  const via = pool.length ? `$${v}` : pass === 'http' ? `unix:$${v}:` : `unix:$${v}`;
 
   const passLines =
     pass === 'http'
       ? [
           '# No upstream{} keepalive pool: a pooled connection stays on the socket inode it',
           '# was opened to, i.e. on the OLD release after a switch. One connection per request.',
-          `proxy_pass http://unix:$${v}:;`,
+          `proxy_pass http://${via};`,
           'proxy_http_version 1.1;',
           'proxy_set_header Connection "";',
           'proxy_set_header Host $host;',
           'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
           'proxy_set_header X-Forwarded-Proto $scheme;',
         ]
-      : fastcgiLines(o, v);
+      : fastcgiLines(o, via);
 
   return [
     `# switchyard site ${site}: ${pass} over the live socket ${socketPath}`,
     `# Allow-list on $host (never $http_host: a port in the Host header would end up in the`,
     `# socket path). Any other host name maps to "" and is refused below, so no Host header`,
     `# can reach a release's own socket (SOCK-${site}-<release>) or another site.`,
+    ...pool,
     `map $host $${v} {`,
     `    default "";`,
-    `    ${mapKey} ${socketPath};`,
+    `    ${mapKey} ${target};`,
     `}`,
     ``,
     `server {`,

@@ -10,7 +10,7 @@ export function liveSocket(env: Environment): string {
 
 export function serverBlock(env: Environment): string {
   const fastcgi = env.nginx.pass === 'fastcgi' ? { documentRoot: path.posix.join(env.deployTo, 'current'), fastcgiIndex: env.nginx.fastcgiIndex } : {};
-  return nginxServerBlock({ site: env.site, socketPath: liveSocket(env), listen: env.nginx.listen, pass: env.nginx.pass, ...fastcgi });
+  return nginxServerBlock({ site: env.site, socketPath: liveSocket(env), listen: env.nginx.listen, pass: env.nginx.pass, instances: env.app.instances, ...fastcgi });
 }
 
 /** Every web host's server block, once per distinct socket dir (hosts may keep their sockets apart). */

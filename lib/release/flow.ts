@@ -1,7 +1,8 @@
 // The release as one transaction over every selected host (docs/ARCHITECTURE.md). Its steps, by
 // method name, in the order ReleaseRun.run() takes them:
-//   hook('started') -> connect -> refuseIfLive (cold-deploy only) -> prepareAll (prepareHost,
-//   startTalk) -> hook('prepared') -> switchInBatches (switchBatch; checkBatch between batches)
+//   hook('started') -> connect -> refuseIfLive (cold-deploy only) -> prepareAll (prepareEach:
+//   prepareHost, startTalk; a rollback to @standby with a host that has none: fallBack, then
+//   prepareEach again) -> hook('prepared') -> switchInBatches (switchBatch; checkBatch between batches)
 //   -> hook('switched') -> retireAll (retireHost) -> hook('finished')
 //   a failure or an abort before the retire: rollBack -> undoTouched (undoHost, hook('rolledBack'))
 //   -> hook('failed'); a failure to retire: hook('failed'), the new release staying live.
@@ -11,6 +12,8 @@
 // Each host's steps run in ONE exec (release.sh, Mina-style): prepare, then the client writes
 // `switch`, `retire` or `undo` to its stdin when every host is ready for it (nextStep). A step whose
 // conversation is gone (the host's script ended) runs as an exec of its own (execStep).
+// A plain rollback inside the standby window is one exec too: the host resolves `@standby` itself
+// (release.sh) and says which release that is; one without a standby refuses (12), changing nothing.
 import { releaseCommand, statusCommand, superviseCommand, type RemoteCommand } from '../remote/commands';
 import { SwitchyardError } from '../errors';
 import { forHost, type Environment, type HostConfig } from '../environment';
@@ -31,6 +34,10 @@ export type HookName = 'started' | 'prepared' | 'switched' | 'finished' | 'faile
 
 export interface HookContext {
   session: Session;
+  /**
+   * The release id, or the ids joined with commas when they differ per host (rollback). A plain
+   * rollback to each host's standby: `@standby` in `started`, the ids each host named from `prepared` on.
+   */
   release: string;
   kind: ReleaseKind;
   /** Every host of the release; those without an app role have its files only (nothing runs there). */
@@ -55,8 +62,16 @@ export interface ReleaseEvent {
 export interface ReleaseOptions {
   session: Session;
   kind: ReleaseKind;
-  /** The release each host runs: one id for a deploy (the same everywhere); per host for a rollback. */
+  /**
+   * The release each host runs: one id for a deploy (the same everywhere); per host for a rollback;
+   * STANDBY_RELEASE (lib/remote/commands.ts) for a plain rollback to each host's running standby.
+   */
   release: string | ((h: HostConfig) => string);
+  /**
+   * With STANDBY_RELEASE: where each host goes instead when some host has no standby running (its
+   * release.sh refused: 12). The hosts that prepared are undone first (their standby runs on).
+   */
+  withoutStandby?: () => Promise<(h: HostConfig) => string>;
   /** The package to stream into prepare (deploy and cold-deploy). */
   packageFor?: (host: HostConfig) => Package;
   /**
@@ -109,6 +124,11 @@ export interface ReleaseReport {
 }
 
 class Aborted extends SwitchyardError {}
+/** release.sh found no standby to resolve `@standby` to: nothing changed there. */
+class NoStandby extends SwitchyardError {}
+const NO_STANDBY = 12;
+/** A release id as the remote scripts take one (docs/REMOTE-PROTOCOL.md, "Values"). */
+const SCRIPT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 type Plan = ReturnType<typeof releaseCommand>;
 type NextStep = 'switch' | 'retire' | 'undo';
@@ -124,9 +144,8 @@ class ReleaseRun {
   private readonly reporter: Reporter;
   private readonly hosts: HostConfig[];
   private readonly started = Date.now();
-  /** The release id, or the ids joined with commas when they differ per host (rollback). */
-  private readonly release: string;
-  private readonly ctx: HookContext;
+  /** The release each host is asked for (before a host names its @standby; after a fallBack, the new targets). */
+  private target: (h: HostConfig) => string;
   private readonly state: Map<string, HostReport>;
   private readonly switchOrder: string[] = [];
   /** Each host's release command, built once: its `steps` serve dry runs and steps run alone. */
@@ -142,10 +161,9 @@ class ReleaseRun {
     this.env = o.session.env;
     this.reporter = o.session.reporter;
     this.hosts = o.session.hosts;
-    const ids = [...new Set(this.hosts.map((h) => this.releaseOf(h)))];
-    this.release = ids.length === 1 ? ids[0]! : ids.join(',');
+    const { release } = o;
+    this.target = typeof release === 'string' ? () => release : release;
     this.state = new Map(this.hosts.map((h) => [h.name, this.plannedReport(h)]));
-    this.ctx = { session: this.session, release: this.release, kind: o.kind, hosts: this.hosts };
   }
 
   async run(): Promise<ReleaseReport> {
@@ -198,6 +216,21 @@ class ReleaseRun {
 
   /** Every host prepares; the barrier: one failure and no host switches. */
   private async prepareAll(): Promise<void> {
+    let failedPrepare = await this.prepareEach();
+    if (failedPrepare.length && this.o.withoutStandby && failedPrepare.every((p) => p.error instanceof NoStandby)) {
+      await this.fallBack(failedPrepare.map((p) => p.host.name));
+      failedPrepare = await this.prepareEach();
+    }
+    if (failedPrepare.length) {
+      const msg = failedPrepare.map((p) => p.error!.message).join('\n');
+      throw new SwitchyardError(`no host switched: ${failedPrepare.length} of ${this.hosts.length} failed to prepare\n${msg}`, {
+        host: failedPrepare[0]!.host.name,
+      });
+    }
+  }
+
+  /** prepareHost on every host at once; the hosts that failed. */
+  private async prepareEach(): Promise<{ host: HostConfig; error?: Error }[]> {
     const { hosts } = this;
     this.reporter.log('info', `${this.o.kind} ${this.release} to ${hosts.length} host(s): ${hosts.map((h) => h.name).join(', ')}`);
     const prepared = await this.session.each(hosts, (h) => this.prepareHost(h));
@@ -208,12 +241,22 @@ class ReleaseRun {
       s.phase = 'failed';
       s.error ??= p.error!.message;
     }
-    if (failedPrepare.length) {
-      const msg = failedPrepare.map((p) => p.error!.message).join('\n');
-      throw new SwitchyardError(`no host switched: ${failedPrepare.length} of ${hosts.length} failed to prepare\n${msg}`, {
-        host: failedPrepare[0]!.host.name,
-      });
-    }
+    return failedPrepare;
+  }
+
+  /**
+   * Some host has no standby running (the others may): the hosts that prepared are undone (a
+   * standby prepared but not switched stays running: undo.sh), and every host starts over on the
+   * targets withoutStandby gives, as a rollback outside the standby window.
+   */
+  private async fallBack(without: string[]): Promise<void> {
+    this.reporter.log('info', `no standby runs on ${without.join(', ')}: the rollback starts the release again instead`);
+    const undo = this.hosts.filter((h) => this.touched.has(h.name));
+    const notBack = (await this.session.each(undo, (h) => this.undoHost(h))).filter((r) => r.error || !r.value?.ok);
+    if (notBack.length) throw new SwitchyardError(`undo failed on ${notBack.map((r) => r.host.name).join(', ')}`, { host: notBack[0]!.host.name });
+    this.touched.clear();
+    this.target = await this.o.withoutStandby!();
+    for (const h of this.hosts) this.state.set(h.name, this.plannedReport(h));
   }
 
   /** One host's release command starts (its conversation stays open for the next words) and prepares. */
@@ -222,21 +265,12 @@ class ReleaseRun {
     const pkg = reuse ? undefined : this.o.packageFor?.(h);
     if (!reuse && !pkg && !this.session.options.dryRun) throw new SwitchyardError('no package to deploy', { host: h.name });
     const filesOnly = !runsApp(this.env, h);
-    const cmd = releaseCommand(forHost(this.env, h), {
-      release: this.releaseOf(h),
-      lockOwner: lockOwner(),
-      reuse,
-      filesOnly,
-      audit: `${this.o.kind} by ${lockOwner()}`,
-      markBad: this.o.kind === 'rollback',
-      standby: this.o.kind === 'deploy', // the previous release stays up for retire.standbySeconds
-      // on stdin, never on the command line (lib/remote/commands.ts envBlock)
-      appEnv: (this.appEnv ??= this.o.appEnv ?? resolveAppEnv(this.env.app.env, { envFile: this.env.file, reporter: this.reporter }).values),
-    });
+    const cmd = this.plan(h, this.releaseOf(h));
     this.plans.set(h.name, cmd);
     this.touched.add(h.name);
     const r = this.session.options.dryRun ? await this.execStep(h, cmd.steps.prepare, 'prepare') : await this.startTalk(h, cmd, pkg);
     if (!r.ok) this.prepareFailed(h, r);
+    this.resolved(h, field(r, 'resolved', 'release'));
     const s = this.state.get(h.name)!;
     s.phase = 'prepared';
     const prev = field(r, 'live', 'release');
@@ -249,6 +283,30 @@ class ReleaseRun {
     const what = filesOnly ? 'files only (no app role): unpacked, nothing started' : `pid ${field(r, 'prepared', 'pid') ?? '?'}, healthy (${field(r, 'prepared', 'status') ?? 'ok'})`;
     this.say(`prepared: ${what}${s.previous ? `, live now: ${s.previous}` : ', nothing live yet'}`, h.name);
     return r;
+  }
+
+  /** The host's release command for R (its steps serve dry runs and steps run alone). */
+  private plan(h: HostConfig, release: string): Plan {
+    const reuse = this.o.kind === 'restart' || this.o.kind === 'rollback';
+    return releaseCommand(forHost(this.env, h), {
+      release,
+      lockOwner: lockOwner(),
+      reuse,
+      filesOnly: !runsApp(this.env, h),
+      audit: `${this.o.kind} by ${lockOwner()}`,
+      markBad: this.o.kind === 'rollback',
+      standby: this.o.kind === 'deploy', // the previous release stays up for retire.standbySeconds
+      // on stdin, never on the command line (lib/remote/commands.ts envBlock)
+      appEnv: (this.appEnv ??= this.o.appEnv ?? resolveAppEnv(this.env.app.env, { envFile: this.env.file, reporter: this.reporter }).values),
+    });
+  }
+
+  /** The host named the release @standby stands for: the report, and any step run alone, say that one. */
+  private resolved(h: HostConfig, id: string | undefined): void {
+    if (id === undefined) return;
+    if (!SCRIPT_ID.test(id)) throw new SwitchyardError(`${h.name}: @standby named '${id}', not a release id`, { host: h.name });
+    this.state.get(h.name)!.release = id;
+    this.plans.set(h.name, this.plan(h, id));
   }
 
   /** The host's one exec (release.sh) starts and runs prepare; it then waits for the client's word. */
@@ -271,14 +329,15 @@ class ReleaseRun {
   }
 
   private prepareFailed(h: HostConfig, r: StepResult): never {
-    // 3: the release dir already existed; 4: someone else's lock. Neither is ours to undo.
-    if (r.code === 3 || r.code === 4) this.touched.delete(h.name);
+    // 3: the release dir already existed; 4: someone else's lock; 12: no standby to roll back to,
+    // nothing done. None is ours to undo.
+    if (r.code === 3 || r.code === 4 || r.code === NO_STANDBY) this.touched.delete(h.name);
     const s = this.state.get(h.name)!;
     s.phase = 'failed';
     const holder = r.error?.replace(/^locked by:?\s*/i, '') ?? '';
     // the live socket's own lock names another environment: its unlock, not this one's, frees it
     s.error = r.code !== 4 ? r.error : /being deployed by another environment/.test(holder) ? holder : `deploy lock is held: ${describeLock(holder)}`;
-    throw new SwitchyardError(`${h.name}: prepare failed: ${s.error}`, { host: h.name });
+    throw new (r.code === NO_STANDBY ? NoStandby : SwitchyardError)(`${h.name}: prepare failed: ${s.error}`, { host: h.name });
   }
 
   /** In batches when asked, all at once by default; each batch is checked before the next goes. */
@@ -459,6 +518,11 @@ class ReleaseRun {
     return new SwitchyardError(this.o.mask(e.message), host ? { host } : {});
   }
 
+  /** What a hook is given: a new object each time (the ids are the hosts' own once they named @standby). */
+  private get ctx(): HookContext {
+    return { session: this.session, release: this.release, kind: this.o.kind, hosts: this.hosts };
+  }
+
   private hook(name: HookName): Promise<void> {
     return runHooks(this.o.hooks, name, this.ctx);
   }
@@ -467,13 +531,20 @@ class ReleaseRun {
     if (this.o.signal?.aborted) throw new Aborted('interrupted');
   }
 
+  /** The host's release: as asked, then as the host named it (@standby). */
   private releaseOf(h: HostConfig): string {
-    return typeof this.o.release === 'string' ? this.o.release : this.o.release(h);
+    return this.state.get(h.name)!.release;
+  }
+
+  /** The release id, or the ids joined with commas when they differ per host (rollback). */
+  private get release(): string {
+    const ids = [...new Set([...this.state.values()].map((s) => s.release))];
+    return ids.length === 1 ? ids[0]! : ids.join(',');
   }
 
   private plannedReport(h: HostConfig): HostReport {
     const files = runsApp(this.env, h) ? {} : { filesOnly: true as const };
-    return { host: h.name, roles: h.roles, release: this.releaseOf(h), phase: 'planned', seconds: 0, ...files, stats: this.session.transport(h.name).stats };
+    return { host: h.name, roles: h.roles, release: this.target(h), phase: 'planned', seconds: 0, ...files, stats: this.session.transport(h.name).stats };
   }
 
   /** What happened on a host; a dry run made nothing happen, so it says only what would run. */

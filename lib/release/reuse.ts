@@ -1,11 +1,14 @@
 // Rollback and restart start an existing release again: on its own new socket, health-checked,
 // switched in with the same transaction as a deploy, then the release it replaces is retired.
-import { statusCommand } from '../remote/commands';
+// A plain rollback inside the standby window (retire.standbySeconds) is one exec per host: each
+// host names its running standby itself (@standby); where one has none, the flow falls back to
+// the targets releases.sh gives (rollbackTargets) and the relaunch path.
+import { STANDBY_RELEASE, statusCommand } from '../remote/commands';
 import { appHosts, contextFor, releaseHosts, withSession, type TaskOptions } from '../context';
 import { forHost, type HostConfig } from '../environment';
 import { SwitchyardError } from '../errors';
 import type { Session } from '../remote/session';
-import { runRelease, type ReleaseEvent, type ReleaseReport } from './flow';
+import { runRelease, type ReleaseEvent, type ReleaseOptions, type ReleaseReport } from './flow';
 import { guardedRelease, withLockWait, type ReportOptions } from './guard';
 import { maskedRelease } from './deploy';
 import { Masker, resolveAppEnv } from '../config/secrets';
@@ -70,6 +73,16 @@ async function restartTargets(session: Session, hosts: HostConfig[]): Promise<Ma
   return target;
 }
 
+/** Each host's target as the flow takes it: the map's, or, for an instant rollback, @standby with the map as its fallback. */
+async function targetsOf(session: Session, hosts: HostConfig[], kind: 'rollback' | 'restart', o: ReuseOptions): Promise<Pick<ReleaseOptions, 'release' | 'withoutStandby'>> {
+  const of = (t: Map<string, string>) => (h: HostConfig) => t.get(h.name)!;
+  if (kind === 'restart') return { release: of(await restartTargets(session, hosts)) };
+  // a dry run shows the targets releases.sh gives (read-only: it runs), no standby to resolve
+  const instant = o.to === undefined && !session.options.dryRun && session.env.retire.standbySeconds > 0;
+  if (!instant) return { release: of(await rollbackTargets(session, hosts, o.to)) };
+  return { release: () => STANDBY_RELEASE, withoutStandby: async () => of(await rollbackTargets(session, hosts)) };
+}
+
 async function releaseExisting(o: ReuseOptions, kind: 'rollback' | 'restart'): Promise<ReleaseReport> {
   const ctx = contextFor(o);
   // a rollback moves every host's current back, files-only hosts too (the db primary's migrations)
@@ -80,12 +93,12 @@ async function releaseExisting(o: ReuseOptions, kind: 'rollback' | 'restart'): P
   const masker = new Masker(appEnv.toMask);
   return withSession(ctx, hosts, async (session) => {
     await session.connectAll();
-    const target = kind === 'rollback' ? await rollbackTargets(session, hosts, o.to) : await restartTargets(session, hosts);
+    const target = await targetsOf(session, hosts, kind, o);
     const attempt = (signal: AbortSignal) =>
       runRelease({
         session,
         kind,
-        release: (h) => target.get(h.name)!,
+        ...target,
         appEnv: appEnv.values,
         mask: (t) => masker.mask(t),
         ...(o.hooks ? { hooks: o.hooks } : {}),

@@ -92,6 +92,11 @@ function script(step: Step, env: Environment, args: string[], timeoutSeconds = e
   return scriptCommand(step, `${step}.sh`, args, timeoutSeconds);
 }
 
+/** app.instances above 1: every step works on each instance's socket (SOCK-S, SOCK-S@2, …). */
+function instances(env: Environment): string[] {
+  return env.app.instances > 1 ? ['--instances', String(env.app.instances)] : [];
+}
+
 function site(env: Environment): string[] {
   return ['--deploy-to', env.deployTo, '--site', env.site, '--socket-dir', env.socketDir];
 }
@@ -104,6 +109,12 @@ export function newReleaseId(now: Date, gitSha?: string): string {
 }
 
 export const RELEASE_ID = /^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z(-[0-9a-f]{1,12})?$/;
+
+/**
+ * A release the host names itself (release.sh resolves it before prepare, into every step): the
+ * previous release whose process still runs as the standby, for a plain rollback in one exec.
+ */
+export const STANDBY_RELEASE = '@standby';
 
 export function setupCommand(env: Environment): RemoteCommand {
   return script('setup', env, ['--deploy-to', env.deployTo, '--socket-dir', env.socketDir, ...(env.socket.group ? ['--socket-group', env.socket.group] : []), ...healthProtocol(env)]);
@@ -167,7 +178,7 @@ function prepareArgs(env: Environment, o: PrepareOptions, envBytes: number): str
   if (o.filesOnly) return filesOnlyArgs(env, o);
   const args = [...site(env), '--release', o.release];
   for (const p of env.shared) args.push('--shared', p);
-  args.push('--socket-mode', env.socket.mode);
+  args.push(...instances(env), '--socket-mode', env.socket.mode);
   if (env.socket.group) args.push('--socket-group', env.socket.group);
   args.push(
     '--start-timeout', String(env.app.startTimeoutSeconds),
@@ -259,7 +270,7 @@ export function releaseCommand(env: Environment, o: ReleaseCommandOptions): Remo
 }
 
 function switchArgs(env: Environment, release: string, o: Pick<PrepareOptions, 'filesOnly'>): string[] {
-  return [...site(env), '--release', release, ...(o.filesOnly ? ['--files-only'] : [])];
+  return [...site(env), '--release', release, ...(o.filesOnly ? ['--files-only'] : instances(env))];
 }
 
 /** With filesOnly: `current` and the state move, no socket (switch.sh --files-only). */
@@ -268,7 +279,7 @@ export function switchCommand(env: Environment, release: string, o: Pick<Prepare
 }
 
 function undoArgs(env: Environment, release: string): string[] {
-  return [...site(env), '--release', release, '--grace', String(env.retire.graceSeconds)];
+  return [...site(env), '--release', release, '--grace', String(env.retire.graceSeconds), ...instances(env)];
 }
 
 export function undoCommand(env: Environment, release: string): RemoteCommand {
@@ -294,6 +305,7 @@ function retireArgs(env: Environment, release: string, audit: string, o: RetireO
     '--audit', audit,
     ...(o.markBad ? ['--mark-bad'] : []), // a rollback: what it leaves is never picked again
     ...(standby > 0 ? ['--standby', String(standby)] : []),
+    ...(o.filesOnly ? [] : instances(env)),
     ...(env.supervise.enabled && !o.filesOnly ? ['--supervisor', superviseVersion(env)] : []), // says whether it runs
   ];
 }
@@ -326,6 +338,7 @@ function superviseArgs(env: Environment): string[] {
     '--health-every', String(Math.max(1, Math.round((sv.healthEverySeconds * 1000) / sv.intervalMs))),
     '--unhealthy', String(sv.unhealthyChecks),
     '--max-restarts', String(sv.maxRestarts),
+    ...instances(env),
   ];
 }
 
@@ -341,7 +354,7 @@ export function superviseCommand(env: Environment, action: SuperviseAction, o: {
 }
 
 export function statusCommand(env: Environment): RemoteCommand {
-  return script('status', env, [...site(env), '--health-path', env.app.health.path, '--expect-status', String(env.app.health.expectStatus), ...healthProtocol(env)], 60);
+  return script('status', env, [...site(env), '--health-path', env.app.health.path, '--expect-status', String(env.app.health.expectStatus), ...healthProtocol(env), ...instances(env)], 60);
 }
 
 /** Every release of the site on the host, newest first, with its state (releases.sh). */

@@ -63,8 +63,9 @@ export function describeReach(r: Reach): DoctorCheck {
   const where = `${r.user}@${r.hostname}${r.address && r.address !== r.hostname ? ` (${r.address})` : ''} port ${r.port}, jump ${r.jump.length ? r.jump.join(' -> ') : 'none'}, identity ${r.identity}`;
   if (r.ok) return ok('reach', `reached ${where}, host key ${r.hostKeyDetail ?? r.hostKey}`);
   // a refused host key: its status here, its fingerprint and the command that fixes it in the transport's words
-  const why = r.failure === 'host key' ? `host key ${r.hostKey}` : r.failure;
-  return problem('reach', `cannot reach ${where}: ${why}${r.error ? `: ${r.error}` : ''}`);
+  const why = r.failure === 'host key' ? `host key ${r.failedJump ? r.jumpHostKey : r.hostKey}` : r.failure;
+  const at = r.failedJump ? `jump host ${r.failedJump}: ` : '';
+  return problem('reach', `cannot reach ${where}: ${at}${why}${r.error ? `: ${r.error}` : ''}`);
 }
 
 function events(lines: ResultLine[], event: string): Record<string, string>[] {

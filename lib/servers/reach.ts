@@ -5,6 +5,7 @@
 import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import { hostKeySummary, type Transport } from '../remote/transport';
+import { JumpHostError } from '../remote/transport/ssh-connect';
 import type { HostKeyStatus as KeyStanding } from '../remote/transport/known-hosts';
 import type { SshTarget } from '../remote/transport/ssh-options';
 import type { SshReach } from '../remote/transport/types';
@@ -29,8 +30,12 @@ export interface Reach {
   hostKey: HostKeyStatus;
   /** How the key was verified (the known_hosts line, or the CA and certificate), or why it was refused. */
   hostKeyDetail?: string;
-  /** The fingerprint of a key that was refused. */
+  /** The fingerprint of a key that was refused (the failed jump host's, with failedJump). */
   fingerprint?: string;
+  /** The jump host where the connection failed (`name (user@host:port)`): the target was never reached. */
+  failedJump?: string;
+  /** That jump host's key standing, when the handshake with it got that far. */
+  jumpHostKey?: HostKeyStatus;
   ok: boolean;
   failure?: ReachFailure;
   /** The transport's own message on a failure: for a host key, with the command that fixes it. */
@@ -57,18 +62,37 @@ function failureOf(err: unknown, standing: KeyStanding | undefined): ReachFailur
   return 'unreachable';
 }
 
+/** The jump host the connection failed at, if that is where (the transport's error chain). */
+function jumpFailure(err: unknown): JumpHostError | undefined {
+  for (let e = err; e instanceof Error; e = e.cause) if (e instanceof JumpHostError) return e;
+  return undefined;
+}
+
+/** What went wrong at a jump host: the target's own key was never checked. */
+function failedAtJump(j: JumpHostError): Partial<Reach> {
+  const v = j.hostKey;
+  return {
+    failedJump: j.hop,
+    ...(v ? { jumpHostKey: v.status } : {}),
+    ...(v && v.status !== 'verified' ? { fingerprint: `${v.keyType} ${v.fingerprint}` } : {}),
+    failure: failureOf(j, v),
+    error: j.why,
+  };
+}
+
 /**
  * How the transport reaches its host, after connect() (err: what it threw, if it did). Reads the
  * target as resolved from the environment and ssh_config, and the verdict of the handshake.
  */
 export async function reachOf(t: Transport, err?: unknown): Promise<Reach> {
   const ok = err === undefined;
-  // the transport's message says where first (`host web1 (deploy@10.0.0.5:22): `): the report says it already
-  const error = ok ? undefined : ((err as Error).message ?? String(err)).replace(/^host \S+ \([^)]*\): /, '');
+  // the transport's message says where first (`host web1 (deploy@10.0.0.5:22 via b (…)): `): the report says it already
+  const error = ok ? undefined : ((err as Error).message ?? String(err)).replace(/^host \S+(?: \((?:[^()]|\([^()]*\))*\))?: /, '');
   if (!isSsh(t)) {
     return { via: 'local', hostname: 'localhost', user: '(this process)', port: 0, jump: [], identity: 'none', hostKey: 'not checked', ok, ...(ok ? {} : { failure: 'unreachable', error }) };
   }
   const { target, hostKeyStatus: v, reach } = t;
+  const atJump = ok ? undefined : jumpFailure(err);
   const address = await dns.lookup(target.hostname).then((a) => a.address, () => undefined);
   const offered = target.identityFiles.find((f) => fs.existsSync(f));
   const firstOffer = target.agent ? `ssh-agent${offered ? `, then ${offered}` : ''}` : (offered ?? 'none');
@@ -86,5 +110,6 @@ export async function reachOf(t: Transport, err?: unknown): Promise<Reach> {
     ...(v && v.status !== 'verified' ? { fingerprint: `${v.keyType} ${v.fingerprint}` } : {}),
     ok,
     ...(ok ? {} : { failure: failureOf(err, v), error }),
+    ...(atJump ? failedAtJump(atJump) : {}),
   };
 }

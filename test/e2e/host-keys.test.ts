@@ -12,6 +12,7 @@ import { transportsFor } from '../../lib/remote/transport';
 import type { HostKeyStatus } from '../../lib/remote/transport/known-hosts';
 import { fingerprint } from '../../lib/remote/transport/known-hosts';
 import { SshTransport } from '../../lib/remote/transport/ssh';
+import { doctor } from '../../lib/servers/doctor';
 import { setup } from '../../lib/servers/setup';
 import { startLab, type Lab, type LabHost } from '../support/lab';
 import { labEnvInput, REPO } from '../support/lab-env';
@@ -93,6 +94,27 @@ describe('host certificates (@cert-authority)', () => {
     const d = await deploy({ environment: env, reporter: rep }, 'cold-deploy');
     expect(d.ok).toBe(true);
     expect(await lab.fetchSite(h1)).toEqual({ status: 200, body: `hello from release ${d.release}\n` });
+  });
+
+  it('doctor: the host the CA verified says so (its certificate) and passes; the unsigned one names its host-key problem and the host', async () => {
+    const [h1, h2] = lab.hosts as [LabHost, LabHost];
+    const kh = knownHosts('kh_ca_doctor', [`@cert-authority * ${lab.caPublicKey}`]);
+    const rep = new MemoryReporter();
+    const report = await doctor({ environment: validated(envInput([h1, h2], kh)), reporter: rep });
+    expect(report.ok).toBe(false);
+    const [d1, d2] = report.hosts;
+    expect(d1!.host).toBe('h1');
+    expect(d1!.checks.filter((c) => c.status === 'problem')).toEqual([]);
+    expect(d1!.reach).toMatchObject({ ok: true, hostKey: 'verified' });
+    const fp = (h: LabHost) => fingerprint(keyOf(h)).replace(/[+/]/g, '\\$&');
+    expect(d1!.checks[0]!.message).toMatch(new RegExp(`, host key ssh-ed25519 ${fp(h1)} verified by CA ssh-ed25519 SHA256:\\S+ \\(${kh}:1\\): certificate "lab-h1" for 127\\.0\\.0\\.1, h1\\.lab\\.test, valid until forever$`));
+    expect(d2!.host).toBe('h2');
+    expect(d2!.reach).toMatchObject({ ok: false, failure: 'host key', hostKey: 'unknown', fingerprint: `ssh-ed25519 ${fingerprint(keyOf(h2))}` });
+    expect(d2!.checks.map((c) => `${c.check} ${c.status}`)).toEqual(['reach problem']);
+    expect(d2!.checks[0]!.message).toMatch(
+      new RegExp(`^cannot reach .* port ${h2.sshPort}, .*: host key unknown: unknown host key ssh-ed25519 ${fp(h2)} .*The @cert-authority line at ${kh}:1 names this host, but the server has no host certificate for its ssh-ed25519 key`),
+    );
+    expect(rep.text()).toMatch(new RegExp(`\\[h2\\] ✗ reach: cannot reach .* port ${h2.sshPort}, .*: host key unknown`));
   });
 
   it('refuses, as ssh does, a host that is unsigned, signed by another CA, for another name, or expired, saying why and how to fix it', async () => {

@@ -12,9 +12,11 @@ import { validateEnvironment } from '../../lib/environment';
 import { MemoryReporter } from '../../lib/output/reporter';
 import { deploy } from '../../lib/release/deploy';
 import { reportOf } from '../../lib/release/flow';
+import { doctor } from '../../lib/servers/doctor';
 import { setup } from '../../lib/servers/setup';
 import { status } from '../../lib/servers/status';
-import { SshTransport, transportsFor } from '../../lib/remote/transport';
+import { transportsFor } from '../../lib/remote/transport';
+import { SshTransport } from '../../lib/remote/transport/ssh';
 import { startLab, type Lab, type LabHost } from '../support/lab';
 import { labEnvInput, REPO } from '../support/lab-env';
 
@@ -114,6 +116,20 @@ describe.sequential('through a bastion', () => {
     expect((await reachOf(env)).jumps).toEqual([{ name: '127.0.0.1', user: jumpLab.user, hostname: '127.0.0.1', port: jumpLab.bastion!.sshPort, identity: jumpLab.identityFile }]);
   });
 
+  it('doctor through the bastion: the jump (user@host:port, the identity it accepted) on every host, and every check passes', async () => {
+    const report = await doctor({ environment: viaConfig(), reporter: new MemoryReporter() });
+    const jump = `${jumpLab.user}@127.0.0.1:${jumpLab.bastion!.sshPort} (identity ${jumpLab.identityFile})`;
+    for (const h of jumpLab.hosts) {
+      const d = report.hosts.find((x) => x.host === h.name)!;
+      expect(d.checks.filter((c) => c.status === 'problem')).toEqual([]);
+      expect(d.reach).toMatchObject({ ok: true, jump: [jump], identity: jumpLab.identityFile, hostKey: 'verified', port: h.sshPort });
+      expect(d.checks[0]!.message).toMatch(
+        new RegExp(`^reached ${jumpLab.user}@127\\.0\\.0\\.1 port ${h.sshPort}, jump ${jump.replace(/[.()]/g, '\\$&')}, identity ${jumpLab.identityFile}, host key ssh-ed25519 SHA256:\\S+ verified by ${jumpLab.knownHostsFile}:\\d+$`),
+      );
+    }
+    expect(report.ok).toBe(true);
+  });
+
   it('goes through a chain of jumps (a,b: the bastion, then the bastion again through itself), each counted', async () => {
     const env = viaConfig({ proxyJump: 'bastion,bastion' });
     const t = transportsFor(env, [env.hosts[0]!]).get('h1') as SshTransport;
@@ -149,6 +165,24 @@ describe.sequential('through a bastion', () => {
     await expect(deploy({ environment: env2, reporter: new MemoryReporter() })).rejects.toThrow(
       new RegExp(`host h1 \\(${jumpLab.user}@127\\.0\\.0\\.1:${jumpLab.hosts[0]!.sshPort} via 127\\.0\\.0\\.1 \\([^)]*\\)\\): unknown host key ssh-ed25519 SHA256:`),
     );
+    expect(jumpLab.hosts.map(releasesOn)).toEqual(before);
+  });
+
+  it("doctor with the bastion's key missing from known_hosts names the jump host's key problem for each host, changing nothing", async () => {
+    const noBastion = path.join(tmp, 'known_hosts.doctor-no-bastion');
+    fs.writeFileSync(noBastion, fs.readFileSync(jumpLab.knownHostsFile, 'utf8').replace(jumpLab.bastion!.knownHostsLine, ''));
+    const before = jumpLab.hosts.map(releasesOn);
+    const report = await doctor({ environment: viaConfig({ knownHostsFile: noBastion }), reporter: new MemoryReporter() });
+    expect(report.ok).toBe(false);
+    const hop = `bastion \\(${jumpLab.user}@127\\.0\\.0\\.1:${jumpLab.bastion!.sshPort}\\)`;
+    for (const h of jumpLab.hosts) {
+      const d = report.hosts.find((x) => x.host === h.name)!;
+      expect(d.reach).toMatchObject({ ok: false, failure: 'host key', hostKey: 'not checked', jumpHostKey: 'unknown', failedJump: `bastion (${jumpLab.user}@127.0.0.1:${jumpLab.bastion!.sshPort})`, fingerprint: expect.stringMatching(/^ssh-ed25519 SHA256:/) });
+      expect(d.checks.map((c) => `${c.check} ${c.status}`)).toEqual(['reach problem']);
+      expect(d.checks[0]!.message).toMatch(
+        new RegExp(`^cannot reach ${jumpLab.user}@127\\.0\\.0\\.1 port ${h.sshPort}, jump .*: jump host ${hop}: host key unknown: unknown host key ssh-ed25519 SHA256:\\S+ for \\[127\\.0\\.0\\.1\\]:${jumpLab.bastion!.sshPort} \\(not in ${noBastion}[;)].*ssh-keyscan -p ${jumpLab.bastion!.sshPort} `),
+      );
+    }
     expect(jumpLab.hosts.map(releasesOn)).toEqual(before);
   });
 

@@ -92,8 +92,10 @@ describe.sequential('standby and supervision', () => {
     const seconds = (Date.now() - t0) / 1000;
     expect(out.result.failed).toBe(0);
     expect(out.value.hosts.every((h) => h.standby === true)).toBe(true);
-    // the release's own work: one exec per host (the target was read by one more, releases.sh)
-    for (const h of out.value.hosts) expect(h.stats.executions).toBe(2);
+    // one exec per host: the host named its standby itself (release.sh --release @standby)
+    for (const h of out.value.hosts) expect(h.stats.executions).toBe(1);
+    expect(out.value.hosts.map((h) => h.release)).toEqual([r1, r1]);
+    expect(out.value.release).toBe(r1);
     expect(lab.hosts.map(livePid)).toEqual(standbyPids); // the same processes serve again
     expect(await served()).toEqual([r1, r1]);
     const all = await releases({ environment: env, reporter: quiet() });
@@ -113,6 +115,9 @@ describe.sequential('standby and supervision', () => {
     const out = await withLoad({ environment: env, reporter: quiet(), kind: 'rollback', title: 'relaunch rollback', concurrency: 100 }, (l) => rollback(l.options()));
     expect(out.result.failed).toBe(0);
     expect(out.value.hosts.some((h) => h.standby)).toBe(false);
+    // @standby refused (nothing changed), releases.sh for the targets, then the release's own exec
+    for (const h of out.value.hosts) expect(h.stats.executions).toBe(3);
+    expect(out.value.hosts.map((h) => h.release)).toEqual([r1, r1]);
     expect(await served()).toEqual([r1, r1]);
     console.log(`relaunch rollback: ${out.result.requests} requests, ${out.result.failed} failed`);
     void r3;

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { releaseScriptText } from '../../lib/remote/commands';
 import { parseResultLines } from '../../lib/remote/protocol';
-import { alive, find, get, useScriptLab, which } from '../support/scripts';
+import { alive, find, get, show, useScriptLab, waitFor, which } from '../support/scripts';
 
 const lab = useScriptLab();
 
@@ -17,12 +17,26 @@ interface Talk {
   done: ResultPromise<{ reject: false; buffer: true }>;
 }
 
-/** Starts release.sh for R with the package first on stdin, as the client does. */
-function start(release: string, o: { retire?: string[]; wait?: number } = {}): Talk {
+/** r's deploy, the previous release kept running as the standby (retire --standby). */
+async function deployWithStandby(r: string): Promise<{ pid: number; starttime: string }> {
+  const steps = [
+    await lab().prepare(r),
+    await lab().run('switch', lab().siteArgs(r)),
+    await lab().run('retire', [...lab().siteArgs(r), '--grace', '0.1', '--drain', '5', '--standby', '60']),
+  ];
+  for (const x of steps) if (x.code !== 0) throw new Error(`deploy of ${r} failed: ${show(x)}`);
+  return lab().pidFile(r)!;
+}
+
+/**
+ * Starts release.sh for R with the package first on stdin, as the client does (reuse: none, an
+ * existing release again; filesOnly: an existing release on a host that runs no app).
+ */
+function start(release: string, o: { retire?: string[]; wait?: number; reuse?: boolean; filesOnly?: boolean } = {}): Talk {
   const pkg = lab().packageFile;
-  const p = lab().prepareArgs(release);
-  p.splice(p.indexOf('--'), 0, '--package-bytes', String(fs.statSync(pkg).size));
-  const sw = lab().siteArgs(release);
+  const p = o.filesOnly ? [...lab().siteArgs(release), '--lock-owner', 'test', '--files-only', '--reuse'] : lab().prepareArgs(release, { reuse: o.reuse ?? false });
+  if (!o.reuse && !o.filesOnly) p.splice(p.indexOf('--'), 0, '--package-bytes', String(fs.statSync(pkg).size));
+  const sw = [...lab().siteArgs(release), ...(o.filesOnly ? ['--files-only'] : [])];
   const re = [...lab().siteArgs(release), '--grace', '0.1', '--drain', '5', ...(o.retire ?? [])];
   const un = [...lab().siteArgs(release), '--grace', '0'];
   const done = execa(which('bash'), ['-c', releaseScriptText(), 'release.sh', String(o.wait ?? 60), String(p.length), String(sw.length), String(re.length), ...p, ...sw, ...re, ...un], {
@@ -31,7 +45,7 @@ function start(release: string, o: { retire?: string[]; wait?: number } = {}): T
     env: {},
     cwd: lab().root,
   });
-  done.stdin!.write(fs.readFileSync(pkg));
+  if (!o.reuse && !o.filesOnly) done.stdin!.write(fs.readFileSync(pkg));
   let out = '';
   const waiting: { re: RegExp; resolve: (s: string) => void }[] = [];
   done.stdout!.on('data', (c: Buffer) => {
@@ -155,5 +169,78 @@ describe('release.sh: the whole release in one exec', () => {
     expect(r.exitCode).toBe(4);
     expect(String(r.stdout)).toContain('::sy error code=4 step=lock msg=locked by: release=rX');
     expect(fs.existsSync(lab().releaseDir('r2'))).toBe(false);
+  });
+
+  it('--release @standby: the standby is named on the host, in every step, and taken back at once (one exec)', async () => {
+    const r1 = await lab().deploy('r1');
+    const r2 = await deployWithStandby('r2');
+    const t = start('@standby', { reuse: true, retire: ['--mark-bad'] });
+    await t.until(/::sy ready step=prepare\n/);
+    t.say('switch');
+    await t.until(/::sy ready step=switch\n/);
+    t.say('retire');
+    t.end();
+    const r = await t.done;
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    const lines = parseResultLines(String(r.stdout));
+    expect(lines[0]).toEqual({ event: 'resolved', fields: { name: '@standby', release: 'r1' } });
+    expect(lines.find((l) => l.event === 'prepared')?.fields).toMatchObject({ release: 'r1', pid: String(r1.pid), standby: 'yes' });
+    expect(lines.find((l) => l.event === 'switched')?.fields).toMatchObject({ release: 'r1', previous: 'r2' });
+    expect(lines.find((l) => l.event === 'retired')?.fields).toMatchObject({ release: 'r2' });
+    expect(lab().state('live')).toBe(`r1 ${r1.pid} ${r1.starttime}`); // the same process serves again
+    expect((await get(lab().liveSock)).body).toBe('hello from release r1\n');
+    expect(alive(r2.pid, r2.starttime)).toBe(false);
+    expect(fs.existsSync(`${lab().releaseDir('r2')}/.switchyard/bad`)).toBe(true);
+    expect(lab().lockHeld()).toBe(false);
+  });
+
+  it('--release @standby with no standby running: 12 before prepare, nothing changed', async () => {
+    const r1 = await lab().deploy('r1');
+    const r2 = await deployWithStandby('r2');
+    process.kill(r1.pid, 'SIGKILL'); // as after the window
+    await waitFor(() => !alive(r1.pid, r1.starttime));
+    const before = fs.readdirSync(`${lab().deployTo}/releases`).sort();
+    const t = start('@standby', { reuse: true });
+    t.end();
+    const r = await t.done;
+    expect(r.exitCode).toBe(12);
+    expect(parseResultLines(String(r.stdout))).toEqual([
+      { event: 'error', fields: { code: '12', step: 'release' }, msg: '@standby: no standby runs here (previous release: r1, state: previous): nothing changed' },
+    ]);
+    expect(lab().lockHeld()).toBe(false);
+    expect(lab().state('live')).toBe(`r2 ${r2.pid} ${r2.starttime}`);
+    expect(fs.readdirSync(`${lab().deployTo}/releases`).sort()).toEqual(before);
+    expect((await get(lab().liveSock)).body).toBe('hello from release r2\n');
+  });
+
+  it('--release @standby on a host that runs no app (--files-only): its previous release, where it has one', async () => {
+    const files = async (r: string) => {
+      for (const x of [
+        await lab().run('prepare', ['--files-only', ...lab().siteArgs(r), '--lock-owner', 'test'], { inputFile: lab().packageFile }),
+        await lab().run('switch', [...lab().siteArgs(r), '--files-only']),
+        await lab().run('retire', [...lab().siteArgs(r), '--grace', '0.1', '--drain', '5']),
+      ]) {
+        if (x.code !== 0) throw new Error(show(x));
+      }
+    };
+    await files('r1');
+    const none = start('@standby', { filesOnly: true });
+    none.end();
+    const refused = await none.done;
+    expect(refused.exitCode, String(refused.stdout)).toBe(12); // nothing before r1
+    await files('r2');
+    const t = start('@standby', { filesOnly: true });
+    await t.until(/::sy ready step=prepare\n/);
+    t.say('switch');
+    await t.until(/::sy ready step=switch\n/);
+    t.say('retire');
+    t.end();
+    const r = await t.done;
+    expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
+    const lines = parseResultLines(String(r.stdout));
+    expect(lines[0]).toEqual({ event: 'resolved', fields: { name: '@standby', release: 'r1' } });
+    expect(lines.find((l) => l.event === 'prepared')?.fields).toEqual({ release: 'r1', mode: 'files' });
+    expect(fs.readlinkSync(`${lab().deployTo}/current`)).toMatch(/releases\/r1$/);
+    expect(lab().lockHeld()).toBe(false);
   });
 });

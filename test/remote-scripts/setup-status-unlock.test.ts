@@ -103,6 +103,8 @@ describe('status', () => {
       releases: '0',
       previous: 'none',
       mode: 'none',
+      instances: '0',
+      running: '0',
     });
   });
 

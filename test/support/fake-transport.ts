@@ -6,7 +6,8 @@
 // ends early), and every connect, exec, word read, ready and exit goes into ONE log with a sequence
 // number shared by all hosts, so a test can say what happened before what. A release.sh whose
 // words hold --files-only plays a host that runs no app (prepare.sh --files-only: no command after
-// `--` allowed, nothing started, `mode=files`).
+// `--` allowed, nothing started, `mode=files`). `--release @standby` (a plain rollback) resolves to
+// the host's `standby` (`::sy resolved`, then that release in every step), or exits 12 without one.
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecOptions, ExecResult, Transport, TransportStats } from '../../lib/remote/transport';
@@ -23,6 +24,8 @@ export interface Outcome {
 export interface HostScript {
   /** The release this host serves before the test; 'none' when nothing is live. Default 'R0'. */
   live?: string;
+  /** The release standing by, its process running (retire --standby): what @standby names; a prepare of it starts nothing. */
+  standby?: string;
   prepare?: Outcome;
   switch?: Outcome;
   retire?: Outcome;
@@ -173,7 +176,13 @@ export class FakeTransport implements Transport {
   }
 
   /** release.sh: prepare, ready, then one word a line until retire or undo ends it. */
-  private async releaseScript(release: string, out: Output, words: Words): Promise<number> {
+  private async releaseScript(asked: string, out: Output, words: Words): Promise<number> {
+    const release = asked === '@standby' ? this.script.standby : asked;
+    if (release === undefined) {
+      out.line('::sy error code=12 step=release msg=@standby: no standby runs here (previous release: R0, state: previous): nothing changed');
+      return 12;
+    }
+    if (release !== asked) out.line(`::sy resolved name=@standby release=${release}`);
     if (words.delta) {
       out.line('::sy have release=none'); // nothing to link from: the whole package comes
       out.line('::sy have-end files=0');
@@ -223,6 +232,7 @@ export class FakeTransport implements Transport {
     const failed = await outcome('prepare', this.script.prepare, out);
     if (failed) return failed;
     if (this.filesOnly) out.line(`::sy prepared release=${release} mode=files`);
+    else if (release === this.script.standby) out.line(`::sy prepared release=${release} pid=4343 starttime=1 socket=/run/sy/SOCK-app.test-${release} status=200 standby=yes`);
     else out.line(`::sy prepared release=${release} pid=4242 starttime=1 socket=/run/sy/SOCK-app.test-${release} status=200`);
     const pid = this.filesOnly ? 'pid=none starttime=none' : 'pid=4141 starttime=1';
     out.line(this.live === 'none' ? '::sy live release=none' : `::sy live release=${this.live} ${pid}`);

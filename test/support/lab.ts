@@ -122,6 +122,8 @@ export interface StartLabOptions {
   site?: string;
   /** default true */
   nginx?: boolean;
+  /** app.instances of the sites the lab's nginx serves: an upstream of that many live sockets. Default 1. */
+  instances?: number;
   /** Per host index: how its host key is signed (null: not at all). Default: no CA, no certificates. */
   certificates?: (LabCertificate | null)[];
   /**
@@ -637,6 +639,7 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
                   site: forSite,
                   socketPath: liveSocket,
                   listen: `127.0.0.1:${port}`,
+                  instances: o.instances ?? 1,
                   ...(o.nginxPass === 'fastcgi' ? { pass: 'fastcgi' as const, documentRoot: path.join(deployTo, 'current') } : {}),
                 }),
               ],

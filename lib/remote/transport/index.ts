@@ -8,7 +8,6 @@ import type { Transport } from './types';
 export type { Transport, ExecOptions, ExecResult, TransportStats, SshReach, SshHop } from './types';
 export type { HostKeyStatus, RefusedHostKey } from './known-hosts';
 export { describeRefusal, hostKeySummary } from './host-key-messages';
-export { SshTransport } from './ssh';
 
 /** One transport per host, by the environment's `transport`. Nothing connects until first used. */
 export function transportsFor(env: Environment, hosts: HostConfig[]): Map<string, Transport> {

@@ -39,6 +39,23 @@ export interface HostKeyHooks {
   onStatus?: (s: HostKeyStatus) => void;
 }
 
+/**
+ * The connection failed at a jump host (the innermost of a chain that failed): which one, why in
+ * its own words (without the `jump host …:` its message starts with), and its host key's standing
+ * when the handshake got that far. For `gulp doctor` (lib/servers/reach.ts); the message is the same.
+ */
+export class JumpHostError extends SwitchyardError {
+  constructor(
+    message: string,
+    readonly hop: string,
+    readonly why: string,
+    readonly hostKey: HostKeyStatus | undefined,
+    cause: unknown,
+  ) {
+    super(message, { cause });
+  }
+}
+
 /** `name (user@host:port)`: how messages name a hop. */
 export function describeHop(t: SshTarget): string {
   return `${t.name} (${hopText(t)})`;
@@ -191,9 +208,11 @@ export class JumpPool {
       if (this.jumps.get(key)?.ssh === ssh) this.jumps.delete(key);
     };
     let route: Route | undefined;
+    let standing: HostKeyStatus | undefined;
+    const where = `jump host ${describeHop(via)}`;
     try {
       route = await this.channelTo(via);
-      const identity = await handshake(ssh, via, route.sock, `jump host ${describeHop(via)}`, route.proxyStderr);
+      const identity = await handshake(ssh, via, route.sock, where, route.proxyStderr, { onStatus: (s) => (standing = s) });
       const conn = ssh.connection;
       conn?.on('error', () => undefined); // its loss shows on the channels through it
       conn?.on('close', forget);
@@ -201,7 +220,9 @@ export class JumpPool {
     } catch (e) {
       forget();
       route?.release();
-      throw e;
+      // a hop further in already said where it failed
+      if (e instanceof JumpHostError || !(e instanceof SwitchyardError) || !e.message.startsWith(`${where}: `)) throw e;
+      throw new JumpHostError(e.message, describeHop(via), e.message.slice(where.length + 2), standing, e.cause);
     }
   }
 

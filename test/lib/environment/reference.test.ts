@@ -84,7 +84,7 @@ function shownDefault(p: string): { value: unknown } | undefined {
 }
 
 const KNOWN = [
-  'site', 'transport', 'build.dir', 'app.start', 'app.env', 'app.roles', 'app.startTimeoutSeconds',
+  'site', 'transport', 'build.dir', 'app.start', 'app.env', 'app.roles', 'app.startTimeoutSeconds', 'app.instances',
   'app.health.path', 'app.health.timeoutSeconds', 'app.health.expectStatus',
   'hosts[].name', 'hosts[].address', 'hosts[].port', 'hosts[].user', 'hosts[].identityFile', 'hosts[].passphraseEnv', 'hosts[].proxyJump', 'hosts[].roles',
   'hosts[].primary', 'hosts[].deployTo', 'hosts[].socketDir', 'hosts[].url', 'hosts[].config',

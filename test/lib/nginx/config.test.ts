@@ -51,6 +51,25 @@ server {
     );
   });
 
+  it('app.instances 3: an upstream of the three live sockets (no keepalive), reached through the same allow-list', () => {
+    const text = nginxServerBlock({ ...base, instances: 3 });
+    expect(text).toContain(`upstream sy_app_test_instances {
+    server unix:/srv/s/SOCK-app.test;
+    server unix:/srv/s/SOCK-app.test@2;
+    server unix:/srv/s/SOCK-app.test@3;
+}
+
+map $host $sy_app_test {
+    default "";
+    app.test sy_app_test_instances;
+}`);
+    expect(text).toContain('        proxy_pass http://$sy_app_test;\n');
+    expect(nginxServerBlock({ ...base, instances: 2, pass: 'fastcgi', documentRoot: '/srv/app/current' })).toContain('        fastcgi_pass $sy_app_test;\n');
+    expect(directives(text)).not.toMatch(/keepalive/);
+    expect(nginxServerBlock({ ...base, instances: 1 })).toBe(nginxServerBlock(base));
+    expect(() => nginxServerBlock({ ...base, instances: 17 })).toThrow(/instances/);
+  });
+
   it('renders the fastcgi pass exactly: the release resolved per request, PATH_INFO, the index, nginx\'s own params, no keepalive', () => {
     const text = nginxServerBlock({ ...base, pass: 'fastcgi', mapVariable: 'app_sock', listen: '80', documentRoot: '/srv/app/current' });
     expect(text).toBe(

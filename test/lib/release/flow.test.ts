@@ -9,6 +9,7 @@ import { MemoryReporter } from '../../../lib/output/reporter';
 import type { Package } from '../../../lib/release/package';
 import type { HostConfig } from '../../../lib/environment';
 import { uploadHead } from '../../../lib/remote/protocol';
+import { STANDBY_RELEASE } from '../../../lib/remote/commands';
 import { reportOf, runRelease, type HookContext, type HookName, type Hooks, type ReleaseEvent, type ReleaseKind, type ReleaseOptions, type ReleaseReport } from '../../../lib/release/flow';
 import { Session } from '../../../lib/remote/session';
 import { SwitchyardError } from '../../../lib/errors';
@@ -58,6 +59,7 @@ interface Setup {
   mask?: (t: string) => string;
   /** Roles per host (default web, app): a host without app runs no app, it gets the files only. */
   roles?: Record<string, string[]>;
+  withoutStandby?: ReleaseOptions['withoutStandby'];
 }
 
 function world(o: Setup = {}): World {
@@ -87,6 +89,7 @@ function world(o: Setup = {}): World {
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.batchSize ? { batchSize: o.batchSize } : {}),
       ...(o.mask ? { mask: o.mask } : {}),
+      ...(o.withoutStandby ? { withoutStandby: o.withoutStandby } : {}),
     });
   const fail = () =>
     run().then(
@@ -396,6 +399,81 @@ describe('the release transaction, with a fake transport', () => {
     expect(r.hosts.map((h) => h.release)).toEqual(['A', 'B', 'A']);
     expect(served(w.fleet)).toEqual(['A', 'B', 'A']);
     for (const h of HOSTS) expect(w.fleet.host(h).stats.bytesUploaded).toBe(0);
+  });
+
+  it('a plain rollback inside the standby window: one exec per host, each host names its standby; hooks and report get the ids', async () => {
+    const standby: Record<string, string> = { h1: 'A', h2: 'B', h3: 'A' };
+    const w = world({
+      kind: 'rollback',
+      release: () => STANDBY_RELEASE,
+      scripts: Object.fromEntries(HOSTS.map((h) => [h, { standby: standby[h]! }])),
+      withoutStandby: () => Promise.reject(new Error('no fallback: every host has its standby')),
+    });
+    const r = await w.run();
+    expect(r).toMatchObject({ ok: true, kind: 'rollback', release: 'A,B' });
+    expect(r.hosts.map((h) => [h.release, h.standby, h.phase])).toEqual([['A', true, 'finished'], ['B', true, 'finished'], ['A', true, 'finished']]);
+    expect(served(w.fleet)).toEqual(['A', 'B', 'A']);
+    for (const h of HOSTS) {
+      expect(w.fleet.of(h)).toEqual(['connect', 'exec release.sh', 'ready prepare', 'word switch', 'ready switch', 'word retire', 'exit release.sh 0']);
+      expect(w.fleet.host(h).stats.executions).toBe(1);
+      expect(w.fleet.host(h).argv[0]!.args).toContain('@standby'); // the host resolves it, not the client
+    }
+    expect(w.hooks.map((x) => `${x.name} ${x.ctx.release}`)).toEqual(['started @standby', 'prepared A,B', 'switched A,B', 'finished A,B']);
+    expect(logText(w)).toContain('[h2] prepared: B was the standby, still running (pid 4343), healthy: nothing started');
+    expect(logText(w)).toContain('[h2] switched: B is live (was R0)');
+  });
+
+  it('a step run alone after a rollback to @standby names the release the host resolved', async () => {
+    const w = world({ kind: 'rollback', release: () => STANDBY_RELEASE, scripts: Object.fromEntries(HOSTS.map((h) => [h, { standby: 'A', endEarly: h === 'h2' ? ('after-ready' as const) : undefined }])) });
+    const r = await w.run();
+    expect(r.ok).toBe(true);
+    expect(w.fleet.of('h2', 'exec')).toEqual(['exec release.sh', 'exec switch.sh', 'exec retire.sh']);
+    for (const step of w.fleet.host('h2').argv.slice(1)) expect(step.args.slice(step.args.indexOf('--release'), step.args.indexOf('--release') + 2)).toEqual(['--release', 'A']);
+  });
+
+  it('a host without a running standby: the prepared hosts are undone (their standby runs on), then every host takes the relaunch path', async () => {
+    const w = world({
+      kind: 'rollback',
+      release: () => STANDBY_RELEASE,
+      scripts: { h1: { standby: 'A' }, h3: { standby: 'A', prepare: { delayMs: 20 } } },
+      withoutStandby: async () => {
+        w.fleet.note('withoutStandby');
+        return () => 'A';
+      },
+    });
+    const r = await w.run();
+    expect(r).toMatchObject({ ok: true, release: 'A' });
+    expect(r.hosts.map((h) => [h.release, h.standby ?? false, h.phase, h.error])).toEqual([['A', true, 'finished', undefined], ['A', false, 'finished', undefined], ['A', true, 'finished', undefined]]);
+    expect(w.fleet.of('h2', 'exec', 'exit')).toEqual(['exec release.sh', 'exit release.sh 12', 'exec release.sh', 'exit release.sh 0']);
+    for (const h of ['h1', 'h3']) {
+      expect(w.fleet.of(h, 'exec', 'word', 'exit')).toEqual(['exec release.sh', 'word undo', 'exit release.sh 0', 'exec release.sh', 'word switch', 'word retire', 'exit release.sh 0']);
+      // the new targets asked for only once the hosts that prepared are put back
+      expect(w.fleet.seqs(h, 'exit release.sh 0')[0]).toBeLessThan(w.fleet.seqOf('-', 'withoutStandby'));
+    }
+    expect(w.fleet.host('h2').argv.map((a) => a.args[a.args.indexOf('--release') + 1])).toEqual(['@standby', 'A']);
+    expect(names(w)).toEqual(['started', 'prepared', 'switched', 'finished']); // the fallback is no failure
+    expect(served(w.fleet)).toEqual(['A', 'A', 'A']);
+    expect(logText(w)).toContain('no standby runs on h2: the rollback starts the release again instead');
+  });
+
+  it('no fallback when another failure comes with the missing standby: every host is put back, nothing more', async () => {
+    let asked = false;
+    const w = world({
+      kind: 'rollback',
+      release: () => STANDBY_RELEASE,
+      scripts: { h1: { standby: 'A' }, h3: { standby: 'A', prepare: { code: 6, msg: 'health check failed' } } },
+      withoutStandby: async () => {
+        asked = true;
+        return () => 'A';
+      },
+    });
+    const e = await w.fail();
+    expect(asked).toBe(false);
+    expect(e.message).toMatch(/^no host switched: 2 of 3 failed to prepare\n/);
+    expect(e.message).toContain('h2: prepare failed: @standby: no standby runs here');
+    expect(undone(w.fleet)).toEqual(['h1', 'h3']); // h2 changed nothing
+    expect(w.fleet.host('h1').live).toBe('R0');
+    expect(names(w)).toEqual(['started', 'rolledBack', 'failed']);
   });
 
   it('a dry run in batches plans every batch (nothing switched, so no batch check runs)', async () => {

@@ -10,6 +10,7 @@ import {
   privateNginxCommand,
   q,
   RELEASE_ID,
+  STANDBY_RELEASE,
   releaseCommand,
   releasesCommand,
   releaseScriptText,
@@ -362,6 +363,17 @@ describe('app.env: the values travel on stdin (the env block), never on a comman
     expect(reuse.stdinPackage).toBe(false);
     expect(reuse.stdinEnv!()).toEqual(block);
     noValue(reuse);
+  });
+
+  it('a plain rollback to the standby: @standby in every step, for release.sh to resolve on the host', () => {
+    const c = releaseCommand(makeEnv(), { release: STANDBY_RELEASE, lockOwner: 'me', audit: 'rollback by me', reuse: true, markBad: true });
+    const site = '--deploy-to /srv/app --site app.test --socket-dir /run/sy --release @standby';
+    const prepare = `${site} --socket-mode 0660 --start-timeout 30 --health-path /health --health-timeout 30 --expect-status 200 --lock-owner me --reuse -- node server.js --socket '{socket}'`;
+    const retire = `${site} --grace 2 --drain 30 --drain-mode signal --keep 5 --audit 'rollback by me' --mark-bad --supervisor ${superviseVersion(makeEnv())}`;
+    const undo = `${site} --grace 2`;
+    expect(c.command).toBe(`exec bash -c ${q(releaseScriptText())} release.sh 1200 26 8 21 ${prepare} ${site} ${retire} ${undo}`);
+    expect(c.display).toBe(`release.sh: prepare.sh ${prepare}; then at the client's word: switch.sh ${site}; retire.sh ${retire} (or undo.sh ${undo})`);
+    expect(c.stdinPackage).toBe(false);
   });
 
   it('no variables: no --env-bytes and nothing before the package', () => {

@@ -132,4 +132,12 @@ describe('describeReach', () => {
     });
     expect(describeReach({ ...base, ok: false, hostKey: 'not checked', failure: 'refused', error: 'cannot connect: ECONNREFUSED' }).message).toMatch(/port 22, .*: refused: cannot connect: ECONNREFUSED$/);
   });
+
+  it('a failure at a jump host names that hop and its own key standing, not the target\'s (never checked)', () => {
+    const viaJump = { ...base, jump: ['ops@bastion.example:22'], ok: false, hostKey: 'not checked' as const, failure: 'host key' as const, failedJump: 'bastion (ops@bastion.example:22)' };
+    expect(describeReach({ ...viaJump, jumpHostKey: 'unknown', error: 'unknown host key ssh-ed25519 SHA256:abc for bastion.example …' }).message).toBe(
+      'cannot reach deploy@web1.internal (10.0.0.5) port 22, jump ops@bastion.example:22, identity /k/id_ed25519 (then ssh-agent): jump host bastion (ops@bastion.example:22): host key unknown: unknown host key ssh-ed25519 SHA256:abc for bastion.example …',
+    );
+    expect(describeReach({ ...viaJump, failure: 'auth failed', error: 'authentication failed: tried /k/id (refused)' }).message).toMatch(/: jump host bastion \(ops@bastion\.example:22\): auth failed: authentication failed: tried \/k\/id \(refused\)$/);
+  });
 });
