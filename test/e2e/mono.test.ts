@@ -145,7 +145,24 @@ beforeAll(async () => {
   env = monoEnv();
 }, 60_000);
 
+/** What the Mono servers logged as exceptions (every release's app.log): shown when a test failed. */
+function monoExceptions(): string[] {
+  const out: string[] = [];
+  for (const h of lab?.hosts ?? []) {
+    const releases = path.join(h.deployTo, 'releases');
+    for (const r of fs.existsSync(releases) ? fs.readdirSync(releases) : []) {
+      const log = path.join(releases, r, '.switchyard', 'app.log');
+      if (!fs.existsSync(log)) continue;
+      const text = fs.readFileSync(log, 'utf8');
+      if (/Exception|mono-shop:/.test(text)) out.push(`${h.name} ${r}:\n${text.split('\n').filter((l) => /Exception|mono-shop:|   at /.test(l)).slice(0, 12).join('\n')}`);
+    }
+  }
+  return out;
+}
+
 afterAll(async () => {
+  const ex = monoExceptions();
+  if (ex.length) console.log(`exceptions in the Mono servers' logs:\n${ex.join('\n')}`);
   if (siege && siege.exitCode === null && siege.signalCode === null) siege.kill('SIGKILL');
   await lab?.stop();
   delete process.env[SECRET_VAR];
