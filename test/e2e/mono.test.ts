@@ -177,7 +177,7 @@ describe.sequential('a Mono ASP.NET app on FastCGI through the SSH lab', () => {
     const rep = new MemoryReporter(true); // every remote command and result line
     const report = path.join(dir, 'report.json');
     await setup({ environment: env, reporter: rep });
-    expect(rep.text()).toMatch(/tool=cgi-fcgi ok=yes|cgi-fcgi/);
+    expect(rep.text()).toMatch(/setup\.sh --deploy-to \S+ --socket-dir \S+ --health-protocol fastcgi/); // so it checked cgi-fcgi
     let t = Date.now();
     const cold = await deploy({ environment: env, reporter: rep }, 'cold-deploy');
     timings.push(`cold-deploy: ${((Date.now() - t) / 1000).toFixed(1)} s`);
@@ -202,7 +202,7 @@ describe.sequential('a Mono ASP.NET app on FastCGI through the SSH lab', () => {
       expect(text).not.toContain(PASSWORD);
       expect(text).not.toContain(SECRET);
     }
-    expect(rep.text()).toContain('--health-protocol');
+    expect(rep.text()).toMatch(/prepare\.sh .* --expect-status 200 --health-protocol fastcgi /);
   }, 90_000);
 
   it(`deploys under ${CONCURRENCY} concurrent connections (built-in load), 2 s requests in flight at every retire: zero failed`, async () => {
