@@ -926,7 +926,7 @@ sy_old_listener_wait() {
 }
 
 # sy_health SOCKET: one health request in the app's own protocol (--health-protocol); the HTTP
-# status (000 when none) in SY_CODE. http: a GET with curl, `Host: SITE`. fastcgi: a real FastCGI
+# status (000 when none) in SY_CODE (fastcgi: the body in SY_BODY). http: a GET with curl, `Host: SITE`. fastcgi: a real FastCGI
 # request with cgi-fcgi (libfcgi-bin), the params nginx's generated config sends for that path
 # (sy_fcgi_params), nothing else: `env -i` gives cgi-fcgi, which sends its whole environment as
 # the params, only those. Its status is the response's `Status:` header (CGI: none is 200, none
@@ -938,12 +938,17 @@ sy_health() {
     # env -i clears PATH too: both programs by their full path, looked up once
     if [[ -z ${SY_FCGI_BIN:-} ]]; then SY_FCGI_BIN=$(type -P cgi-fcgi) || SY_FCGI_BIN=''; fi
     if [[ -z ${SY_TIMEOUT_BIN:-} ]]; then SY_TIMEOUT_BIN=$(type -P timeout) || SY_TIMEOUT_BIN=''; fi
-    SY_CODE=000
+    SY_CODE=000 SY_BODY=''
     [[ -n $SY_FCGI_BIN && -n $SY_TIMEOUT_BIN ]] || return 0
-    out=$(exec env -i "${SY_FCGI_PARAMS[@]}" "$SY_TIMEOUT_BIN" 5 "$SY_FCGI_BIN" -bind -connect "$1" </dev/null 2>/dev/null) || true
-    # the header lines: up to the blank line ($(…) took the trailing newlines of an empty body)
+    # the x keeps the body's trailing newlines from $(…) (doctor compares it with nginx's answer)
+    out=$(env -i "${SY_FCGI_PARAMS[@]}" "$SY_TIMEOUT_BIN" 5 "$SY_FCGI_BIN" -bind -connect "$1" </dev/null 2>/dev/null; printf x) || true
+    out=${out%x}
+    # the header lines: up to the blank line
     head=${out%%$'\r\n\r\n'*}
     head=${head%%$'\n\n'*}
+    SY_BODY=${out#"$head"}
+    SY_BODY=${SY_BODY#$'\r\n\r\n'}
+    SY_BODY=${SY_BODY#$'\n\n'}
     [[ $head =~ ^[A-Za-z0-9_-]+: ]] || return 0 # no answer, or not CGI headers
     if [[ $'\n'$head =~ $'\n'[Ss]tatus:[[:space:]]*([1-5][0-9][0-9]) ]]; then SY_CODE=${BASH_REMATCH[1]}
     elif [[ $'\n'$head == *$'\n'[Ll]ocation:* ]]; then SY_CODE=302

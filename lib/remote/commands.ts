@@ -379,6 +379,7 @@ export function doctorCommand(env: Environment, o: DoctorCommandOptions = {}): R
     '--socket-mode', env.socket.mode,
     '--health-path', env.app.health.path,
     '--expect-status', String(env.app.health.expectStatus),
+    ...healthProtocol(env),
     ...(o.nginxUrl ? ['--nginx-url', o.nginxUrl] : []),
   ];
   const cmd = scriptCommand('doctor', 'doctor.sh', args, 60);

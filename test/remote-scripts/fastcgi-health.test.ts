@@ -4,6 +4,8 @@
 // examples/mono-shop (the HTTP check answers 000 there: the bug of issue 15).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFcgiResponder, type FcgiResponder } from '../support/fcgi-responder';
@@ -85,6 +87,40 @@ describe('the FastCGI health check', () => {
     const bad = await status('/Health.aspx', 'fcgi');
     expect(bad.code).toBe(2);
     expect(find(bad, 'error')?.msg).toBe("bad --health-protocol (http or fastcgi): 'fcgi'");
+  });
+});
+
+describe('doctor on a FastCGI site', () => {
+  /** A stand-in for the host's nginx: answers every GET with body. */
+  async function fakeNginx(body: string): Promise<{ url: string; close: () => Promise<void> }> {
+    const server = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(body));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  }
+
+  it.each([
+    ['the same answer', 'ok uat\n', 'yes'],
+    ['another app', 'something else\n', 'no'],
+  ])("asks the live socket in FastCGI and compares it with nginx's answer: %s", async (_what, nginxBody, same) => {
+    responder = await startFcgiResponder(lab().liveSock, 'Status: 200 OK\r\nContent-Type: text/plain\r\n\r\nok uat\n');
+    fs.mkdirSync(lab().releaseDir('r9'));
+    fs.writeFileSync(lab().stateFile('live'), 'r9 1 1\n');
+    const nginx = await fakeNginx(nginxBody);
+    try {
+      const r = await lab().run('doctor', [...lab().siteArgs(), '--health-path', '/Health.aspx', '--health-protocol', 'fastcgi', '--nginx-url', nginx.url]);
+      expect(r.code, show(r)).toBe(0);
+      expect(tool(r, 'cgi-fcgi')?.fields.ok).toBe('yes');
+      expect(all(r, 'get').map((l) => l.fields)).toEqual([
+        { via: 'socket', code: '200', rc: '0' },
+        { via: 'nginx', code: '200', rc: '0' },
+        // a body unlike nginx's: the socket is asked again (the same again: nginx routes elsewhere)
+        ...(same === 'no' ? [{ via: 'socket', code: '200', rc: '0' }] : []),
+      ]);
+      expect(find(r, 'route')?.fields).toEqual({ live: 'r9', same });
+      expect(responder.requests[0]).toEqual(expectedParams(lab().releaseDir('r9'), '/Health.aspx'));
+    } finally {
+      await nginx.close();
+    }
   });
 });
 

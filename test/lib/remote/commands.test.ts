@@ -189,6 +189,9 @@ describe('remote commands', () => {
     );
     expect(statusCommand(f).display).toBe('status.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --health-path /Health.aspx --expect-status 200 --health-protocol fastcgi');
     expect(argvOf(statusCommand(f).command).slice(-2)).toEqual(['--health-protocol', 'fastcgi']);
+    expect(doctorCommand(f, { nginxUrl: 'http://127.0.0.1:8080' }).display).toBe(
+      'doctor.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --socket-mode 0660 --health-path /Health.aspx --expect-status 200 --health-protocol fastcgi --nginx-url http://127.0.0.1:8080',
+    );
   });
 
   it('status: the exact command and display', () => {
