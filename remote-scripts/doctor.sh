@@ -2,7 +2,8 @@
 # doctor.sh: what a deploy on this host depends on, read only: it takes no lock and writes nothing.
 #
 # Usage: doctor.sh --deploy-to D --site S --socket-dir SD [--socket-group G] [--socket-mode 0660]
-#          [--health-path /health] [--expect-status 200] [--nginx-url URL] [--shell-up UPTIME]
+#          [--health-path /health] [--expect-status 200] [--health-protocol http|fastcgi] [--nginx-url URL]
+#          [--shell-up UPTIME]
 #
 # Prints what it finds; the client judges it (lib/servers/doctor.ts):
 #   ::sy shell login_ms=N|none script_ms=N|none shell=PATH   from sshd's fork of the login shell to
@@ -42,7 +43,7 @@ doc_uptime
 doc_first=$DOC_CS
 
 sy_init doctor
-sy_parse 'deploy-to site socket-dir socket-group socket-mode health-path expect-status nginx-url shell-up' "$@"
+sy_parse 'deploy-to site socket-dir socket-group socket-mode health-path expect-status health-protocol nginx-url shell-up' "$@"
 sy_require deploy-to site socket-dir
 sy_validate
 [[ -z $SHELL_UP || $SHELL_UP =~ ^[0-9]+\.[0-9]{2}$ ]] || sy_usage "bad --shell-up (want /proc/uptime's first word): '$SHELL_UP'"
@@ -250,6 +251,12 @@ SY_STEP=route
 doc_get() {
   local via=$1 out rc=0
   shift
+  if [[ $via == socket && $HEALTH_PROTOCOL == fastcgi ]]; then
+    sy_health "$LIVE_SOCK" # a FastCGI app: its socket answers FastCGI, as prepare checks it
+    DOC_CODE=$SY_CODE DOC_BODY=$SY_BODY
+    sy_emit get "via=$via" "code=$DOC_CODE" rc=0
+    return 0
+  fi
   # -g --path-as-is: the path as given (see sy_health); the status after the body's last byte
   out=$(exec curl -g --path-as-is -s --max-time 5 -H "Host: $SITE" -w '\n%{http_code}' "$@" 2>/dev/null) || rc=$?
   DOC_CODE=${out##*$'\n'} DOC_BODY=${out%$'\n'*}

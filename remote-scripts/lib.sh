@@ -39,7 +39,7 @@ set -euo pipefail
 
 # ---- options (sy_parse fills these; defaults are the protocol's) ---------------------------------
 DEPLOY_TO='' RELEASE='' SITE='' SOCKET_DIR='' SOCKET_GROUP='' SOCKET_MODE='0660'
-START_TIMEOUT='30' HEALTH_PATH='/health' HEALTH_TIMEOUT='30' EXPECT_STATUS='200'
+START_TIMEOUT='30' HEALTH_PATH='/health' HEALTH_TIMEOUT='30' EXPECT_STATUS='200' HEALTH_PROTOCOL='http'
 INSTANCES='1' GRACE='2' DRAIN='30' DRAIN_MODE='signal' KEEP='5' STANDBY='0' SUPERVISOR='' AUDIT='' LOCK_OWNER='' REUSE='' MARK_BAD='' PACKAGE_BYTES=''
 FILES_ONLY=''
 NGINX_URL='' SHELL_UP=''
@@ -141,6 +141,7 @@ sy_parse() {
       --start-timeout) START_TIMEOUT=$2 ;;
       --health-path) HEALTH_PATH=$2 ;;
       --health-timeout) HEALTH_TIMEOUT=$2 ;;
+      --health-protocol) HEALTH_PROTOCOL=$2 ;;
       --expect-status) EXPECT_STATUS=$2 ;;
       --grace) GRACE=$2 ;;
       --drain) DRAIN=$2 ;;
@@ -211,6 +212,9 @@ sy_validate() {
   [[ -z $SOCKET_GROUP || $SOCKET_GROUP =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || sy_usage "bad --socket-group: '$SOCKET_GROUP'"
   [[ $HEALTH_PATH =~ ^/[^[:space:]]*$ ]] || sy_usage "bad --health-path (must start with /): '$HEALTH_PATH'"
   [[ $EXPECT_STATUS =~ ^[1-5][0-9][0-9]$ ]] || sy_usage "bad --expect-status: '$EXPECT_STATUS'"
+  [[ $HEALTH_PROTOCOL == http || $HEALTH_PROTOCOL == fastcgi ]] || sy_usage "bad --health-protocol (http or fastcgi): '$HEALTH_PROTOCOL'"
+  # a FastCGI app is checked with cgi-fcgi (sy_health): setup refuses a host without it, doctor reports it
+  [[ $HEALTH_PROTOCOL != fastcgi || $SY_TOOLS == *' cgi-fcgi'* ]] || SY_TOOLS+=' cgi-fcgi'
   [[ $KEEP =~ ^[0-9]{1,16}$ ]] || sy_usage "bad --keep: '$KEEP'" # any safe integer (keepReleases)
   [[ $STANDBY =~ ^[0-9]{1,7}$ ]] || sy_usage "bad --standby (whole seconds): '$STANDBY'"
   [[ $INSTANCES =~ ^[1-9][0-9]?$ ]] || sy_usage "bad --instances (1 to 99): '$INSTANCES'"
@@ -923,12 +927,57 @@ sy_old_listener_wait() {
   [[ $DRAIN_MODE != connections ]] || SY_WAIT_FIELDS+=("connections=$SY_CONNS")
 }
 
-# sy_health SOCKET: one health request; the HTTP status (000 when none) in SY_CODE.
+# sy_health SOCKET: one health request in the app's own protocol (--health-protocol); the HTTP
+# status (000 when none) in SY_CODE (fastcgi: the body in SY_BODY). http: a GET with curl, `Host: SITE`. fastcgi: a real FastCGI
+# request with cgi-fcgi (libfcgi-bin), the params nginx's generated config sends for that path
+# (sy_fcgi_params), nothing else: `env -i` gives cgi-fcgi, which sends its whole environment as
+# the params, only those. Its status is the response's `Status:` header (CGI: none is 200, none
+# with a Location 302).
 sy_health() {
+  local out='' head
+  if [[ $HEALTH_PROTOCOL == fastcgi ]]; then
+    sy_fcgi_params
+    # env -i clears PATH too: both programs by their full path, looked up once
+    if [[ -z ${SY_FCGI_BIN:-} ]]; then SY_FCGI_BIN=$(type -P cgi-fcgi) || SY_FCGI_BIN=''; fi
+    if [[ -z ${SY_TIMEOUT_BIN:-} ]]; then SY_TIMEOUT_BIN=$(type -P timeout) || SY_TIMEOUT_BIN=''; fi
+    SY_CODE=000 SY_BODY=''
+    [[ -n $SY_FCGI_BIN && -n $SY_TIMEOUT_BIN ]] || return 0
+    # the x keeps the body's trailing newlines from $(…) (doctor compares it with nginx's answer)
+    out=$(env -i "${SY_FCGI_PARAMS[@]}" "$SY_TIMEOUT_BIN" 5 "$SY_FCGI_BIN" -bind -connect "$1" </dev/null 2>/dev/null; printf x) || true
+    out=${out%x}
+    # the header lines: up to the blank line
+    head=${out%%$'\r\n\r\n'*}
+    head=${head%%$'\n\n'*}
+    SY_BODY=${out#"$head"}
+    SY_BODY=${SY_BODY#$'\r\n\r\n'}
+    SY_BODY=${SY_BODY#$'\n\n'}
+    [[ $head =~ ^[A-Za-z0-9_-]+: ]] || return 0 # no answer, or not CGI headers
+    if [[ $'\n'$head =~ $'\n'[Ss]tatus:[[:space:]]*([1-5][0-9][0-9]) ]]; then SY_CODE=${BASH_REMATCH[1]}
+    elif [[ $'\n'$head == *$'\n'[Ll]ocation:* ]]; then SY_CODE=302
+    else SY_CODE=200
+    fi
+    return 0
+  fi
   # -g --path-as-is: the path as given ([a] and {a,b} are not curl globs, /a/../b is not squashed)
   SY_CODE=$(exec curl -g --path-as-is -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$1" \
     -H "Host: $SITE" "http://localhost$HEALTH_PATH" 2>/dev/null) || true
   [[ -n $SY_CODE ]] || SY_CODE=000
+}
+
+# sy_fcgi_params: SY_FCGI_PARAMS, the FastCGI params of a GET of HEALTH_PATH as nginx's generated
+# config sends them (lib/nginx/config.ts): the document root is the release's own directory (a
+# staged release: RELEASE's; else the live one), as $realpath_root is once `current` points there.
+# The path is sent as given: SCRIPT_NAME is the part before `?` (no fastcgi_index is added to a
+# path ending in /, no PATH_INFO split): give a health path that names the page.
+sy_fcgi_params() {
+  local root=$DEPLOY_TO/current script=${HEALTH_PATH%%\?*} query=''
+  if [[ -n $RELEASE ]]; then root=$REL_DIR; elif [[ -n ${LIVE_R:-} ]]; then root=$RELEASES/$LIVE_R; fi
+  [[ $HEALTH_PATH != *\?* ]] || query=${HEALTH_PATH#*\?}
+  SY_FCGI_PARAMS=(GATEWAY_INTERFACE=CGI/1.1 SERVER_SOFTWARE=switchyard SERVER_PROTOCOL=HTTP/1.1 REQUEST_SCHEME=http
+    REQUEST_METHOD=GET "REQUEST_URI=$HEALTH_PATH" "DOCUMENT_URI=$script" "SCRIPT_NAME=$script"
+    "SCRIPT_FILENAME=$root$script" "DOCUMENT_ROOT=$root" PATH_INFO= "QUERY_STRING=$query" CONTENT_TYPE= CONTENT_LENGTH=
+    "SERVER_NAME=$SITE" "HTTP_HOST=$SITE" SERVER_ADDR=127.0.0.1 SERVER_PORT=80 REMOTE_ADDR=127.0.0.1 REMOTE_PORT=0
+    REDIRECT_STATUS=200 HTTP_USER_AGENT=switchyard-health)
 }
 
 # ---- tools ---------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 #
 # Usage: prepare.sh --deploy-to D --release R --site S --socket-dir SD [--shared P]… [--env K=V]…
 #          [--socket-mode 0660] [--socket-group G] [--start-timeout 30] [--health-path /health]
-#          [--health-timeout 30] [--expect-status 200] [--lock-owner TEXT] [--reuse]
+#          [--health-timeout 30] [--expect-status 200] [--health-protocol http|fastcgi] [--lock-owner TEXT] [--reuse]
 #          [--env-bytes N] [--package-bytes N | --delta] [--expect-live 'R PID ST'] -- CMD ARG…
 #        prepare.sh --files-only --deploy-to D --release R --site S --socket-dir SD [--shared P]…
 #          [--lock-owner TEXT] [--reuse] [--package-bytes N | --delta]
@@ -247,6 +247,7 @@ prepare_record() {
   local -a args=(--socket-mode "$SOCKET_MODE" --start-timeout "$START_TIMEOUT" --health-path "$HEALTH_PATH"
     --health-timeout "$HEALTH_TIMEOUT" --expect-status "$EXPECT_STATUS")
   [[ -z $SOCKET_GROUP ]] || args+=(--socket-group "$SOCKET_GROUP")
+  [[ $HEALTH_PROTOCOL == http ]] || args+=(--health-protocol "$HEALTH_PROTOCOL")
   ((INSTANCES == 1)) || args+=(--instances "$INSTANCES")
   for p in ${SHARED[@]+"${SHARED[@]}"}; do args+=(--shared "$p"); done
   (
@@ -313,7 +314,7 @@ while (($#)) && [[ $1 != -- ]]; do
       ;;
   esac
 done
-allowed='deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status lock-owner reuse package-bytes instances'
+allowed='deploy-to release site socket-dir shared env socket-mode socket-group start-timeout health-path health-timeout expect-status health-protocol lock-owner reuse package-bytes instances'
 if [[ -n $FILES_ONLY ]]; then
   (($# == 0)) || sy_usage "--files-only starts nothing: no -- CMD"
 else

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # setup.sh: prepare a host for switchyard deploys; safe to run again (idempotent).
 #
-# Usage: setup.sh --deploy-to D --socket-dir SD [--socket-group G]
+# Usage: setup.sh --deploy-to D --socket-dir SD [--socket-group G] [--health-protocol http|fastcgi]
 #
-# Checks the tools the other scripts need (lib.sh's SY_TOOLS: one `::sy check tool=T ok=yes|no` line each), and that
+# Checks the tools the other scripts need (lib.sh's SY_TOOLS: one `::sy check tool=T ok=yes|no` line each;
+# with --health-protocol fastcgi also cgi-fcgi, the FastCGI health check's client), and that
 # the socket group exists and is usable by this user, then creates SD (0755, or 0750 and group G)
 # and D/releases, D/shared, D/.switchyard (0750), whatever the umask, and takes world write off
 # those (and the state files) where an older run left it. Prints `::sy setup deploy_to=D socket_dir=SD`.
@@ -19,7 +20,7 @@ if ! declare -F sy_emit >/dev/null; then
 fi
 
 sy_init setup
-sy_parse 'deploy-to socket-dir socket-group' "$@"
+sy_parse 'deploy-to socket-dir socket-group health-protocol' "$@"
 sy_require deploy-to socket-dir
 sy_validate
 

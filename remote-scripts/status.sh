@@ -2,6 +2,7 @@
 # status.sh: what serves site S on this host now.
 #
 # Usage: status.sh --deploy-to D --site S --socket-dir SD [--health-path /health] [--expect-status 200]
+#          [--health-protocol http|fastcgi]
 #
 # Prints `::sy status release=R|none pid=P|none alive=yes|no uptime=SECONDS socket=yes|no
 # health=CODE|none healthy=yes|no lock=free|held releases=N previous=R|none mode=app|files|none
@@ -24,7 +25,7 @@ if ! declare -F sy_emit >/dev/null; then
 fi
 
 sy_init status
-sy_parse 'deploy-to site socket-dir health-path expect-status instances' "$@"
+sy_parse 'deploy-to site socket-dir health-path expect-status health-protocol instances' "$@"
 sy_require deploy-to site socket-dir
 sy_validate
 [[ -d $RELEASES ]] || sy_die 3 "$RELEASES is missing: run setup first"

@@ -2,7 +2,7 @@
 # supervise.sh: keep site S's live release up on this host, without root (the spinner).
 #
 # Usage: supervise.sh --action start|run|stop|status --deploy-to D --site S --socket-dir SD
-#          [--health-path /health] [--expect-status 200] [--grace 2] [--drain 30]
+#          [--health-path /health] [--expect-status 200] [--health-protocol http|fastcgi] [--grace 2] [--drain 30]
 #          [--drain-mode signal|connections] [--keep 5] [--version HASH] [--interval-ms 500]
 #          [--health-every 10] [--unhealthy 3] [--max-restarts 10] [--instances N] [--boot yes|no]
 #
@@ -68,7 +68,7 @@ while (($#)); do
       ;;
   esac
 done
-sy_parse 'deploy-to site socket-dir health-path expect-status grace drain drain-mode keep instances' ${sv_opts[@]+"${sv_opts[@]}"}
+sy_parse 'deploy-to site socket-dir health-path expect-status health-protocol grace drain drain-mode keep instances' ${sv_opts[@]+"${sv_opts[@]}"}
 sy_require deploy-to site socket-dir
 [[ $ACTION =~ ^(start|run|stop|status)$ ]] || sy_usage "--action: start, run, stop or status, not '$ACTION'"
 [[ $VERSION =~ ^[0-9a-z]{1,64}$ ]] || sy_usage "bad --version: '$VERSION'"
@@ -86,7 +86,7 @@ SV_MARK="# switchyard-supervise $DEPLOY_TO $SITE"
 # sv_args: the options a run gets (the same as this one's, but the action).
 sv_args() {
   SV_ARGS=(--deploy-to "$DEPLOY_TO" --site "$SITE" --socket-dir "$SOCKET_DIR" --health-path "$HEALTH_PATH"
-    --expect-status "$EXPECT_STATUS" --grace "$GRACE" --drain "$DRAIN" --drain-mode "$DRAIN_MODE" --keep "$KEEP"
+    --expect-status "$EXPECT_STATUS" --health-protocol "$HEALTH_PROTOCOL" --grace "$GRACE" --drain "$DRAIN" --drain-mode "$DRAIN_MODE" --keep "$KEEP"
     --version "$VERSION" --interval-ms "$INTERVAL_MS" --health-every "$HEALTH_EVERY" --unhealthy "$UNHEALTHY"
     --max-restarts "$MAX_RESTARTS" --instances "$INSTANCES")
 }

@@ -212,7 +212,19 @@ function serverSchemas(z: Z, f: Fields) {
     nginx: z
       .strictObject({
         listen: z.string().regex(/^[A-Za-z0-9.:[\]]+$/, 'a listen address such as 80 or 127.0.0.1:8080').default('80').meta(doc('What nginx listens on, as in its `listen` directive.', '127.0.0.1:8080')),
-        pass: z.enum(['http', 'fastcgi']).default('http').meta(doc('How nginx talks to the app: HTTP (proxy_pass) or FastCGI (fastcgi_pass).')),
+        pass: z
+          .enum(['http', 'fastcgi'])
+          .default('http')
+          .meta(
+            doc(
+              "How nginx talks to the app: HTTP (proxy_pass) or FastCGI (fastcgi_pass, e.g. fastcgi-mono-server4 or PHP-FPM; SCRIPT_FILENAME and DOCUMENT_ROOT from `<deployTo>/current` resolved per request, so nginx's workers must be able to search deployTo and its releases/). The health check speaks the same protocol: with fastcgi a real FastCGI request with `cgi-fcgi` (Debian: libfcgi-bin), which `setup` checks for.",
+            ),
+          ),
+        fastcgiIndex: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a file name such as Default.aspx or index.php')
+          .default('Default.aspx')
+          .meta(doc("With `pass: 'fastcgi'`: the page a path ending in `/` is sent to (`fastcgi_index`); ASP.NET's default document. PHP-FPM: `index.php`.", 'index.php')),
         roles: z.array(f.name).min(1).default(['web']).meta(doc('Roles whose hosts get the nginx config.')),
         private: z.boolean().default(false).meta(doc('Run a private, non-root nginx under `<deployTo>/nginx`, started by `setup`.')),
       })

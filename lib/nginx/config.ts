@@ -23,6 +23,14 @@ export interface NginxServerBlockOptions {
   listen: string;
   /** How nginx talks to the app on the socket (default `http`). */
   pass?: NginxPass;
+  /**
+   * fastcgi only, and then required: the release the app serves, `<deployTo>/current`. nginx
+   * resolves it per request ($realpath_root) for SCRIPT_FILENAME and DOCUMENT_ROOT, so they name
+   * the release the switch made live (releases/<R>), never the symlink.
+   */
+  documentRoot?: string;
+  /** fastcgi only: the page a URI ending in `/` is sent to (fastcgi_index); default `Default.aspx`. */
+  fastcgiIndex?: string;
   /** Name of the map variable (without `$`); default derived from the site, unique per site. */
   mapVariable?: string;
   /**
@@ -130,18 +138,22 @@ function indent(text: string, prefix: string): string {
     .join('\n');
 }
 
-// FastCGI request parameters (what Debian's fastcgi_params sets), written inline because a
-// private nginx prefix has no fastcgi_params file. HTTP_HOST is $host, like the Host header
-// of the http pass: the app sees the validated, lower-cased name, never the raw header.
+// FastCGI request parameters: the ones nginx ships in its fastcgi_params file (Debian's, with
+// HTTP_HOST as $host), written inline because a private nginx prefix has no such file, with
+// DOCUMENT_ROOT, SCRIPT_FILENAME and PATH_INFO from the release as resolved per request. HTTP_HOST
+// is $host, like the Host header of the http pass: the app sees the validated, lower-cased name,
+// never the raw header. remote-scripts/lib.sh's health check (sy_fcgi_params) sends the same.
 const FASTCGI_PARAMS: ReadonlyArray<readonly [string, string]> = [
   ['QUERY_STRING', '$query_string'],
   ['REQUEST_METHOD', '$request_method'],
   ['CONTENT_TYPE', '$content_type'],
   ['CONTENT_LENGTH', '$content_length'],
   ['SCRIPT_NAME', '$fastcgi_script_name'],
+  ['SCRIPT_FILENAME', '$realpath_root$fastcgi_script_name'],
+  ['PATH_INFO', '$fastcgi_path_info'],
   ['REQUEST_URI', '$request_uri'],
   ['DOCUMENT_URI', '$document_uri'],
-  ['DOCUMENT_ROOT', '$document_root'],
+  ['DOCUMENT_ROOT', '$realpath_root'],
   ['SERVER_PROTOCOL', '$server_protocol'],
   ['REQUEST_SCHEME', '$scheme'],
   ['HTTPS', '$https if_not_empty'],
@@ -149,11 +161,33 @@ const FASTCGI_PARAMS: ReadonlyArray<readonly [string, string]> = [
   ['SERVER_SOFTWARE', 'nginx/$nginx_version'],
   ['REMOTE_ADDR', '$remote_addr'],
   ['REMOTE_PORT', '$remote_port'],
+  ['REMOTE_USER', '$remote_user'],
   ['SERVER_ADDR', '$server_addr'],
   ['SERVER_PORT', '$server_port'],
   ['SERVER_NAME', '$server_name'],
+  ['REDIRECT_STATUS', '200'],
   ['HTTP_HOST', '$host'],
 ];
+
+/** The fastcgi pass to `via` (the live socket, or the instances' upstream): the release's directory as the root, the path split, the params. */
+function fastcgiLines(o: NginxServerBlockOptions, via: string): string[] {
+  if (o.documentRoot === undefined) fail('documentRoot', o.documentRoot, 'required with pass "fastcgi" (<deployTo>/current)');
+  const root = validateAbsolutePath(o.documentRoot, 'documentRoot');
+  const index = o.fastcgiIndex ?? 'Default.aspx';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(index)) fail('fastcgiIndex', index, 'expected a file name such as Default.aspx or index.php');
+  return [
+    '# fastcgi_keep_conn stays off: a kept connection would stay on the OLD release',
+    '# after a switch. One connection per request.',
+    `fastcgi_pass ${via};`,
+    '# $realpath_root: the current symlink resolved for each request, so SCRIPT_FILENAME',
+    '# names the release that is live now (nginx itself reads no file of it).',
+    `root ${root};`,
+    `fastcgi_index ${index};`,
+    '# /Page.aspx/more: SCRIPT_NAME /Page.aspx, PATH_INFO /more',
+    'fastcgi_split_path_info ^(.+?\\.[A-Za-z0-9]+)(/.*)$;',
+    ...FASTCGI_PARAMS.map(([name, value]) => `fastcgi_param ${name.padEnd(17)} ${value};`),
+  ];
+}
 
 /**
  * The upstream of app.instances > 1 live sockets (none for one: the socket path is used as is).
@@ -197,12 +231,7 @@ export function nginxServerBlock(o: NginxServerBlockOptions): string {
           'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
           'proxy_set_header X-Forwarded-Proto $scheme;',
         ]
-      : [
-          '# fastcgi_keep_conn stays off: a kept connection would stay on the OLD release',
-          '# after a switch. One connection per request.',
-          `fastcgi_pass ${via};`,
-          ...FASTCGI_PARAMS.map(([name, value]) => `fastcgi_param ${name.padEnd(17)} ${value};`),
-        ];
+      : fastcgiLines(o, via);
 
   return [
     `# switchyard site ${site}: ${pass} over the live socket ${socketPath}`,

@@ -9,7 +9,8 @@ export function liveSocket(env: Environment): string {
 }
 
 export function serverBlock(env: Environment): string {
-  return nginxServerBlock({ site: env.site, socketPath: liveSocket(env), listen: env.nginx.listen, pass: env.nginx.pass, instances: env.app.instances });
+  const fastcgi = env.nginx.pass === 'fastcgi' ? { documentRoot: path.posix.join(env.deployTo, 'current'), fastcgiIndex: env.nginx.fastcgiIndex } : {};
+  return nginxServerBlock({ site: env.site, socketPath: liveSocket(env), listen: env.nginx.listen, pass: env.nginx.pass, instances: env.app.instances, ...fastcgi });
 }
 
 /** Every web host's server block, once per distinct socket dir (hosts may keep their sockets apart). */

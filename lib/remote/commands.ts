@@ -117,7 +117,15 @@ export const RELEASE_ID = /^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z(-[0-9a-f]{1,12})?$/;
 export const STANDBY_RELEASE = '@standby';
 
 export function setupCommand(env: Environment): RemoteCommand {
-  return script('setup', env, ['--deploy-to', env.deployTo, '--socket-dir', env.socketDir, ...(env.socket.group ? ['--socket-group', env.socket.group] : [])]);
+  return script('setup', env, ['--deploy-to', env.deployTo, '--socket-dir', env.socketDir, ...(env.socket.group ? ['--socket-group', env.socket.group] : []), ...healthProtocol(env)]);
+}
+
+/**
+ * The health check speaks the app's protocol: with `nginx.pass: 'fastcgi'` a FastCGI request
+ * (cgi-fcgi, which setup then checks for), else HTTP, the scripts' default, so said only for fastcgi.
+ */
+export function healthProtocol(env: Environment): string[] {
+  return env.nginx.pass === 'fastcgi' ? ['--health-protocol', 'fastcgi'] : [];
 }
 
 export interface PrepareOptions {
@@ -177,6 +185,7 @@ function prepareArgs(env: Environment, o: PrepareOptions, envBytes: number): str
     '--health-path', env.app.health.path,
     '--health-timeout', String(env.app.health.timeoutSeconds),
     '--expect-status', String(env.app.health.expectStatus),
+    ...healthProtocol(env),
     '--lock-owner', o.lockOwner,
   );
   if (o.reuse) args.push('--reuse');
@@ -320,6 +329,7 @@ function superviseArgs(env: Environment): string[] {
     ...site(env),
     '--health-path', env.app.health.path,
     '--expect-status', String(env.app.health.expectStatus),
+    ...healthProtocol(env),
     '--grace', String(env.retire.graceSeconds),
     '--drain', String(env.retire.drainSeconds),
     '--drain-mode', env.retire.drain,
@@ -344,7 +354,7 @@ export function superviseCommand(env: Environment, action: SuperviseAction, o: {
 }
 
 export function statusCommand(env: Environment): RemoteCommand {
-  return script('status', env, [...site(env), '--health-path', env.app.health.path, '--expect-status', String(env.app.health.expectStatus), ...instances(env)], 60);
+  return script('status', env, [...site(env), '--health-path', env.app.health.path, '--expect-status', String(env.app.health.expectStatus), ...healthProtocol(env), ...instances(env)], 60);
 }
 
 /** Every release of the site on the host, newest first, with its state (releases.sh). */
@@ -369,6 +379,7 @@ export function doctorCommand(env: Environment, o: DoctorCommandOptions = {}): R
     '--socket-mode', env.socket.mode,
     '--health-path', env.app.health.path,
     '--expect-status', String(env.app.health.expectStatus),
+    ...healthProtocol(env),
     ...(o.nginxUrl ? ['--nginx-url', o.nginxUrl] : []),
   ];
   const cmd = scriptCommand('doctor', 'doctor.sh', args, 60);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { privateNginxConfig, privateNginxPrefix } from '../../lib/nginx/site';
 import { makeEnv } from '../support/env';
+import { startFcgiResponder } from '../support/fcgi-responder';
 import { alive, find, procStat, runFile, runScript, ScriptLab, SCRIPTS_DIR, show, SITE, waitFor } from '../support/scripts';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find((p) => fs.existsSync(p));
@@ -158,6 +159,42 @@ describe('nginx.sh', () => {
     expect(find(again, 'nginx')?.fields.action).toBe('started');
     await master();
     expect(await until(async () => (await status(port, SITE)) === 502)).toBe(true);
+  });
+
+  it("the fastcgi config: SCRIPT_FILENAME and DOCUMENT_ROOT name the release current points at, resolved per request; PATH_INFO; the index", async () => {
+    const port = await freePort();
+    const conf = privateNginxConfig(makeEnv({ site: SITE, deployTo: lab.deployTo, socketDir: lab.socketDir, nginx: { listen: `127.0.0.1:${port}`, private: true, pass: 'fastcgi' } }));
+    fs.mkdirSync(path.join(lab.deployTo, 'releases', 'r1'), { recursive: true });
+    fs.mkdirSync(path.join(lab.deployTo, 'releases', 'r2'));
+    fs.mkdirSync(lab.socketDir, { recursive: true });
+    fs.symlinkSync('releases/r1', path.join(lab.deployTo, 'current'));
+    const app = await startFcgiResponder(lab.liveSock);
+    try {
+      const started = await nginxSh(conf);
+      expect(started.code, show(started)).toBe(0);
+      await master();
+      const get = (p: string) => execa('curl', ['-s', '--max-time', '5', '-H', `Host: ${SITE}`, `http://127.0.0.1:${port}${p}`], { reject: false });
+      expect((await get('/Page.aspx/more?x=1')).stdout).toBe('ok');
+      const releases = fs.realpathSync(path.join(lab.deployTo, 'releases'));
+      expect(app.requests[0]).toMatchObject({
+        SCRIPT_NAME: '/Page.aspx',
+        SCRIPT_FILENAME: `${releases}/r1/Page.aspx`,
+        DOCUMENT_ROOT: `${releases}/r1`,
+        PATH_INFO: '/more',
+        REQUEST_URI: '/Page.aspx/more?x=1',
+        QUERY_STRING: 'x=1',
+        HTTP_HOST: SITE,
+        REDIRECT_STATUS: '200',
+      });
+      // the switch repoints current: the very next request names r2
+      fs.symlinkSync('releases/r2', path.join(lab.deployTo, '.current.tmp'));
+      fs.renameSync(path.join(lab.deployTo, '.current.tmp'), path.join(lab.deployTo, 'current'));
+      await get('/');
+      expect(app.requests[1]).toMatchObject({ SCRIPT_NAME: '/Default.aspx', SCRIPT_FILENAME: `${releases}/r2/Default.aspx`, DOCUMENT_ROOT: `${releases}/r2`, PATH_INFO: '' });
+      expect(app.requests.length).toBe(2);
+    } finally {
+      await app.close();
+    }
   });
 
   it('usage errors exit 2 before anything is written, inline and run as a file', async () => {

@@ -22,7 +22,8 @@
  * - If the test process dies without stop(), sshd and nginx get SIGTERM (PR_SET_PDEATHSIG through
  *   setpriv); their open sessions, deployed apps and the dir are then left behind.
  * - Ports are picked free at runtime; a port taken in between is retried with a new one.
- * - nginx: false gives nginxPort 0; url() and fetchSite() then throw.
+ * - nginx: false gives nginxPort 0; url() and fetchSite() then throw. nginxPass: 'fastcgi' serves
+ *   the generated FastCGI block (document root <deployTo>/current) instead of the HTTP one.
  * - certificates: host i's key is signed as `certificates[i]` says (by the lab CA <dir>/ca, or by
  *   another CA <dir>/other_ca) and its sshd serves the certificate (HostCertificate); null leaves
  *   host i unsigned. lab.caPublicKey is then the lab CA's public key, for `@cert-authority` lines.
@@ -137,6 +138,11 @@ export interface StartLabOptions {
    * The lab dir is then 0711, for them to get through to the sockets. Ignored for any other user.
    */
   nginxUser?: string;
+  /**
+   * How each host's nginx talks to the app: 'fastcgi' serves the generated FastCGI block
+   * (lib/nginx/config.ts), its document root the host's `<deployTo>/current`. Default 'http'.
+   */
+  nginxPass?: 'http' | 'fastcgi';
 }
 
 // The longest socket name the deploy makes: SOCK-<site>-<release id>.
@@ -628,7 +634,15 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
               errorLog,
               // A root master would start its workers as "nobody", who cannot reach the sockets.
               user: isRoot ? (nginxUser ?? 'root') : undefined,
-              serverBlocks: [nginxServerBlock({ site: forSite, socketPath: liveSocket, listen: `127.0.0.1:${port}`, instances: o.instances ?? 1 })],
+              serverBlocks: [
+                nginxServerBlock({
+                  site: forSite,
+                  socketPath: liveSocket,
+                  listen: `127.0.0.1:${port}`,
+                  instances: o.instances ?? 1,
+                  ...(o.nginxPass === 'fastcgi' ? { pass: 'fastcgi' as const, documentRoot: path.join(deployTo, 'current') } : {}),
+                }),
+              ],
             });
           await fs.writeFile(conf, mainConfig(site));
           const args = ['-p', prefix, '-e', errorLog, '-c', conf];

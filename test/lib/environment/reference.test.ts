@@ -91,7 +91,7 @@ const KNOWN = [
   'ssh.user', 'ssh.port', 'ssh.identityFile', 'ssh.identitiesOnly', 'ssh.passphraseEnv', 'ssh.proxyJump', 'ssh.knownHostsFile', 'ssh.configFile', 'ssh.agent',
   'ssh.connectTimeoutSeconds', 'ssh.keepaliveIntervalSeconds', 'ssh.commandTimeoutSeconds',
   'deployTo', 'socketDir', 'socket.mode', 'socket.group', 'shared', 'keepReleases', 'retire.graceSeconds', 'retire.drainSeconds', 'retire.drain', 'retire.standbySeconds', 'supervise.enabled', 'supervise.intervalMs', 'supervise.healthEverySeconds', 'supervise.unhealthyChecks', 'supervise.maxRestarts',
-  'parallel', 'nginx.listen', 'nginx.pass', 'nginx.roles', 'nginx.private', 'loadtest.url', 'config',
+  'parallel', 'nginx.listen', 'nginx.pass', 'nginx.fastcgiIndex', 'nginx.roles', 'nginx.private', 'loadtest.url', 'config',
 ];
 
 describe('docs/ENVIRONMENT.md', () => {

@@ -64,23 +64,84 @@ map $host $sy_app_test {
     app.test sy_app_test_instances;
 }`);
     expect(text).toContain('        proxy_pass http://$sy_app_test;\n');
-    expect(nginxServerBlock({ ...base, instances: 2, pass: 'fastcgi' })).toContain('        fastcgi_pass $sy_app_test;\n');
+    expect(nginxServerBlock({ ...base, instances: 2, pass: 'fastcgi', documentRoot: '/srv/app/current' })).toContain('        fastcgi_pass $sy_app_test;\n');
     expect(directives(text)).not.toMatch(/keepalive/);
     expect(nginxServerBlock({ ...base, instances: 1 })).toBe(nginxServerBlock(base));
     expect(() => nginxServerBlock({ ...base, instances: 17 })).toThrow(/instances/);
   });
 
-  it('renders the fastcgi pass with the essential params and no keepalive', () => {
-    const text = nginxServerBlock({ ...base, pass: 'fastcgi', mapVariable: 'app_sock', listen: '80' });
-    expect(text).toContain('map $host $app_sock {\n    default "";\n    app.test /srv/s/SOCK-app.test;\n}');
-    expect(text).toContain('    listen 80;\n');
-    expect(text).toContain('        fastcgi_pass unix:$app_sock;\n');
-    expect(text).toContain('    if ($app_sock = "") {\n        return 421;\n    }');
-    for (const p of ['QUERY_STRING', 'REQUEST_METHOD', 'CONTENT_TYPE', 'CONTENT_LENGTH', 'SCRIPT_NAME', 'REQUEST_URI', 'SERVER_PROTOCOL', 'REMOTE_ADDR', 'SERVER_NAME']) {
-      expect(text).toMatch(new RegExp(`^        fastcgi_param ${p} +\\$`, 'm'));
+  it('renders the fastcgi pass exactly: the release resolved per request, PATH_INFO, the index, nginx\'s own params, no keepalive', () => {
+    const text = nginxServerBlock({ ...base, pass: 'fastcgi', mapVariable: 'app_sock', listen: '80', documentRoot: '/srv/app/current' });
+    expect(text).toBe(
+      `# switchyard site app.test: fastcgi over the live socket /srv/s/SOCK-app.test
+# Allow-list on $host (never $http_host: a port in the Host header would end up in the
+# socket path). Any other host name maps to "" and is refused below, so no Host header
+# can reach a release's own socket (SOCK-app.test-<release>) or another site.
+map $host $app_sock {
+    default "";
+    app.test /srv/s/SOCK-app.test;
+}
+
+server {
+    listen 80;
+    server_name app.test;
+
+    # 421 Misdirected Request for every host name this block does not serve. nginx hands
+    # requests with an unknown Host to the default (first) server of the listen address,
+    # which may be this one.
+    if ($app_sock = "") {
+        return 421;
     }
-    expect(text).toMatch(/^ {8}fastcgi_param HTTP_HOST +\$host;$/m);
+
+    location / {
+        # fastcgi_keep_conn stays off: a kept connection would stay on the OLD release
+        # after a switch. One connection per request.
+        fastcgi_pass unix:$app_sock;
+        # $realpath_root: the current symlink resolved for each request, so SCRIPT_FILENAME
+        # names the release that is live now (nginx itself reads no file of it).
+        root /srv/app/current;
+        fastcgi_index Default.aspx;
+        # /Page.aspx/more: SCRIPT_NAME /Page.aspx, PATH_INFO /more
+        fastcgi_split_path_info ^(.+?\\.[A-Za-z0-9]+)(/.*)$;
+        fastcgi_param QUERY_STRING      $query_string;
+        fastcgi_param REQUEST_METHOD    $request_method;
+        fastcgi_param CONTENT_TYPE      $content_type;
+        fastcgi_param CONTENT_LENGTH    $content_length;
+        fastcgi_param SCRIPT_NAME       $fastcgi_script_name;
+        fastcgi_param SCRIPT_FILENAME   $realpath_root$fastcgi_script_name;
+        fastcgi_param PATH_INFO         $fastcgi_path_info;
+        fastcgi_param REQUEST_URI       $request_uri;
+        fastcgi_param DOCUMENT_URI      $document_uri;
+        fastcgi_param DOCUMENT_ROOT     $realpath_root;
+        fastcgi_param SERVER_PROTOCOL   $server_protocol;
+        fastcgi_param REQUEST_SCHEME    $scheme;
+        fastcgi_param HTTPS             $https if_not_empty;
+        fastcgi_param GATEWAY_INTERFACE CGI/1.1;
+        fastcgi_param SERVER_SOFTWARE   nginx/$nginx_version;
+        fastcgi_param REMOTE_ADDR       $remote_addr;
+        fastcgi_param REMOTE_PORT       $remote_port;
+        fastcgi_param REMOTE_USER       $remote_user;
+        fastcgi_param SERVER_ADDR       $server_addr;
+        fastcgi_param SERVER_PORT       $server_port;
+        fastcgi_param SERVER_NAME       $server_name;
+        fastcgi_param REDIRECT_STATUS   200;
+        fastcgi_param HTTP_HOST         $host;
+    }
+}
+`,
+    );
     expect(directives(text)).not.toMatch(/proxy_|keepalive|fastcgi_keep_conn|upstream|\$http_host/);
+    expect(nginxServerBlock({ ...base, pass: 'fastcgi', documentRoot: '/srv/app/current', fastcgiIndex: 'index.php' })).toContain('        fastcgi_index index.php;\n');
+  });
+
+  it.each([
+    [{ documentRoot: undefined }, /invalid documentRoot undefined: required with pass "fastcgi"/],
+    [{ documentRoot: 'current' }, /invalid documentRoot "current": must be an absolute path/],
+    [{ documentRoot: '/srv/$x/current' }, /invalid documentRoot "\/srv\/\$x\/current": must not contain "\$"/],
+    [{ fastcgiIndex: 'index.php;' }, /invalid fastcgiIndex "index.php;"/],
+    [{ fastcgiIndex: '../x' }, /invalid fastcgiIndex/],
+  ])('refuses a fastcgi block with %j', (over, message) => {
+    expect(() => nginxServerBlock({ ...base, pass: 'fastcgi', documentRoot: '/srv/app/current', ...(over as object) })).toThrow(message);
   });
 
   it('never routes on $http_host and has no keepalive pool in the http pass', () => {
@@ -262,7 +323,7 @@ describe('the generated text, read by the real nginx', () => {
           user: os.userInfo().uid === 0 ? 'root' : undefined,
           serverBlocks: [
             nginxServerBlock({ site: 'App.Test', socketPath: `${dir}/SOCK-app.test`, listen: '127.0.0.1:8080' }),
-            nginxServerBlock({ site: 'default', socketPath: `${dir}/SOCK-default`, listen: '127.0.0.1:8080', pass: 'fastcgi' }),
+            nginxServerBlock({ site: 'default', socketPath: `${dir}/SOCK-default`, listen: '127.0.0.1:8080', pass: 'fastcgi', documentRoot: `${dir}/app/current`, fastcgiIndex: 'index.php' }),
           ],
         }),
       );

@@ -21,6 +21,7 @@ import {
   superviseVersion,
   runCommand,
   setupCommand,
+  healthProtocol,
   statusCommand,
   switchCommand,
   undoCommand,
@@ -167,6 +168,30 @@ describe('remote commands', () => {
     expect(undoCommand(c, R).display).toBe(`undo.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --grace 0.5`);
     expect(undoCommand(c, R).timeoutSeconds).toBe(60.5);
     expect(() => makeEnv({ retire: { drain: 'wait' as never } })).toThrow(/retire\.drain/);
+  });
+
+  it("nginx.pass 'fastcgi': the health check's protocol on setup, prepare, the supervisor and status, as exact words", () => {
+    const f = makeEnv({ nginx: { pass: 'fastcgi' }, app: { start: ['fastcgi-mono-server4', '/applications=/:.', '/socket=unix:{socket}'], health: { path: '/Health.aspx' } }, retire: { drain: 'connections' } });
+    expect(healthProtocol(f)).toEqual(['--health-protocol', 'fastcgi']);
+    expect(healthProtocol(env)).toEqual([]); // http: the scripts' default, not said
+    expect(setupCommand(f).display).toBe('setup.sh --deploy-to /srv/app --socket-dir /run/sy --health-protocol fastcgi');
+    expect(argvOf(setupCommand(f).command).slice(-2)).toEqual(['--health-protocol', 'fastcgi']);
+    expect(prepareCommand(f, { release: R, lockOwner: 'me' }).display).toBe(
+      `prepare.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --release ${R} --socket-mode 0660 --start-timeout 30 ` +
+        `--health-path /Health.aspx --health-timeout 30 --expect-status 200 --health-protocol fastcgi --lock-owner me --delta ` +
+        `-- fastcgi-mono-server4 /applications=/:. '/socket=unix:{socket}' < the package, less the files the host has (unpacked into /srv/app/releases/${R})`,
+    );
+    const v = superviseVersion(f);
+    expect(v).not.toBe(superviseVersion(makeEnv({ app: f.app, retire: { drain: 'connections' } }))); // the protocol is part of its version
+    expect(superviseCommand(f, 'start').display).toBe(
+      `supervise.sh --action start --deploy-to /srv/app --site app.test --socket-dir /run/sy --health-path /Health.aspx --expect-status 200 --health-protocol fastcgi ` +
+        `--grace 2 --drain 30 --drain-mode connections --keep 5 --interval-ms 500 --health-every 10 --unhealthy 3 --max-restarts 10 --version ${v}`,
+    );
+    expect(statusCommand(f).display).toBe('status.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --health-path /Health.aspx --expect-status 200 --health-protocol fastcgi');
+    expect(argvOf(statusCommand(f).command).slice(-2)).toEqual(['--health-protocol', 'fastcgi']);
+    expect(doctorCommand(f, { nginxUrl: 'http://127.0.0.1:8080' }).display).toBe(
+      'doctor.sh --deploy-to /srv/app --site app.test --socket-dir /run/sy --socket-mode 0660 --health-path /Health.aspx --expect-status 200 --health-protocol fastcgi --nginx-url http://127.0.0.1:8080',
+    );
   });
 
   it('status: the exact command and display', () => {
