@@ -496,6 +496,7 @@ sy_check_parents() {
 # does not list. Under LC_ALL=C (the caller's or set here: a byte is a character).
 sy_check_package() {
   local c='([^"\\/]|\\.)+' q='"([^"\\]|\\.)*"' line name ch rc
+  local at_state='^l[^"]*"(\./)?\.switchyard(/|")' # a symlink at or below .switchyard/
   local head='^[-dl][^ ]* +[0-9]+/[0-9]+ +[0-9]+ [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} '
   local -x LC_ALL=C
   tar -tvzf "$1" -P --quoting-style=c --numeric-owner --full-time >"$2" ||
@@ -504,14 +505,14 @@ sy_check_package() {
   [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member that is not a file, directory or symlink, or whose name is absolute or not clean: $SY_FIRST"
   sy_grep_first -E "^[^\"]*\"(($c/)*\\.\\.(/|\")|($c/)+\\.(/|\"))" "$2"
   [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member with a . or .. in its name: $SY_FIRST"
-  # .switchyard/ holds the app log and pid file the scripts write: no symlink of the package there
-  sy_grep_first -E '^l[^"]*"(\./)?\.switchyard(/|")' "$2"
-  [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a symlink at or below .switchyard/: $SY_FIRST"
-  # One pattern per symlink: any member named below it.
+  # One pattern per symlink: any member named below it. And .switchyard/ holds the app log and pid
+  # file the scripts write: no symlink of the package there (checked on the symlinks' lines, in
+  # listing order: the first one is named, as grep -m1 did, one grep fewer).
   rc=0
   grep -E '^l' "$2" >"$2.links" || rc=$?
   ((rc <= 1)) || sy_die 1 "cannot read the package listing $2"
   while IFS= read -r line; do
+    [[ ! $line =~ $at_state ]] || sy_die 2 "refusing the package: a symlink at or below .switchyard/: $line"
     [[ $line =~ ^[^\"]*\"(([^\"\\]|\\.)*)\" ]] || continue
     name=${BASH_REMATCH[1]#./}
     name=${name//\\/\\\\}
@@ -607,14 +608,15 @@ sy_lock_held_by() {
 # sy_lock_release: the deploy lock, and the live socket's lock when this deployTo holds it.
 sy_lock_release() {
   local sock='' holder=''
+  local -a dirs=("$LOCK")
   SY_HB=''
   { IFS= read -r sock <"$LOCK/socket" || true; } 2>/dev/null
   if [[ $sock == /*/SOCK-*.lock && -d $sock && ! -L $sock ]]; then
     { IFS= read -r holder <"$sock/owner" || true; } 2>/dev/null
     # ours, or made by us and stopped before its owner line (we recorded it before the mkdir)
-    if [[ $holder == "deploy_to=$DEPLOY_TO "* || ( -z $holder && ! -e $sock/owner ) ]]; then rm -rf -- "$sock"; fi
+    if [[ $holder == "deploy_to=$DEPLOY_TO "* || ( -z $holder && ! -e $sock/owner ) ]]; then dirs=("$sock" "$LOCK"); fi
   fi
-  rm -rf -- "$LOCK"
+  rm -rf -- "${dirs[@]}" # one rm, the socket's lock first (rm takes them in order)
 }
 
 # ---- processes -----------------------------------------------------------------------------------
