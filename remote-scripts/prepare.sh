@@ -141,8 +141,17 @@ prepare_delta() {
   [[ $dest == /* ]] || dest=$PWD/$dest
   # Into the empty releases/R, before the package: its members then replace links (tar unlinks a
   # file first, so B keeps its own) and nothing the package brings is followed.
-  (cd -- "$RELEASES/$base" && exec xargs -d '\n' -r cp -l --parents -t "$dest" -- <"$LOCK/links") ||
-    sy_die 1 "the unchanged files could not be linked from $RELEASES/$base"
+  # A short list: one cp with the names as its words, no xargs (64 KiB of names stays far below
+  # the kernel's limit for a command line); a long one goes through xargs.
+  if ((links <= 65536)); then
+    local -a names
+    mapfile -t names <"$LOCK/links"
+    (cd -- "$RELEASES/$base" && exec cp -l --parents -t "$dest" -- "${names[@]}") ||
+      sy_die 1 "the unchanged files could not be linked from $RELEASES/$base"
+  else
+    (cd -- "$RELEASES/$base" && exec xargs -d '\n' -r cp -l --parents -t "$dest" -- <"$LOCK/links") ||
+      sy_die 1 "the unchanged files could not be linked from $RELEASES/$base"
+  fi
 }
 
 # prepare_manifest: releases/R's manifest and stat, for the next deploy (see above): the linked
