@@ -1,10 +1,12 @@
-// node -r esbuild-register bench/execs.ts [--runs=3] [--bin=dist/bin/switchyard.js] [--supervisor-seconds=10]
+// node -r esbuild-register bench/execs.ts [--runs=3] [--cpu-runs=5] [--bin=dist/bin/switchyard.js] [--supervisor-seconds=10]
 //
 // Every program the server side execs for one deploy of examples/hello to a 1-host SSH lab (the
 // built command, as bench/deploy.ts runs it): `strace -f -e trace=execve` attached to the host's
 // sshd listener for the deploy (its session processes, the login shell, the scripts and what they
 // run; the app's own node is counted too, it is a child until setsid's exec). Prints per run the
-// programs and their counts, then the median count per program; and the site's supervisor (its
+// programs and their counts, then the median count per program; then --cpu-runs deploys without
+// strace: the host's CPU per deploy (sshd listener's utime+stime+cutime+cstime, as bench/deploy.ts
+// counts it; the app leaves the tree with setsid); and the site's supervisor (its
 // own loop, detached, not under sshd): its execs and CPU over --supervisor-seconds. See
 // docs/BENCHMARK.md ("Programs per deploy").
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -18,6 +20,7 @@ import { labEnvInput, REPO } from '../test/support/lab-env';
 const { values: flags } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
+    'cpu-runs': { type: 'string', default: '5' },
     bin: { type: 'string', default: path.join(REPO, 'dist', 'bin', 'switchyard.js') },
     'supervisor-seconds': { type: 'string', default: '10' },
     keep: { type: 'boolean', default: false },
@@ -25,9 +28,10 @@ const { values: flags } = parseArgs({
   strict: true,
 });
 const RUNS = Math.max(1, Number(flags.runs));
+const CPU_RUNS = Math.max(0, Number(flags['cpu-runs']));
 const BIN = path.resolve(flags.bin!);
 const SV_SECONDS = Math.max(1, Number(flags['supervisor-seconds']));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const log = (m: string) => process.stderr.write(`${m}\n`);
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
@@ -123,6 +127,18 @@ async function main(): Promise<void> {
       process.stdout.write(`  ${String(n).padStart(3)}  ${l}\n`);
     }
     process.stdout.write(`  ${String(total).padStart(3)}  total (sum of medians); per run: ${per.map((m) => [...m.values()].reduce((a, b) => a + b, 0)).join(' ')}\n`);
+
+    const cpus: number[] = [];
+    for (let i = 0; i < CPU_RUNS; i++) {
+      const before = cpuTicks(sshd);
+      sy('deploy');
+      await sleep(600); // reaped
+      cpus.push((cpuTicks(sshd) - before) / CLK_TCK);
+    }
+    if (cpus.length) {
+      const sorted = [...cpus].sort((a, b) => a - b);
+      process.stdout.write(`\nhost CPU per deploy, no strace (${CPU_RUNS} deploys): median ${med([...cpus]).toFixed(3)} s, min ${sorted[0]!.toFixed(3)} s; each ${cpus.map((c) => c.toFixed(2)).join(' ')}; load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+    }
 
     // the supervisor: its own loop, not under sshd
     const svFile = path.join(h.deployTo, '.switchyard', 'supervisor');
