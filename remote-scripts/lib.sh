@@ -495,7 +495,7 @@ sy_check_parents() {
 # to LIST and is read by grep only (a bash loop over 100 000 lines takes seconds); exits 1 if FILE
 # does not list. Under LC_ALL=C (the caller's or set here: a byte is a character).
 sy_check_package() {
-  local c='([^"\\/]|\\.)+' q='"([^"\\]|\\.)*"' line name ch rc
+  local c='([^"\\/]|\\.)+' q='"([^"\\]|\\.)*"' line name ch rc bad=''
   local at_state='^l[^"]*"(\./)?\.switchyard(/|")' # a symlink at or below .switchyard/
   local head='^[-dl][^ ]* +[0-9]+/[0-9]+ +[0-9]+ [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} '
   local -x LC_ALL=C
@@ -512,13 +512,17 @@ sy_check_package() {
   grep -E '^l' "$2" >"$2.links" || rc=$?
   ((rc <= 1)) || sy_die 1 "cannot read the package listing $2"
   while IFS= read -r line; do
-    [[ ! $line =~ $at_state ]] || sy_die 2 "refusing the package: a symlink at or below .switchyard/: $line"
+    if [[ $line =~ $at_state ]]; then
+      bad=$line # said after the loop: its stdout is the pattern file
+      break
+    fi
     [[ $line =~ ^[^\"]*\"(([^\"\\]|\\.)*)\" ]] || continue
     name=${BASH_REMATCH[1]#./}
     name=${name//\\/\\\\}
     for ch in . '[' ']' '(' ')' '*' + '?' '{' '}' '|' '^' '$'; do name=${name//"$ch"/\\"$ch"}; done
     printf '%s\n' "^[^\"]*\"(\\./)?$name/"
   done <"$2.links" >"$2.below"
+  [[ -z $bad ]] || sy_die 2 "refusing the package: a symlink at or below .switchyard/: $bad"
   if [[ -s $2.below ]]; then
     sy_grep_first -E -f "$2.below" "$2"
     [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member below a symlink of the package: $SY_FIRST"

@@ -168,8 +168,9 @@ prepare_manifest() {
     if [[ -s $new ]]; then (cd -- "$REL_DIR" && exec xargs -0 sha256sum -- <"$new"); fi
   } >"$m.tmp"
   mv -f -- "$m.tmp" "$m"
-  # The upload's files (have, links, new, the package and its listings) stay in the lock directory,
-  # made fresh by this deploy's mkdir: the unlock's `rm -rf` removes them, no rm of their own.
+  # the upload's files, the package's with them (one rm): the lock directory holds them until now
+  rm -f -- "$LOCK/have" "$LOCK/have.stat" "$LOCK/links" "$new" "$LOCK/package.tar.gz" "$LOCK/package.list" \
+    "$LOCK/package.list.links" "$LOCK/package.list.below"
 }
 
 # prepare_live: what is live here (`::sy live release=L pid=P starttime=T`; a files-only release
