@@ -499,7 +499,8 @@ sy_check_parents() {
 # to LIST and is read by grep only (a bash loop over 100 000 lines takes seconds); exits 1 if FILE
 # does not list. Under LC_ALL=C (the caller's or set here: a byte is a character).
 sy_check_package() {
-  local c='([^"\\/]|\\.)+' q='"([^"\\]|\\.)*"' line name ch rc
+  local c='([^"\\/]|\\.)+' q='"([^"\\]|\\.)*"' line name ch rc bad=''
+  local at_state='^l[^"]*"(\./)?\.switchyard(/|")' # a symlink at or below .switchyard/
   local head='^[-dl][^ ]* +[0-9]+/[0-9]+ +[0-9]+ [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} '
   local -x LC_ALL=C
   tar -tvzf "$1" -P --quoting-style=c --numeric-owner --full-time >"$2" ||
@@ -508,20 +509,24 @@ sy_check_package() {
   [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member that is not a file, directory or symlink, or whose name is absolute or not clean: $SY_FIRST"
   sy_grep_first -E "^[^\"]*\"(($c/)*\\.\\.(/|\")|($c/)+\\.(/|\"))" "$2"
   [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member with a . or .. in its name: $SY_FIRST"
-  # .switchyard/ holds the app log and pid file the scripts write: no symlink of the package there
-  sy_grep_first -E '^l[^"]*"(\./)?\.switchyard(/|")' "$2"
-  [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a symlink at or below .switchyard/: $SY_FIRST"
-  # One pattern per symlink: any member named below it.
+  # One pattern per symlink: any member named below it. And .switchyard/ holds the app log and pid
+  # file the scripts write: no symlink of the package there (checked on the symlinks' lines, in
+  # listing order: the first one is named, as grep -m1 did, one grep fewer).
   rc=0
   grep -E '^l' "$2" >"$2.links" || rc=$?
   ((rc <= 1)) || sy_die 1 "cannot read the package listing $2"
   while IFS= read -r line; do
+    if [[ $line =~ $at_state ]]; then
+      bad=$line # said after the loop: its stdout is the pattern file
+      break
+    fi
     [[ $line =~ ^[^\"]*\"(([^\"\\]|\\.)*)\" ]] || continue
     name=${BASH_REMATCH[1]#./}
     name=${name//\\/\\\\}
     for ch in . '[' ']' '(' ')' '*' + '?' '{' '}' '|' '^' '$'; do name=${name//"$ch"/\\"$ch"}; done
     printf '%s\n' "^[^\"]*\"(\\./)?$name/"
   done <"$2.links" >"$2.below"
+  [[ -z $bad ]] || sy_die 2 "refusing the package: a symlink at or below .switchyard/: $bad"
   if [[ -s $2.below ]]; then
     sy_grep_first -E -f "$2.below" "$2"
     [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member below a symlink of the package: $SY_FIRST"
@@ -611,14 +616,15 @@ sy_lock_held_by() {
 # sy_lock_release: the deploy lock, and the live socket's lock when this deployTo holds it.
 sy_lock_release() {
   local sock='' holder=''
+  local -a dirs=("$LOCK")
   SY_HB=''
   { IFS= read -r sock <"$LOCK/socket" || true; } 2>/dev/null
   if [[ $sock == /*/SOCK-*.lock && -d $sock && ! -L $sock ]]; then
     { IFS= read -r holder <"$sock/owner" || true; } 2>/dev/null
     # ours, or made by us and stopped before its owner line (we recorded it before the mkdir)
-    if [[ $holder == "deploy_to=$DEPLOY_TO "* || ( -z $holder && ! -e $sock/owner ) ]]; then rm -rf -- "$sock"; fi
+    if [[ $holder == "deploy_to=$DEPLOY_TO "* || ( -z $holder && ! -e $sock/owner ) ]]; then dirs=("$sock" "$LOCK"); fi
   fi
-  rm -rf -- "$LOCK"
+  rm -rf -- "${dirs[@]}" # one rm, the socket's lock first (rm takes them in order)
 }
 
 # ---- processes -----------------------------------------------------------------------------------

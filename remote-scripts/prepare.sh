@@ -141,23 +141,36 @@ prepare_delta() {
   [[ $dest == /* ]] || dest=$PWD/$dest
   # Into the empty releases/R, before the package: its members then replace links (tar unlinks a
   # file first, so B keeps its own) and nothing the package brings is followed.
-  (cd -- "$RELEASES/$base" && exec xargs -d '\n' -r cp -l --parents -t "$dest" -- <"$LOCK/links") ||
-    sy_die 1 "the unchanged files could not be linked from $RELEASES/$base"
+  # A short list: one cp with the names as its words, no xargs (64 KiB of names stays far below
+  # the kernel's limit for a command line); a long one goes through xargs.
+  if ((links <= 65536)); then
+    local -a names
+    mapfile -t names <"$LOCK/links"
+    (cd -- "$RELEASES/$base" && exec cp -l --parents -t "$dest" -- "${names[@]}") ||
+      sy_die 1 "the unchanged files could not be linked from $RELEASES/$base"
+  else
+    (cd -- "$RELEASES/$base" && exec xargs -d '\n' -r cp -l --parents -t "$dest" -- <"$LOCK/links") ||
+      sy_die 1 "the unchanged files could not be linked from $RELEASES/$base"
+  fi
 }
 
 # prepare_manifest: releases/R's manifest and stat, for the next deploy (see above): the linked
 # files' checksums as the host had them, the others' computed here.
 prepare_manifest() {
-  local m=$REL_DIR/.switchyard/manifest
+  local m=$REL_DIR/.switchyard/manifest new=$LOCK/new
+  [[ $new == /* ]] || new=$PWD/$new # find writes it from inside releases/R
   {
     if [[ -s ${LOCK}/links ]]; then
       LC_ALL=C awk 'FILENAME == ARGV[1] { l[$0] = 1; next } { p = $0; sub(/^[^ ]+ [^ ]+ /, "", p); if (p in l) print substr($0, 1, 64) "  " p }' "$LOCK/links" "$LOCK/have"
     fi
-    (cd -- "$REL_DIR" && find . "${DELTA_FIND[@]}" -links 1 -printf '%P\0' | xargs -0 -r sha256sum --)
+    # ONE find: every file's stat line, and the names of those not linked (-links 1) to checksum
+    (cd -- "$REL_DIR" && exec find . "${DELTA_FIND[@]}" -printf '%i %s %T@ %m %P\n' -links 1 -fprintf "$new" '%P\0') >"$REL_DIR/.switchyard/stat"
+    if [[ -s $new ]]; then (cd -- "$REL_DIR" && exec xargs -0 sha256sum -- <"$new"); fi
   } >"$m.tmp"
-  (cd -- "$REL_DIR" && exec find . "${DELTA_FIND[@]}" -printf '%i %s %T@ %m %P\n') >"$REL_DIR/.switchyard/stat"
   mv -f -- "$m.tmp" "$m"
-  rm -f -- "$LOCK/have" "$LOCK/have.stat" "$LOCK/links"
+  # the upload's files, the package's with them (one rm): the lock directory holds them until now
+  rm -f -- "$LOCK/have" "$LOCK/have.stat" "$LOCK/links" "$new" "$LOCK/package.tar.gz" "$LOCK/package.list" \
+    "$LOCK/package.list.links" "$LOCK/package.list.below"
 }
 
 # prepare_live: what is live here (`::sy live release=L pid=P starttime=T`; a files-only release
@@ -250,14 +263,19 @@ prepare_record() {
   [[ $HEALTH_PROTOCOL == http ]] || args+=(--health-protocol "$HEALTH_PROTOCOL")
   ((INSTANCES == 1)) || args+=(--instances "$INSTANCES")
   for p in ${SHARED[@]+"${SHARED[@]}"}; do args+=(--shared "$p"); done
+  # A new releases/R (no --reuse) without them: nobody reads them before it goes live, and a failed
+  # prepare removes it: created in place (0600), no mv. Existing ones (--reuse, or a package that
+  # brings such a file, whatever its mode) are replaced by rename(2).
+  local t=.tmp
+  if [[ -z $REUSE && ! -e $m/launch && ! -L $m/launch && ! -e $m/env && ! -L $m/env ]]; then t=''; fi
   (
     umask 077
-    printf '%s\0' "${args[@]}" -- "${SY_CMD[@]}" >"$m/launch.tmp"
-    : >"$m/env.tmp"
-    if ((${#ENVS[@]})); then printf '%s\0' "${ENVS[@]}" >"$m/env.tmp"; fi
+    printf '%s\0' "${args[@]}" -- "${SY_CMD[@]}" >"$m/launch$t"
+    : >"$m/env$t"
+    if ((${#ENVS[@]})); then printf '%s\0' "${ENVS[@]}" >"$m/env$t"; fi
   )
-  mv -f -- "$m/launch.tmp" "$m/launch"
-  mv -f -- "$m/env.tmp" "$m/env"
+  [[ -z $t ]] || mv -f -- "$m/launch$t" "$m/launch"
+  [[ -z $t ]] || mv -f -- "$m/env$t" "$m/env"
 }
 
 # prepare_is_standby: with --reuse, R is the standby release: retire.sh --standby kept its process
@@ -373,7 +391,6 @@ if [[ -z $REUSE ]]; then
   # modes give way to ours (umask 027, also for root), and R keeps its own mode (./ entry).
   tar -xzf "$pkg" -C "$REL_DIR" --no-same-owner --no-same-permissions --no-overwrite-dir ||
     sy_die 1 "the package did not unpack into $REL_DIR"
-  rm -f -- "$pkg" "$LOCK/package.list" "$LOCK/package.list.links" "$LOCK/package.list.below"
 fi
 # The app's log and pid file go in there: a link shipped as .switchyard would take them anywhere.
 if [[ -L $REL_DIR/.switchyard ]]; then

@@ -95,7 +95,7 @@ elif ((STANDBY > 0)) && [[ -z $MARK_BAD ]] && sy_alive "$PREV_PID" "$PREV_ST"; t
   signal=standby
   sy_emit retired "release=$PREV_R" "pid=$PREV_PID" signal=standby "until=$((EPOCHSECONDS + STANDBY))"
 else
-  rm -f -- "$STATE/standby"
+  if [[ -e $STATE/standby || -L $STATE/standby ]]; then rm -f -- "$STATE/standby"; fi # no rm when none
   n=$((${#PREV_W[@]} / 2))
   for ((k = 1; k <= (n > 1 ? n : 1); k++)); do retire_old "$k"; done
   sy_sock 1
@@ -141,7 +141,8 @@ sy_audit deploy "release=$RELEASE" "previous=${PREV_R:-none}" "site=$SITE" "sign
 sy_lock_release
 sy_emit unlocked
 if [[ -n $SUPERVISOR ]]; then
-  rm -f -- "$STATE/errored" # a release went live healthy: the supervisor may start over
+  # a release went live healthy: the supervisor may start over (no rm when there is no mark)
+  if [[ -e $STATE/errored || -L $STATE/errored ]]; then rm -f -- "$STATE/errored"; fi
   sy_supervisor_state "$SUPERVISOR"
   sy_emit supervisor "state=$SY_SV_STATE"
 fi
