@@ -46,6 +46,14 @@ NGINX_URL='' SHELL_UP=''
 SHARED=() ENVS=() SY_CMD=()
 SY_STEP='init' SY_ON_FAIL='' SY_FAILED='' SY_ERR_LINE='' SY_ERR_CMD=''
 
+# ---- the steps, for the scripts that run them (release.sh, supervise.sh) ---------------------------
+# Run as files, they are the scripts beside the one that sourced this (sy_dir); the client's text
+# defines them again after lib.sh, each a function whose body is the script (commands.ts scriptText).
+sy_run_prepare() { bash "${sy_dir:-.}/prepare.sh" "$@"; }
+sy_run_switch() { bash "${sy_dir:-.}/switch.sh" "$@"; }
+sy_run_retire() { bash "${sy_dir:-.}/retire.sh" "$@"; }
+sy_run_undo() { bash "${sy_dir:-.}/undo.sh" "$@"; }
+
 # ---- result lines and failure --------------------------------------------------------------------
 
 # sy_emit EVENT KEY=VALUE… [msg=TEXT]: one machine-readable line on stdout.

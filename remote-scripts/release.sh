@@ -36,10 +36,6 @@ if ! declare -F sy_emit >/dev/null; then
   if [[ ${BASH_SOURCE[0]} == */* ]]; then sy_dir=${BASH_SOURCE[0]%/*}; fi
   # shellcheck source=SCRIPTDIR/lib.sh
   . "$sy_dir/lib.sh"
-  sy_run_prepare() { bash "$sy_dir/prepare.sh" "$@"; }
-  sy_run_switch() { bash "$sy_dir/switch.sh" "$@"; }
-  sy_run_retire() { bash "$sy_dir/retire.sh" "$@"; }
-  sy_run_undo() { bash "$sy_dir/undo.sh" "$@"; }
 fi
 
 if ! { (($# >= 4)) && [[ "$1 $2 $3 $4" =~ ^[1-9][0-9]*\ [0-9]+\ [0-9]+\ [0-9]+$ ]] && (($# >= 4 + $2 + $3 + $4)); }; then

@@ -38,10 +38,6 @@ if ! declare -F sy_emit >/dev/null; then
   if [[ ${BASH_SOURCE[0]} == */* ]]; then sy_dir=${BASH_SOURCE[0]%/*}; fi
   # shellcheck source=SCRIPTDIR/lib.sh
   . "$sy_dir/lib.sh"
-  sy_run_prepare() { bash "$sy_dir/prepare.sh" "$@"; }
-  sy_run_switch() { bash "$sy_dir/switch.sh" "$@"; }
-  sy_run_retire() { bash "$sy_dir/retire.sh" "$@"; }
-  sy_run_undo() { bash "$sy_dir/undo.sh" "$@"; }
 fi
 
 sy_init supervise
