@@ -247,6 +247,8 @@ export function parseFlags(argv: readonly string[], environ: NodeJS.ProcessEnv =
     if (v instanceof FlagError) problems.push(v.message);
     else out[spec.key] = v;
   }
+  // --boot writes the @reboot line with a start; stop removes it by itself, status reads it
+  if (out.boot === true && out.action !== 'start') problems.push(`--boot: goes with --action=start (stop removes the line by itself)`);
   if (problems.length) throw new FlagError(problems);
   const f = out as Flags;
   if (!f.envDir && environ.SWITCHYARD_ENV_DIR) f.envDir = environ.SWITCHYARD_ENV_DIR;

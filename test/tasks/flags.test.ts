@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseFlags } from '../../tasks/plumbing/flags';
+import { FlagError, parseFlags } from '../../tasks/plumbing/flags';
 import { batchSize } from '../../lib/release/deploy';
 
 describe('command line flags', () => {
@@ -85,6 +85,15 @@ describe('strict flags', () => {
     expect(refuse(['deploy', '--batch=half'])).toBe('--batch: "half" is not a number of hosts or a percentage (e.g. 2 or 25%)');
     expect(refuse(['deploy', '--report='])).toBe('--report: needs a value, e.g. --report=x');
     expect(refuse(['deploy', '--dryrun', '--hosts='])).toBe('--dryrun: unknown flag; did you mean --dry-run?\n--hosts: needs a comma-separated list, e.g. --hosts=a,b');
+  });
+
+  it('supervise: --action takes start, stop or status; --boot only with start (a usage error, before anything is loaded)', () => {
+    expect(parseFlags(['supervise', '--action=start', '--boot'])).toMatchObject({ action: 'start', boot: true });
+    expect(() => parseFlags(['supervise', '--action=strat'])).toThrow(/--action: "strat" is not one of start, stop, status/);
+    for (const argv of [['supervise', '--boot'], ['supervise', '--boot', '--action=stop']]) {
+      expect(() => parseFlags(argv)).toThrow(FlagError);
+      expect(() => parseFlags(argv)).toThrow(/--boot: goes with --action=start/);
+    }
   });
 
   it('reads booleans as --x, --no-x, --x=true|false', () => {
