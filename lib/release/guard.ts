@@ -28,8 +28,9 @@ function heldBy(e: unknown): string[] | undefined {
 
 /**
  * Runs the release; while it fails only because other deploys hold the lock (every other host was
- * put back), tries it again every 2 s for up to `seconds`, saying who holds it. A stale lock is
- * never waited for: nobody will free it.
+ * put back), tries it again every 1.5-2.5 s for up to `seconds`, saying who holds it. A stale lock
+ * is never waited for: nobody will free it. The jitter is for two deploys started together that
+ * each took some hosts' locks: both are refused, and retrying in lockstep would collide again.
  */
 export async function withLockWait(seconds: number | undefined, reporter: Reporter, signal: AbortSignal, run: () => Promise<ReleaseReport>): Promise<ReleaseReport> {
   const deadline = Date.now() + (seconds ?? 0) * 1000;
@@ -42,7 +43,7 @@ export async function withLockWait(seconds: number | undefined, reporter: Report
       if (!held || left <= 0 || signal.aborted) throw e;
       reporter.log('warn', `waiting for the deploy lock (${Math.ceil(left / 1000)} s left of --lock-wait): ${held.join('; ')}`);
       // the timer's own abort: no listener left on the signal per try
-      await sleep(Math.min(2000, left), undefined, { signal }).catch(() => undefined);
+      await sleep(Math.min(1500 + Math.random() * 1000, left), undefined, { signal }).catch(() => undefined);
       if (signal.aborted) throw e;
     }
   }

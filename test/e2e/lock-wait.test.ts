@@ -27,21 +27,54 @@ const lockDir = (i: number) => path.join(lab.hosts[i]!.deployTo, '.switchyard', 
 const later = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.sequential('deploy locks that wait, and heartbeats', () => {
-  it('without --lock-wait the second of two deploys started together is refused; with it, it waits and then deploys', async () => {
-    const first = deploy({ environment: env, reporter: new MemoryReporter() });
-    await later(50);
-    await expect(deploy({ environment: env, reporter: new MemoryReporter() })).rejects.toThrow(/deploy lock is held: release=\S+ since=\S+ \S+ pid=\d+ \(heartbeat \d+ s ago\)/);
-    await first;
+  it('while a deploy holds the lock a second one is refused; with --lock-wait it waits, then deploys', async () => {
+    // The first deploy holds every host's lock (its prepared hook) until the second has been
+    // refused or seen waiting: no timing decides which of the two gets the lock.
+    let refused!: Promise<unknown>;
+    const first = deploy({
+      environment: env,
+      reporter: new MemoryReporter(),
+      hooks: {
+        prepared: async () => {
+          refused = deploy({ environment: env, reporter: new MemoryReporter() }).then(
+            () => 'deployed',
+            (e: Error) => e,
+          );
+          await refused;
+        },
+      },
+    });
+    expect((await first).ok).toBe(true);
+    expect(String(await refused)).toMatch(/deploy lock is held: release=\S+ since=\S+ \S+ pid=\d+ \(heartbeat \d+ s ago\)/);
 
-    const a = deploy({ environment: env, reporter: new MemoryReporter() });
-    await later(50);
     const waiting = new MemoryReporter();
-    const b = await deploy({ environment: env, reporter: waiting, lockWait: 30 });
-    const done = await a;
-    expect(b.ok).toBe(true);
-    expect(b.release).not.toBe(done.release);
+    let b!: ReturnType<typeof deploy>;
+    const a = await deploy({
+      environment: env,
+      reporter: new MemoryReporter(),
+      hooks: {
+        prepared: async () => {
+          b = deploy({ environment: env, reporter: waiting, lockWait: 30 });
+          for (let i = 0; i < 300 && !/waiting for the deploy lock/.test(waiting.text()); i++) await later(50);
+        },
+      },
+    });
+    const done = await b;
+    expect(a.ok).toBe(true);
+    expect(done.ok).toBe(true);
+    expect(done.release).not.toBe(a.release);
     expect(waiting.text()).toMatch(/waiting for the deploy lock \(\d+ s left of --lock-wait\): h\d: release=/);
-    for (const h of lab.hosts) expect((await lab.fetchSite(h)).body).toBe(`hello from release ${b.release}\n`);
+    for (const h of lab.hosts) expect((await lab.fetchSite(h)).body).toBe(`hello from release ${done.release}\n`);
+  });
+
+  it('two deploys started at the same instant, both with --lock-wait: both deploy, one after the other', async () => {
+    // Each may take some hosts' locks first and both be refused; the jittered retries sort it out.
+    const [x, y] = await Promise.all([1, 2].map(() => deploy({ environment: env, reporter: new MemoryReporter(), lockWait: 30 })));
+    expect(x!.ok && y!.ok).toBe(true);
+    expect(x!.release).not.toBe(y!.release);
+    const bodies = await Promise.all(lab.hosts.map(async (h) => (await lab.fetchSite(h)).body));
+    expect(new Set(bodies).size).toBe(1);
+    expect([x!.release, y!.release].map((r) => `hello from release ${r}\n`)).toContain(bodies[0]);
   });
 
   it('the lock of a deploy on another machine whose heartbeat stopped 2 minutes ago is STALE, and --lock-wait does not wait for it', async () => {
