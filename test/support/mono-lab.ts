@@ -118,6 +118,20 @@ export function switchesOf(r: LoadResult, releasesInOrder: string[]): { host: st
     });
 }
 
+/**
+ * A failed load run's failures, each placed after the release step that came last before it on
+ * any host ("502 on h1 /: 35 ms after h1 retire"): what a failing assertion prints, so the step
+ * that lost a request is named without re-running.
+ */
+export function failuresNearSteps(r: LoadResult, max = 20): string {
+  const lines = r.failures.slice(0, max).map((f) => {
+    const before = r.markers.filter((m) => m.t <= f.t).at(-1);
+    const sent = f.ms === undefined ? '' : `, sent ${Math.round(f.ms)} ms before`;
+    return `  ${f.code} on ${f.target} at ${Math.round(f.t)} ms${sent}: ${before ? `${Math.round(f.t - before.t)} ms after ${before.label}` : 'before any step'}`;
+  });
+  return `${r.failed} of ${r.requests} requests failed:\n${lines.join('\n')}`;
+}
+
 export function figures(what: string, r: LoadResult, seconds?: number): void {
   const line = `${what}: ${r.requests} requests, ${r.failed} failed, ${r.rps} req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms${seconds === undefined ? '' : `, ${seconds.toFixed(1)} s`}`;
   timings.push(line);
