@@ -1,7 +1,7 @@
 /**
  * The `config` field of an environment file and of a host entry: for each config file of the
  * build (path relative to the build, POSIX separators), the overrides to apply. See
- * lib/config/README.md for the user-facing syntax.
+ * docs/CONFIG.md for the user-facing syntax.
  */
 import { posix } from 'node:path';
 import type { z } from 'zod';

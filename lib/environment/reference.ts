@@ -47,7 +47,7 @@ export interface Field {
   /** The default (from .default() or .prefault()), when there is one. */
   fallback?: { value: unknown };
   meta: Meta;
-  /** The config-file overrides (a transform): described in lib/config/README.md, not walked. */
+  /** The config-file overrides (a transform): described in docs/CONFIG.md, not walked. */
   config: boolean;
 }
 interface Key {
@@ -67,7 +67,7 @@ interface Words {
   many: string;
 }
 
-const CONFIG_README = '../lib/config/README.md';
+const CONFIG_README = 'CONFIG.md';
 const WRAPPERS = new Set(['optional', 'default', 'prefault', 'readonly', 'nullable', 'nonoptional', 'catch']);
 const defOf = (s: Schema) => s._zod.def as unknown as Def;
 const checksOf = (d: Def) => (d.checks ?? []).map((c) => c._zod.def);
@@ -229,7 +229,7 @@ function presence(field: Field): string {
 
 function renderKey({ path, field }: Key): string[] {
   const type = field.config
-    ? `map of config file path → overrides (the syntax: [lib/config/README.md](${CONFIG_README}))`
+    ? `map of config file path → overrides (the syntax: [docs/CONFIG.md](${CONFIG_README}))`
     : words(field.core).one;
   const lines = [`- **${code(path)}**: ${type}; ${presence(field)}.`];
   if (field.meta.description) lines.push(`  ${prose(field.meta.description)}`);

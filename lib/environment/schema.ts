@@ -126,7 +126,7 @@ function appSchema(z: Z, f: Fields) {
         .default({})
         .meta(
           doc(
-            "Extra environment variables for the app: a string, or `secret('NAME')`, resolved on the deploying machine as in `config` (the variable NAME, else the secrets file: lib/config/README.md); a missing one stops the deploy before any connection. The values reach the servers on the release's stdin, never on a command line, and every value is masked in logs, dry runs and reports. Names starting with `SWITCHYARD_` are reserved.",
+            "Extra environment variables for the app: a string, or `secret('NAME')`, resolved on the deploying machine as in `config` (the variable NAME, else the secrets file: docs/CONFIG.md); a missing one stops the deploy before any connection. The values reach the servers on the release's stdin, never on a command line, and every value is masked in logs, dry runs and reports. Names starting with `SWITCHYARD_` are reserved.",
             { NODE_ENV: 'production' },
           ),
         ),

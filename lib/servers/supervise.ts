@@ -34,7 +34,8 @@ function actionOf(o: SuperviseOptions): SuperviseAction {
 function line(s: HostSupervisor): string {
   const pid = s.pid ? ` (pid ${s.pid})` : '';
   const boot = s.boot === undefined ? '' : s.boot ? ', starts at boot' : ', not at boot';
-  return `supervisor ${s.state.toUpperCase() === 'ERRORED' ? 'ERRORED' : s.state}${pid}${boot}${s.reason ? `: ${s.reason}` : ''}`;
+  // errored in capitals: the one state that needs someone to act
+  return `supervisor ${s.state === 'errored' ? 'ERRORED' : s.state}${pid}${boot}${s.reason ? `: ${s.reason}` : ''}`;
 }
 
 export async function supervise(o: SuperviseOptions): Promise<HostSupervisor[]> {

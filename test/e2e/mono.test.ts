@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { XmlFileOverrides } from '../../lib/config/schema';
+import { LoadFailuresError } from '../../lib/load/engine';
 import { verify } from '../../lib/load/verify';
 import { MemoryReporter } from '../../lib/output/reporter';
 import { deploy } from '../../lib/release/deploy';
@@ -40,6 +41,7 @@ import {
   switchesOf,
   timings,
   useMonoLab,
+  whatTheServersSaw,
 } from '../support/mono-lab';
 
 useMonoLab();
@@ -159,7 +161,13 @@ describe.sequential('a Mono ASP.NET app on FastCGI through the SSH lab', () => {
       concurrency: CONCURRENCY / 2,
       reportDir: dir,
       onEvent: (e) => void (e.step === 'retire' && e.at === 'end' && retires.push(Date.now())),
-    }).finally(() => (deploying = false));
+    })
+      .catch((e: unknown) => {
+        // a failed request: name the step before it, and what the servers logged
+        if (e instanceof LoadFailuresError) expect.fail(`${failuresNearSteps(e.result)}\n${whatTheServersSaw(t)}`);
+        throw e;
+      })
+      .finally(() => (deploying = false));
     const seconds = (Date.now() - t) / 1000;
     const rounds = (await Promise.all(loops)).flat();
     await sleep(2200); // the slow requests sent last are answered

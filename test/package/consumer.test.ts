@@ -114,15 +114,15 @@ afterAll(async () => {
 });
 
 describe.sequential('gulp-switchyard as a user installs it', () => {
-  it('npm pack ships dist/, the sample environment, docs, README, package.json and LICENSE: no sources, tests or tooling', () => {
+  it('npm pack ships dist/, the sample environments, the Mono example app, docs, README, package.json and LICENSE: no sources, tests or tooling', () => {
     const files = tarEntries.map((f) => f.replace(/^package\//, ''));
-    const allowed = [/^dist\//, /^env\/uat\.example\.ts$/, /^docs\/[^/]+\.md$/, /^README\.md$/, /^package\.json$/, /^LICENSE$/];
+    const allowed = [/^dist\//, /^env\/(mono-)?uat\.example\.ts$/, /^examples\/mono-shop\/[^/]+$/, /^docs\/[^/]+\.md$/, /^README\.md$/, /^package\.json$/, /^LICENSE$/];
     expect(files.filter((f) => !allowed.some((a) => a.test(f)))).toEqual([]);
     expect(tarEntries.filter((f) => !f.startsWith('package/'))).toEqual([]);
     // nothing of the source tree or the tooling, not even inside dist/
-    const forbidden = /(^|\/)(test|bench|\.ci|scripts|examples|node_modules)\/|tsconfig|gulpfile|\.test\.|vitest|(^|\/)\.[^/]+$/;
+    const forbidden = /(^|\/)(test|bench|\.ci|scripts|node_modules)\/|^examples\/(?!mono-shop\/)|tsconfig|gulpfile|\.test\.|vitest|(^|\/)\.[^/]+$/;
     expect(files.filter((f) => forbidden.test(f))).toEqual([]);
-    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && f !== 'env/uat.example.ts')).toEqual([]);
+    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !/^env\/(mono-)?uat\.example\.ts$/.test(f))).toEqual([]);
     for (const f of ['package.json', 'README.md', 'env/uat.example.ts', 'dist/index.js', 'dist/index.d.ts', 'dist/index.mjs', 'dist/bin/switchyard.js']) {
       expect(files).toContain(f);
     }
@@ -130,6 +130,18 @@ describe.sequential('gulp-switchyard as a user installs it', () => {
     for (const doc of fs.readdirSync(path.join(REPO, 'docs')).filter((d) => d.endsWith('.md'))) expect(files).toContain(`docs/${doc}`);
     // the remote scripts the deploy uploads, every one
     for (const s of fs.readdirSync(path.join(REPO, 'remote-scripts')).filter((s) => !s.startsWith('.'))) expect(files).toContain(`dist/remote-scripts/${s}`);
+    // every relative link of the shipped README and docs names a file (or folder) the package has
+    const broken = files
+      .filter((f) => f.endsWith('.md') && !f.startsWith('dist/'))
+      .flatMap((doc) =>
+        [...fs.readFileSync(path.join(REPO, doc), 'utf8').matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)]
+          .map((m) => m[1]!)
+          .filter((link) => !/^[a-z]+:/.test(link))
+          .map((link) => [doc, path.posix.normalize(path.posix.join(path.posix.dirname(doc), link))] as const)
+          .filter(([, target]) => !files.some((f) => f === target || f.startsWith(`${target}/`)))
+          .map(([d, target]) => `${d} → ${target}`),
+      );
+    expect(broken).toEqual([]);
   });
 
   it('installs from the tarball alone: a copy inside the project, no path back to the repository; its declarations need only node and its own dependencies', () => {

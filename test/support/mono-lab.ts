@@ -132,6 +132,19 @@ export function failuresNearSteps(r: LoadResult, max = 20): string {
   return `${r.failed} of ${r.requests} requests failed:\n${lines.join('\n')}`;
 }
 
+/** Each host's audit log (every release step, the supervisor's too) and nginx's errors, since `since` (epoch ms). */
+export function whatTheServersSaw(since: number): string {
+  const iso = new Date(since).toISOString().slice(0, 19);
+  return lab.hosts
+    .map((h) => {
+      const read = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean) : []);
+      const audit = read(path.join(h.deployTo, '.switchyard', 'audit.log')).filter((l) => l.slice(0, 19) >= iso);
+      const errors = read(path.join(h.root, 'nginx', 'error.log')).filter((l) => !/\[notice\]/.test(l)).slice(-30);
+      return `${h.name} audit.log:\n  ${audit.join('\n  ')}\n${h.name} nginx error.log:\n  ${errors.join('\n  ')}`;
+    })
+    .join('\n');
+}
+
 export function figures(what: string, r: LoadResult, seconds?: number): void {
   const line = `${what}: ${r.requests} requests, ${r.failed} failed, ${r.rps} req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms${seconds === undefined ? '' : `, ${seconds.toFixed(1)} s`}`;
   timings.push(line);

@@ -104,8 +104,8 @@ describe('docs/ENVIRONMENT.md', () => {
     expect(reference).toContain("`defineEnvironment` from 'gulp-switchyard'");
     expect(reference).toContain('do not edit; `npm run docs` writes it');
     expect(reference).toMatch(/unknown key .*is an error naming the file and the key/s);
-    expect(entry('config')).toContain('[lib/config/README.md](../lib/config/README.md)');
-    expect(entry('hosts[].config')).toContain('[lib/config/README.md](../lib/config/README.md)');
+    expect(entry('config')).toContain('[docs/CONFIG.md](CONFIG.md)');
+    expect(entry('hosts[].config')).toContain('[docs/CONFIG.md](CONFIG.md)');
     expect(entry('config')).toContain("Example: `{ 'Web.config': { appSettings: { Environment: 'uat' } } }`.");
   });
 });
