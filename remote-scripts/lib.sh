@@ -499,20 +499,22 @@ sy_check_parents() {
   done
 }
 
-# sy_check_package FILE LIST: exits 2 unless every member of the .tar.gz FILE lands inside the
+# sy_check_package FILE LIST: exits 2 unless every member of the tar FILE lands inside the
 # directory it is unpacked into, whatever the tar: only files, directories and symlinks; names
 # relative, without `.`, `..` or empty components (one leading `./` is fine); no member under a
 # symlink of the package (`l -> /x` then `l/f` or `l/`, in any order). The listing (-P: names as
 # stored, not as tar would fix them; C quoting: one line a member, the name the first "…") goes
 # to LIST and is read by grep only (a bash loop over 100 000 lines takes seconds); exits 1 if FILE
-# does not list. Under LC_ALL=C (the caller's or set here: a byte is a character).
+# does not list. FILE is a plain tar or a .tar.gz: GNU tar tells them apart by their first bytes
+# (a small upload comes plain: no gzip process to start, here or at the unpack, which reads the
+# same file the same way). Under LC_ALL=C (the caller's or set here: a byte is a character).
 sy_check_package() {
   local c='([^"\\/]|\\.)+' q='"([^"\\]|\\.)*"' line name ch rc bad=''
   local at_state='^l[^"]*"(\./)?\.switchyard(/|")' # a symlink at or below .switchyard/
   local head='^[-dl][^ ]* +[0-9]+/[0-9]+ +[0-9]+ [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} '
   local -x LC_ALL=C
-  tar -tvzf "$1" -P --quoting-style=c --numeric-owner --full-time >"$2" ||
-    sy_die 1 "the package did not unpack into $REL_DIR (it does not list as a .tar.gz)"
+  tar -tvf "$1" -P --quoting-style=c --numeric-owner --full-time >"$2" ||
+    sy_die 1 "the package did not unpack into $REL_DIR (it does not list as a tar or .tar.gz)"
   sy_grep_first -vE "$head\"(\\./|(\\./)?$c(/$c)*/?)\"( -> $q)?\$" "$2"
   [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member that is not a file, directory or symlink, or whose name is absolute or not clean: $SY_FIRST"
   sy_grep_first -E "^[^\"]*\"(($c/)*\\.\\.(/|\")|($c/)+\\.(/|\"))" "$2"

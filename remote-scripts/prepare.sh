@@ -11,7 +11,7 @@
 #
 # With --env-bytes N, stdin starts with the env block: N bytes of NAME=VALUE records, each ended
 # by a NUL byte, the app's variables (the client never puts a value on a command line; --env K=V
-# is for a person running this by hand). Then, without --reuse, the release package (.tar.gz)
+# is for a person running this by hand). Then, without --reuse, the release package (a tar, or .tar.gz)
 # comes on stdin and is unpacked into a new D/releases/R once the lock is taken: all of the rest of
 # stdin, or exactly N bytes of it with --package-bytes (release.sh reads the client's words after
 # it). With --delta the client sends only what this host lacks: once the lock is taken, prepare
@@ -169,7 +169,7 @@ prepare_manifest() {
   } >"$m.tmp"
   mv -f -- "$m.tmp" "$m"
   # the upload's files, the package's with them (one rm): the lock directory holds them until now
-  rm -f -- "$LOCK/have" "$LOCK/have.stat" "$LOCK/links" "$new" "$LOCK/package.tar.gz" "$LOCK/package.list" \
+  rm -f -- "$LOCK/have" "$LOCK/have.stat" "$LOCK/links" "$new" "$LOCK/package.tar" "$LOCK/package.list" \
     "$LOCK/package.list.links" "$LOCK/package.list.below"
 }
 
@@ -378,7 +378,7 @@ if [[ -z $REUSE ]]; then
   SY_ON_FAIL=prepare_cleanup
   # Into the lock directory first (it goes with the lock, whatever ends this), so that the listing
   # is checked before tar writes anything: nothing of the package may land outside releases/R.
-  pkg=$LOCK/package.tar.gz
+  pkg=$LOCK/package.tar
   if [[ -n $DELTA ]]; then prepare_delta; fi
   if [[ -n $PACKAGE_BYTES ]]; then
     # head -c reads no further than N bytes: what follows on stdin is not ours.
@@ -389,7 +389,7 @@ if [[ -z $REUSE ]]; then
   sy_check_package "$pkg" "$LOCK/package.list"
   # Never -P (absolute names, `..`); into the new, empty releases/R; the archive's owners and
   # modes give way to ours (umask 027, also for root), and R keeps its own mode (./ entry).
-  tar -xzf "$pkg" -C "$REL_DIR" --no-same-owner --no-same-permissions --no-overwrite-dir ||
+  tar -xf "$pkg" -C "$REL_DIR" --no-same-owner --no-same-permissions --no-overwrite-dir ||
     sy_die 1 "the package did not unpack into $REL_DIR"
 fi
 # The app's log and pid file go in there: a link shipped as .switchyard would take them anywhere.
