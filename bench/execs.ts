@@ -56,7 +56,7 @@ function parseStrace(file: string): Exec[] {
 /** A short label: the program and, for those whose argument says what it is for, that. */
 function label(e: Exec): string {
   const a1 = e.argv[1] ?? '';
-  if (e.prog === 'bash' && a1 === '-c') return `bash -c (${(e.argv[2] ?? '').slice(0, 30).replace(/\s+/g, ' ')}…)`;
+  if (e.prog === 'bash' && a1 === '-c') return `bash -c (${(e.argv[2] ?? '').replace(/^(\\n)+/, '').slice(0, 30).replace(/\s+/g, ' ')}…)`;
   if (e.prog === 'sshd') return `sshd ${e.argv.slice(1).join(' ').slice(0, 20)}`;
   return e.prog;
 }
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
     }
     if (cpus.length) {
       const sorted = [...cpus].sort((a, b) => a - b);
-      process.stdout.write(`\nhost CPU per deploy, no strace (${CPU_RUNS} deploys): median ${med([...cpus]).toFixed(3)} s, min ${sorted[0]!.toFixed(3)} s; each ${cpus.map((c) => c.toFixed(2)).join(' ')}; load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+      process.stdout.write(`\nhost CPU per deploy, no strace (${CPU_RUNS} deploys): median ${med([...cpus]).toFixed(3)} s, mean ${(cpus.reduce((x, y) => x + y, 0) / cpus.length).toFixed(4)} s, min ${sorted[0]!.toFixed(3)} s; each ${cpus.map((c) => c.toFixed(2)).join(' ')}; load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
     }
 
     // the supervisor: its own loop, not under sshd

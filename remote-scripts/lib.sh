@@ -499,30 +499,42 @@ sy_check_parents() {
   done
 }
 
-# sy_check_package FILE LIST: exits 2 unless every member of the .tar.gz FILE lands inside the
+# sy_check_package FILE LIST: exits 2 unless every member of the tar FILE lands inside the
 # directory it is unpacked into, whatever the tar: only files, directories and symlinks; names
 # relative, without `.`, `..` or empty components (one leading `./` is fine); no member under a
 # symlink of the package (`l -> /x` then `l/f` or `l/`, in any order). The listing (-P: names as
 # stored, not as tar would fix them; C quoting: one line a member, the name the first "…") goes
-# to LIST and is read by grep only (a bash loop over 100 000 lines takes seconds); exits 1 if FILE
-# does not list. Under LC_ALL=C (the caller's or set here: a byte is a character).
+# to LIST and is read by awk and grep only (a bash loop over 100 000 lines takes seconds); exits 1 if FILE
+# does not list. FILE is a plain tar or a .tar.gz: GNU tar tells them apart by their first bytes
+# (a small upload comes plain: no gzip process to start, here or at the unpack, which reads the
+# same file the same way). Under LC_ALL=C (the caller's or set here: a byte is a character).
 sy_check_package() {
-  local c='([^"\\/]|\\.)+' q='"([^"\\]|\\.)*"' line name ch rc bad=''
+  local c='([^"\\/]|\\.)+' q='"([^"\\]|\\.)*"' line name ch bad='' found
   local at_state='^l[^"]*"(\./)?\.switchyard(/|")' # a symlink at or below .switchyard/
-  local head='^[-dl][^ ]* +[0-9]+/[0-9]+ +[0-9]+ [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} '
+  local d2='[0-9][0-9]' # no {n} intervals: an older mawk has none
+  local head="^[-dl][^ ]* +[0-9]+/[0-9]+ +[0-9]+ $d2$d2-$d2-$d2 $d2:$d2:$d2 "
   local -x LC_ALL=C
-  tar -tvzf "$1" -P --quoting-style=c --numeric-owner --full-time >"$2" ||
-    sy_die 1 "the package did not unpack into $REL_DIR (it does not list as a .tar.gz)"
-  sy_grep_first -vE "$head\"(\\./|(\\./)?$c(/$c)*/?)\"( -> $q)?\$" "$2"
-  [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member that is not a file, directory or symlink, or whose name is absolute or not clean: $SY_FIRST"
-  sy_grep_first -E "^[^\"]*\"(($c/)*\\.\\.(/|\")|($c/)+\\.(/|\"))" "$2"
-  [[ -z $SY_FIRST ]] || sy_die 2 "refusing the package: a member with a . or .. in its name: $SY_FIRST"
+  tar -tvf "$1" -P --quoting-style=c --numeric-owner --full-time >"$2" ||
+    sy_die 1 "the package did not unpack into $REL_DIR (it does not list as a tar or .tar.gz)"
+  # ONE awk over the listing: the first member that is not clean (line 1 of its output), the first
+  # with a . or .. (line 2), and every symlink's line into LIST.links. The patterns go in through
+  # ENVIRON: -v would take their backslashes as escapes.
+  found=$(SY_RE_CLEAN="$head\"(\\./|(\\./)?$c(/$c)*/?)\"( -> $q)?\$" \
+    SY_RE_DOTS="^[^\"]*\"(($c/)*\\.\\.(/|\")|($c/)+\\.(/|\"))" exec awk -v links="$2.links" '
+    BEGIN { clean = ENVIRON["SY_RE_CLEAN"]; dots = ENVIRON["SY_RE_DOTS"]; printf "" > links }
+    !n1 && $0 !~ clean { n1 = 1; b1 = $0 }
+    !n2 && $0 ~ dots { n2 = 1; b2 = $0 }
+    /^l/ { print > links }
+    END { print "1" b1; print "2" b2 }
+  ' "$2") || sy_die 1 "cannot read the package listing $2"
+  [[ $found == $'1'*$'\n2'* ]] || sy_die 1 "cannot read the package listing $2"
+  bad=${found%%$'\n2'*} bad=${bad#1}
+  [[ -z $bad ]] || sy_die 2 "refusing the package: a member that is not a file, directory or symlink, or whose name is absolute or not clean: $bad"
+  bad=${found#*$'\n2'}
+  [[ -z $bad ]] || sy_die 2 "refusing the package: a member with a . or .. in its name: $bad"
   # One pattern per symlink: any member named below it. And .switchyard/ holds the app log and pid
   # file the scripts write: no symlink of the package there (checked on the symlinks' lines, in
-  # listing order: the first one is named, as grep -m1 did, one grep fewer).
-  rc=0
-  grep -E '^l' "$2" >"$2.links" || rc=$?
-  ((rc <= 1)) || sy_die 1 "cannot read the package listing $2"
+  # listing order: the first one is named, as grep -m1 did).
   while IFS= read -r line; do
     if [[ $line =~ $at_state ]]; then
       bad=$line # said after the loop: its stdout is the pattern file

@@ -11,7 +11,7 @@
 #
 # With --env-bytes N, stdin starts with the env block: N bytes of NAME=VALUE records, each ended
 # by a NUL byte, the app's variables (the client never puts a value on a command line; --env K=V
-# is for a person running this by hand). Then, without --reuse, the release package (.tar.gz)
+# is for a person running this by hand). Then, without --reuse, the release package (a tar, or .tar.gz)
 # comes on stdin and is unpacked into a new D/releases/R once the lock is taken: all of the rest of
 # stdin, or exactly N bytes of it with --package-bytes (release.sh reads the client's words after
 # it). With --delta the client sends only what this host lacks: once the lock is taken, prepare
@@ -131,10 +131,11 @@ prepare_delta() {
   links=${BASH_REMATCH[1]} PACKAGE_BYTES=${BASH_REMATCH[2]}
   ((links > 0)) || return 0
   head -c "$links" >"$LOCK/links" || sy_die 1 "the list of files to link could not be read from stdin"
-  # Only names the host itself offered, each once, and exactly LINK-BYTES of them.
-  bad=$(LC_ALL=C exec awk -v want="$links" '
-    FILENAME == ARGV[1] { p = $0; sub(/^[^ ]+ [^ ]+ /, "", p); ok[p] = 1; next }
-    { n += length($0) + 1; if (!($0 in ok) || ($0 in seen)) { print "not offered, or twice: " $0; exit 1 }; seen[$0] = 1 }
+  # Only names the host itself offered, each once, and exactly LINK-BYTES of them. The same awk
+  # starts the new manifest with their checksums as the host had them (prepare_manifest adds the rest).
+  bad=$(LC_ALL=C exec awk -v want="$links" -v sums="$LOCK/manifest" '
+    FILENAME == ARGV[1] { p = $0; sub(/^[^ ]+ [^ ]+ /, "", p); ok[p] = substr($0, 1, 64); next }
+    { n += length($0) + 1; if (!($0 in ok) || ($0 in seen)) { print "not offered, or twice: " $0; exit 1 }; seen[$0] = 1; print ok[$0] "  " $0 > sums }
     END { if (n != want) print "the list has " n " bytes, not " want }
   ' "$LOCK/have" "$LOCK/links") || true
   [[ -z $bad ]] || sy_die 2 "refusing the upload: a file to link from $base is ${bad:0:300}"
@@ -155,21 +156,19 @@ prepare_delta() {
 }
 
 # prepare_manifest: releases/R's manifest and stat, for the next deploy (see above): the linked
-# files' checksums as the host had them, the others' computed here.
+# files' checksums as the host had them (lock/manifest, begun by prepare_delta's check), the
+# others' computed here, added to it; then it is moved into R.
 prepare_manifest() {
   local m=$REL_DIR/.switchyard/manifest new=$LOCK/new
   [[ $new == /* ]] || new=$PWD/$new # find writes it from inside releases/R
   {
-    if [[ -s ${LOCK}/links ]]; then
-      LC_ALL=C awk 'FILENAME == ARGV[1] { l[$0] = 1; next } { p = $0; sub(/^[^ ]+ [^ ]+ /, "", p); if (p in l) print substr($0, 1, 64) "  " p }' "$LOCK/links" "$LOCK/have"
-    fi
     # ONE find: every file's stat line, and the names of those not linked (-links 1) to checksum
     (cd -- "$REL_DIR" && exec find . "${DELTA_FIND[@]}" -printf '%i %s %T@ %m %P\n' -links 1 -fprintf "$new" '%P\0') >"$REL_DIR/.switchyard/stat"
     if [[ -s $new ]]; then (cd -- "$REL_DIR" && exec xargs -0 sha256sum -- <"$new"); fi
-  } >"$m.tmp"
-  mv -f -- "$m.tmp" "$m"
+  } >>"$LOCK/manifest"
+  mv -f -- "$LOCK/manifest" "$m"
   # the upload's files, the package's with them (one rm): the lock directory holds them until now
-  rm -f -- "$LOCK/have" "$LOCK/have.stat" "$LOCK/links" "$new" "$LOCK/package.tar.gz" "$LOCK/package.list" \
+  rm -f -- "$LOCK/have" "$LOCK/have.stat" "$LOCK/links" "$new" "$LOCK/package.tar" "$LOCK/package.list" \
     "$LOCK/package.list.links" "$LOCK/package.list.below"
 }
 
@@ -378,7 +377,7 @@ if [[ -z $REUSE ]]; then
   SY_ON_FAIL=prepare_cleanup
   # Into the lock directory first (it goes with the lock, whatever ends this), so that the listing
   # is checked before tar writes anything: nothing of the package may land outside releases/R.
-  pkg=$LOCK/package.tar.gz
+  pkg=$LOCK/package.tar
   if [[ -n $DELTA ]]; then prepare_delta; fi
   if [[ -n $PACKAGE_BYTES ]]; then
     # head -c reads no further than N bytes: what follows on stdin is not ours.
@@ -389,7 +388,7 @@ if [[ -z $REUSE ]]; then
   sy_check_package "$pkg" "$LOCK/package.list"
   # Never -P (absolute names, `..`); into the new, empty releases/R; the archive's owners and
   # modes give way to ours (umask 027, also for root), and R keeps its own mode (./ entry).
-  tar -xzf "$pkg" -C "$REL_DIR" --no-same-owner --no-same-permissions --no-overwrite-dir ||
+  tar -xf "$pkg" -C "$REL_DIR" --no-same-owner --no-same-permissions --no-overwrite-dir ||
     sy_die 1 "the package did not unpack into $REL_DIR"
 fi
 # The app's log and pid file go in there: a link shipped as .switchyard would take them anywhere.

@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import type tar from 'tar-stream';
@@ -165,14 +166,27 @@ async function* rechunk(src: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
   if (n) yield Buffer.concat(parts);
 }
 
-/** Writes the entries as a .tar.gz; its size in bytes. */
+/**
+ * Below this many bytes of tar an upload goes plain, not gzipped: a deploy that changed little
+ * sends a few KiB more, and each host starts no gzip, neither to check the package nor to unpack it
+ * (GNU tar tells a plain tar from a .tar.gz by its first bytes).
+ */
+export const PLAIN_TAR_MAX = 16 * 1024;
+
+/** The tar's size: a 512-byte header a member, the bodies in 512-byte blocks, two zero blocks. */
+function tarSize(entries: readonly Entry[]): number {
+  return entries.reduce((n, e) => n + 512 + (e.type === 'file' ? Math.ceil(e.size / 512) * 512 : 0), 1024);
+}
+
+/** Writes the entries as a tar (small: PLAIN_TAR_MAX) or a .tar.gz; its size in bytes. */
 async function writeTar(entries: readonly Entry[], file: string): Promise<number> {
   const pack = tarStream().pack();
   let bytes = 0;
+  const compress = tarSize(entries) > PLAIN_TAR_MAX ? zlib.createGzip({ level: gzipLevel(entries), chunkSize: 1 << 20 }) : new PassThrough();
   const done = pipeline(
     pack,
     rechunk,
-    zlib.createGzip({ level: gzipLevel(entries), chunkSize: 1 << 20 }),
+    compress,
     async function* (src) {
       for await (const chunk of src) {
         bytes += (chunk as Buffer).length;
@@ -213,7 +227,7 @@ class ReleasePackage implements Package {
     const key = crypto.createHash('sha256').update(links.join('\n')).digest('hex');
     let u = this.uploads.get(key);
     if (!u) {
-      u = this.build(links, path.join(this.tmp, `upload-${this.uploads.size}.tar.gz`));
+      u = this.build(links, path.join(this.tmp, `upload-${this.uploads.size}.tar`));
       this.uploads.set(key, u);
     }
     return u;

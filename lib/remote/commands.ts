@@ -33,11 +33,29 @@ const SAFE = /^[A-Za-z0-9_/.,:=@%+-]+$/;
 /** Quotes one word for a POSIX shell. Anything outside a conservative safe set is single-quoted. */
 export function q(word: string): string {
   if (SAFE.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
+  if (word.length < 4096) return `'${word.replace(/'/g, `'\\''`)}'`;
+  // a script's text, quoted once (every host's commands carry the same ~50 KB words)
+  let quoted = quotedLong.get(word);
+  if (quoted === undefined) {
+    quoted = `'${word.replace(/'/g, `'\\''`)}'`;
+    quotedLong.set(word, quoted);
+  }
+  return quoted;
 }
+const quotedLong = new Map<string, string>();
 
 export function words(argv: readonly string[]): string {
   return argv.map(q).join(' ');
+}
+
+/**
+ * A script as it is sent: every line that is only a comment left empty. The comments are some 40 %
+ * of the text, which every host's sshd and two shells read and the client encrypts, per exec; the
+ * line count stays, so an error's line number is the same line as without. No line of a string in
+ * the scripts starts with `#` (test/lib/remote/commands.test.ts checks that bash defines the same).
+ */
+export function sentText(text: string): string {
+  return text.replace(/^[ \t]*#.*$/gm, '');
 }
 
 const cache = new Map<string, string>();
@@ -45,7 +63,7 @@ function file(dir: string, name: string): string {
   const key = `${dir}\0${name}`;
   let text = cache.get(key);
   if (text === undefined) {
-    text = fs.readFileSync(path.join(dir, name), 'utf8');
+    text = sentText(fs.readFileSync(path.join(dir, name), 'utf8'));
     cache.set(key, text);
   }
   return text;
@@ -61,9 +79,16 @@ const RUNS_STEPS = new Set(['release.sh', 'supervise.sh']);
  * subshell (its `exit`, traps and options stay its own), then the script, which calls them.
  */
 export function scriptText(name: string, dir = REMOTE_SCRIPTS_DIR): string {
-  if (!RUNS_STEPS.has(name)) return file(dir, 'lib.sh') + '\n' + file(dir, name);
-  const steps = (['prepare', 'switch', 'retire', 'undo'] as const).map((s) => `sy_run_${s}() (\n${file(dir, `${s}.sh`)}\n)\n`);
-  return [file(dir, 'lib.sh'), ...steps, file(dir, name)].join('\n');
+  const key = `${dir}\0${name}\0text`;
+  let text = cache.get(key); // one string per script: q() then quotes it once
+  if (text !== undefined) return text;
+  if (!RUNS_STEPS.has(name)) text = file(dir, 'lib.sh') + '\n' + file(dir, name);
+  else {
+    const steps = (['prepare', 'switch', 'retire', 'undo'] as const).map((s) => `sy_run_${s}() (\n${file(dir, `${s}.sh`)}\n)\n`);
+    text = [file(dir, 'lib.sh'), ...steps, file(dir, name)].join('\n');
+  }
+  cache.set(key, text);
+  return text;
 }
 
 /** release.sh with its steps (scriptText). */

@@ -166,7 +166,7 @@ describe.sequential('server-side faults under 100 concurrent requests (SSH lab, 
     // there) no process of the deploy can write a file past 256 KiB: the kernel stops tar with
     // SIGXFSZ ("File size limit exceeded", write(2) would give EFBIG) part-way into a 4 MiB file of
     // the build, exactly as a full disk stops it part-way (ENOSPC). The package itself (lock/
-    // package.tar.gz: the zeros compress to a few KiB), the state files and the logs stay small.
+    // package.tar, a .tar.gz at this size: the zeros compress to a few KiB), the state files and the logs stay small.
     // A limit set in a login hook does not work here: the lab's `SetEnv SHLVL=1` makes bash skip
     // ~/.bashrc, and the login user's files are shared by every lab host anyway.
     const build = fs.mkdtempSync(path.join(lab.dir, 'bigbuild-'));

@@ -51,14 +51,18 @@ function packBuild(l: ScriptLab, name: string, edit: (dir: string) => void): str
 
 type Entry = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; linkname?: string; mode?: number; body?: string };
 
-/** A .tar.gz with exactly these members (names as given: `../x`, `/abs`…), after the example app's files. */
-async function packEntries(l: ScriptLab, name: string, entries: Entry[]): Promise<string> {
+/**
+ * A .tar.gz (or, `plain`, a tar: the client sends small uploads so) with exactly these members
+ * (names as given: `../x`, `/abs`…), after the example app's files.
+ */
+async function packEntries(l: ScriptLab, name: string, entries: Entry[], o: { plain?: boolean } = {}): Promise<string> {
   const pack = tarStream.pack();
-  const file = path.join(l.root, `${name}.tar.gz`);
+  const file = path.join(l.root, o.plain ? `${name}.tar` : `${name}.tar.gz`);
   const done = new Promise<void>((resolve, reject) => {
     const out = fs.createWriteStream(file);
     out.on('finish', resolve).on('error', reject);
-    pack.pipe(zlib.createGzip()).pipe(out);
+    if (o.plain) pack.pipe(out);
+    else pack.pipe(zlib.createGzip()).pipe(out);
   });
   const add = (e: Entry) =>
     new Promise<void>((resolve, reject) =>
@@ -139,7 +143,7 @@ describe('shared paths never run through a symlink', () => {
 
 describe('the package never writes outside releases/R', () => {
   // R is <root>/d/releases/R: ../ is releases/, ../../../ the lab root.
-  it.each<[string, (out: string) => Entry[], (l: ScriptLab, out: string) => string]>([
+  const escapes: [string, (out: string) => Entry[], (l: ScriptLab, out: string) => string][] = [
     ['a ../ name', () => [{ name: '../escaped.txt', body: 'x' }], (l) => path.join(l.deployTo, 'releases', 'escaped.txt')],
     ['a ../../../ name', () => [{ name: './../../../escaped.txt', body: 'x' }], (l) => path.join(l.root, 'escaped.txt')],
     ['an absolute name', (out) => [{ name: `${out}/abs.txt`, body: 'x' }], (_l, out) => path.join(out, 'abs.txt')],
@@ -147,10 +151,12 @@ describe('the package never writes outside releases/R', () => {
     ['a file through a symlink listed after it', (out) => [{ name: 'link/file.txt', body: 'x' }, { name: 'link', type: 'symlink', linkname: out }], (_l, out) => path.join(out, 'file.txt')],
     ['a symlink to outside, then a directory over it (a chmod 0777)', (out) => [{ name: 'link', type: 'symlink', linkname: out }, { name: './link/', type: 'directory', mode: 0o777 }], (_l, out) => path.join(out, 'never')],
     ['a hard link to a file outside', (out) => [{ name: 'hard', type: 'link', linkname: `${out}/precious.txt` }], (_l, out) => path.join(out, 'never')],
-  ])('%s: refused (2) before anything is unpacked', async (_name, entries, target) => {
+  ];
+  // each as a .tar.gz and as a plain tar: prepare lists and unpacks whichever it is sent
+  it.each(escapes.flatMap(([n, e, t]) => [[`${n} (.tar.gz)`, e, t], [`${n} (plain tar)`, e, t]] as typeof escapes))('%s: refused (2) before anything is unpacked', async (name, entries, target) => {
     const out = outsideDir(lab());
     const before = treeHash(out);
-    const pkg = await packEntries(lab(), 'evil', entries(out));
+    const pkg = await packEntries(lab(), 'evil', entries(out), { plain: name.endsWith('(plain tar)') });
     void lab().packageFile; // made on first use by prepare(): not the script's doing
     const rootBefore = fs.readdirSync(lab().root).sort();
     const r = await lab().prepare('r1', {}, { inputFile: pkg });
@@ -206,7 +212,7 @@ describe('the package never writes outside releases/R', () => {
     const dir = lab().releaseDir('r1');
     expect(fs.readFileSync(path.join(dir, 'lib', 'a "quoted" name.js'), 'utf8')).toBe('a');
     expect(fs.readlinkSync(path.join(dir, 'ext'))).toBe(out);
-    expect(fs.existsSync(path.join(lab().deployTo, '.switchyard', 'lock', 'package.tar.gz'))).toBe(false);
+    expect(fs.existsSync(path.join(lab().deployTo, '.switchyard', 'lock', 'package.tar'))).toBe(false);
     expect(treeHash(out)).toBe(before);
   });
 });

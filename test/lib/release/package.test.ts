@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildPackage, type HaveEntry } from '../../../lib/release/package';
+import { buildPackage, PLAIN_TAR_MAX, type HaveEntry } from '../../../lib/release/package';
+import { REMOTE_SCRIPTS_DIR } from '../../../lib/remote/commands';
 import { hostMode, linkable, parseHaveLine, uploadHead } from '../../../lib/remote/protocol';
 
 let dir: string;
@@ -20,7 +21,7 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const sha = (s: string | Buffer) => crypto.createHash('sha256').update(s).digest('hex');
-const members = (file: string) => execFileSync('tar', ['-tzf', file], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+const members = (file: string) => execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
 const pkgOf = () => buildPackage({ buildDir: path.join(dir, 'build'), meta: { release: 'r1' }, files: [{ path: 'config.json', content: '{}' }] });
 
 describe('protocol: the upload', () => {
@@ -70,6 +71,30 @@ describe('uploads', () => {
     expect(other.links).toEqual(['a/one.txt', 'two.txt']);
     expect(other.file).not.toBe(u.file);
     await p.remove();
+  });
+
+  it('a small upload is a plain tar (no gzip to start on the host), a larger one a .tar.gz', async () => {
+    const gz = (file: string) => fs.readFileSync(file).subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]));
+    // everything linkable is linked (the host has it): release.json, the dirs and the link travel
+    const scripts = fs.readdirSync(REMOTE_SCRIPTS_DIR).filter((n) => n.endsWith('.sh'));
+    const have = new Map<string, HaveEntry>([
+      ['a/one.txt', { sha256: sha('one\n'), mode: '640' }],
+      ['two.txt', { sha256: sha('two\n'), mode: '750' }],
+      ['config.json', { sha256: sha('{}'), mode: '640' }],
+      ...scripts.map((n): [string, HaveEntry] => [`.switchyard/bin/${n}`, { sha256: sha(fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, n))), mode: '750' }]),
+    ]);
+    const whole = await (await pkgOf()).uploadFor(new Map());
+    expect(gz(whole.file)).toBe(true); // the scripts alone are some 130 KB
+    const small = await (await pkgOf()).uploadFor(have);
+    expect(small.links.length).toBe(3 + scripts.length);
+    expect(gz(small.file)).toBe(false);
+    expect(fs.readFileSync(small.file).subarray(257, 262).toString()).toBe('ustar');
+    expect(small.bytes).toBe(fs.statSync(small.file).size);
+    expect(small.bytes).toBeLessThanOrEqual(PLAIN_TAR_MAX);
+    fs.writeFileSync(path.join(dir, 'build', 'big.txt'), 'x'.repeat(PLAIN_TAR_MAX));
+    const big = await (await pkgOf()).uploadFor(have);
+    expect(gz(big.file)).toBe(true);
+    expect(members(big.file)).toContain('big.txt');
   });
 
   it('files that do not compress are stored (gzip level 0), text is compressed', async () => {

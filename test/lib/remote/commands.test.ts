@@ -17,6 +17,7 @@ import {
   REMOTE_SCRIPTS_DIR,
   retireCommand,
   scriptText,
+  sentText,
   superviseCommand,
   superviseVersion,
   runCommand,
@@ -32,10 +33,18 @@ import { privateNginxConfig } from '../../../lib/nginx/site';
 import { secret } from '../../../lib/config/secrets';
 import { makeEnv } from '../../support/env';
 
-/** lib.sh + NAME as the client sends it, read from the files here, quoted as one shell word. */
+/** A script as the client sends it: read from the file here, its comment-only lines left empty. */
+function sent(f: string): string {
+  const text = fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, f), 'utf8');
+  return text
+    .split('\n')
+    .map((l) => (/^\s*#/.test(l) ? '' : l))
+    .join('\n');
+}
+
+/** lib.sh + NAME as the client sends it, quoted as one shell word. */
 function inline(name: string): string {
-  const read = (f: string) => fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, f), 'utf8');
-  return q(read('lib.sh') + '\n' + read(name));
+  return q(sent('lib.sh') + '\n' + sent(name));
 }
 
 /** What bash makes of a command line: the argv it would run (printed NUL-separated). */
@@ -57,6 +66,28 @@ describe('q (shell quoting)', () => {
   it('round-trips hostile values through a real bash word for word', () => {
     const nasty = ['$(touch /tmp/x)', '`id`', "a'b\"c", '; rm -rf /', 'x\ny', '*', '$HOME', '\\', '!', '{a,b}', '--', ' lead', 'trail '];
     expect(argvOf(words(nasty))).toEqual(nasty);
+  });
+});
+
+describe('the scripts as sent (sentText)', () => {
+  /** What bash makes of TEXT as a function body: its own print of the code, comments dropped, strings as they are. */
+  const defined = (text: string) => execFileSync('bash', ['-c', `sy_body() {\n${text}\n}\ndeclare -f sy_body`]).toString();
+
+  it('defines exactly what the files define: no line of a string or here-text was emptied', () => {
+    const names = fs.readdirSync(REMOTE_SCRIPTS_DIR).filter((n) => n.endsWith('.sh'));
+    expect(names.length).toBeGreaterThan(10);
+    for (const n of names) {
+      const raw = fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, n), 'utf8');
+      expect(sentText(raw).split('\n').length, n).toBe(raw.split('\n').length); // line numbers unchanged
+      expect(defined(sentText(raw)), n).toBe(defined(raw));
+    }
+  });
+
+  it('empties comment-only lines and nothing else; the check above can fail', () => {
+    expect(sentText('#!/usr/bin/env bash\n  # why\necho "a # b" # c\n\tx=1\n')).toBe('\n\necho "a # b" # c\n\tx=1\n');
+    const quoted = "awk '\n# a line of the program\n{ print }' f";
+    expect(defined(sentText(quoted))).not.toBe(defined(quoted));
+    expect(releaseScriptText().length).toBeLessThan(0.7 * ['lib.sh', 'prepare.sh', 'switch.sh', 'retire.sh', 'undo.sh', 'release.sh'].reduce((n, f) => n + fs.statSync(path.join(REMOTE_SCRIPTS_DIR, f)).size, 0));
   });
 });
 
@@ -93,7 +124,7 @@ describe('remote commands', () => {
     expect(c.command.startsWith('exec bash -c ')).toBe(true);
     const argv = argvOf(c.command);
     expect(argv.slice(0, 3)).toEqual(['exec', 'bash', '-c']);
-    expect(argv[3]).toBe(fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, 'lib.sh'), 'utf8') + '\n' + fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, 'prepare.sh'), 'utf8'));
+    expect(argv[3]).toBe(sent('lib.sh') + '\n' + sent('prepare.sh'));
     expect(argv.slice(4, 7)).toEqual(['prepare.sh', '--deploy-to', '/srv/app']);
     expect(argv.slice(-5)).toEqual(['--', 'node', 'server.js', '--socket', '{socket}']);
   });
@@ -269,9 +300,10 @@ describe('remote commands', () => {
     expect(argv.slice(0, 3)).toEqual(['exec', 'bash', '-c']);
     expect(argv[3]).toBe(releaseScriptText());
     // lib.sh, each step as a function running in a subshell of its own, then the driver
-    expect(argv[3]).toMatch(/\nsy_run_prepare\(\) \(\n#!\/usr\/bin\/env bash\n# prepare\.sh: /);
-    for (const step of ['switch', 'retire', 'undo']) expect(argv[3]).toContain(`\nsy_run_${step}() (\n#!/usr/bin/env bash\n# ${step}.sh: `);
-    expect(argv[3]!.endsWith(fs.readFileSync(path.join(REMOTE_SCRIPTS_DIR, 'release.sh'), 'utf8'))).toBe(true);
+    expect(argv[3]).toContain(`\nsy_run_prepare() (\n${sent('prepare.sh')}\n)\n`);
+    for (const step of ['switch', 'retire', 'undo']) expect(argv[3]).toContain(`\nsy_run_${step}() (\n${sent(`${step}.sh`)}\n)\n`);
+    expect(argv[3]!.startsWith(sent('lib.sh'))).toBe(true);
+    expect(argv[3]!.endsWith(sent('release.sh'))).toBe(true);
     // it waits for a word as long as a prepare may take, and 10 minutes more (hooks, batch checks)
     expect(argv[5]).toBe(String(600 + 600));
     const [np, ns, nr] = argv.slice(6, 9).map(Number) as [number, number, number];
