@@ -132,7 +132,7 @@ export function failuresNearSteps(r: LoadResult, max = 20): string {
   return `${r.failed} of ${r.requests} requests failed:\n${lines.join('\n')}`;
 }
 
-/** Each host's audit log (every release step, the supervisor's too) and nginx's errors, since `since` (epoch ms). */
+/** Each host's audit log (every release step, the supervisor's too), nginx's errors and its 4xx/5xx answers, since `since` (epoch ms). */
 export function whatTheServersSaw(since: number): string {
   const iso = new Date(since).toISOString().slice(0, 19);
   return lab.hosts
@@ -140,7 +140,9 @@ export function whatTheServersSaw(since: number): string {
       const read = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean) : []);
       const audit = read(path.join(h.deployTo, '.switchyard', 'audit.log')).filter((l) => l.slice(0, 19) >= iso);
       const errors = read(path.join(h.root, 'nginx', 'error.log')).filter((l) => !/\[notice\]/.test(l)).slice(-30);
-      return `${h.name} audit.log:\n  ${audit.join('\n  ')}\n${h.name} nginx error.log:\n  ${errors.join('\n  ')}`;
+      // what answered a 4xx/5xx (the allow-list's 421 to the lab's own probe aside): nginx or the app
+      const failed = read(path.join(h.root, 'nginx', 'access.log')).filter((l) => /" [45]\d\d /.test(l) && !/" 421 /.test(l)).slice(-20);
+      return [`${h.name} audit.log:`, ...audit, `${h.name} nginx error.log:`, ...errors, `${h.name} nginx access.log, 4xx/5xx:`, ...failed].join('\n  ');
     })
     .join('\n');
 }

@@ -262,7 +262,9 @@ events {
 }
 
 http {
-    access_log /x/ngx/access.log;
+    # combined, then which socket answered and with what: a 4xx/5xx from the app or from nginx
+    log_format switchyard '\$remote_addr - \$remote_user [\$time_local] "\$request" \$status \$body_bytes_sent "\$http_referer" "\$http_user_agent" upstream=\$upstream_addr upstream_status=\$upstream_status msec=\$msec';
+    access_log /x/ngx/access.log switchyard;
     # Every temp path under the prefix: the compiled-in ones (/var/lib/nginx) need root.
     client_body_temp_path /x/ngx/client_body_temp;
     proxy_temp_path /x/ngx/proxy_temp;
@@ -286,12 +288,12 @@ ${block
     const plain = nginxMainConfig({ ...main, prefix: '/x/ngx/' });
     expect(plain).not.toMatch(/^\s*user /m);
     expect(plain).toMatch(/^worker_processes 1;$/m);
-    expect(plain).toContain('    access_log /x/ngx/access.log;\n');
+    expect(plain).toContain('    access_log /x/ngx/access.log switchyard;\n');
     expect(plain).toContain('    proxy_temp_path /x/ngx/proxy_temp;\n'); // trailing slash of the prefix dropped
     expect(plain).toMatch(/^events \{\n {4}worker_connections 1024;\n\}$/m);
     expect(plain).toMatch(/\nhttp \{\n[\s\S]*\n\}\n$/);
     expect(nginxMainConfig({ ...main, accessLog: false })).toContain('    access_log off;\n');
-    expect(nginxMainConfig({ ...main, accessLog: '/var/tmp/a.log' })).toContain('    access_log /var/tmp/a.log;\n');
+    expect(nginxMainConfig({ ...main, accessLog: '/var/tmp/a.log' })).toContain('    access_log /var/tmp/a.log switchyard;\n');
     expect(nginxMainConfig({ ...main, user: 'www-data' })).toMatch(/^user www-data;$/m);
   });
 
