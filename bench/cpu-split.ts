@@ -8,13 +8,14 @@
 // --strace=FILE: the deploying node's writes and reads (strace -f; its CPU figures then include strace's).
 // --cpu-prof=DIR: the deploying node's own profile (node --cpu-prof) into DIR. --graph records call graphs, --keep=PREFIX keeps each run's perf data as PREFIX-N.data
 // (for `perf report -i … --comm bash`). See docs/BENCHMARK.md ("Where the CPU goes").
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLab } from '../test/support/lab';
-import { labEnvInput, REPO } from '../test/support/lab-env';
+import { REPO } from '../test/support/lab-env';
+import { CLK_TCK, cpuTicks, labProject } from './lab-project';
 
 const { values: flags } = parseArgs({
   options: {
@@ -32,19 +33,7 @@ const { values: flags } = parseArgs({
 const HOSTS = Math.min(64, Math.max(1, Number(flags.hosts)));
 const BIN = path.resolve(flags.bin!);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const load = () => os.loadavg().map((x) => x.toFixed(1)).join(' ');
-
-function run(cmd: string, args: string[], cwd: string): void {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}\n${r.stderr}${r.stdout}`);
-}
-
-function cpuTicks(pid: number): number {
-  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-}
 
 /** The deploy under GNU time and perf: node's pid (time's child), wall s, local CPU s (user+sys). */
 async function profiled(project: string, data: string): Promise<{ pid: number; wall: number; local: number }> {
@@ -94,16 +83,7 @@ async function main(): Promise<void> {
   const lab = await startLab({ hosts: HOSTS });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-cpusplit-'));
   try {
-    const project = path.join(tmp, 'project');
-    fs.mkdirSync(path.join(project, 'env'), { recursive: true });
-    fs.cpSync(path.join(REPO, 'examples', 'hello'), path.join(project, 'app'), { recursive: true, filter: (s) => path.basename(s) !== '.switchyard' });
-    fs.writeFileSync(path.join(project, 'package.json'), '{"name":"cpu-split","private":true}\n');
-    const env = { ...labEnvInput(lab), build: { dir: 'app' } };
-    fs.writeFileSync(path.join(project, 'env', 'bench.ts'), `import { defineEnvironment } from 'gulp-switchyard';\nexport default defineEnvironment(${JSON.stringify(env)});\n`);
-    const sy = (...a: string[]) => run(process.execPath, [BIN, ...a, '--env=bench'], project);
-    sy('setup');
-    sy('cold-deploy');
-    sy('deploy');
+    const { project } = labProject(lab, tmp, 'cpu-split', BIN);
     const sshds = lab.hosts.map((h) => Number(fs.readFileSync(path.join(h.root, 'sshd.pid'), 'utf8').trim()));
     for (let i = 0; i < Number(flags.runs); i++) {
       await sleep(1000);

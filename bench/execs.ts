@@ -9,13 +9,14 @@
 // counts it; the app leaves the tree with setsid); and the site's supervisor (its
 // own loop, detached, not under sshd): its execs and CPU over --supervisor-seconds. See
 // docs/BENCHMARK.md ("Programs per deploy").
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLab } from '../test/support/lab';
-import { labEnvInput, REPO } from '../test/support/lab-env';
+import { REPO } from '../test/support/lab-env';
+import { CLK_TCK, cpuTicks, labProject } from './lab-project';
 
 const { values: flags } = parseArgs({
   options: {
@@ -33,7 +34,6 @@ const BIN = path.resolve(flags.bin!);
 const SV_SECONDS = Math.max(1, Number(flags['supervisor-seconds']));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const log = (m: string) => process.stderr.write(`${m}\n`);
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 /** One exec: the program's name and argv[1] (enough to tell `bash -c` from `bash script`). */
 interface Exec {
@@ -67,11 +67,6 @@ function count(execs: Exec[]): Map<string, number> {
   return m;
 }
 
-function run(cmd: string, args: string[], cwd: string): void {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}\n${r.stderr}${r.stdout}`);
-}
-
 async function strace(pid: number, file: string, during: () => Promise<void> | void): Promise<void> {
   const st = spawn('strace', ['-f', '-qq', '-s', '120', '-e', 'trace=execve', '-o', file, '-p', String(pid)], { stdio: 'ignore' });
   await sleep(400); // attached (strace prints nothing on -qq; the first deploy waits for this)
@@ -84,26 +79,11 @@ async function strace(pid: number, file: string, during: () => Promise<void> | v
   }
 }
 
-function cpuTicks(pid: number): number {
-  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-}
-
 async function main(): Promise<void> {
   const lab = await startLab({ hosts: 1 });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-execs-'));
   try {
-    const project = path.join(tmp, 'project');
-    fs.mkdirSync(path.join(project, 'env'), { recursive: true });
-    fs.cpSync(path.join(REPO, 'examples', 'hello'), path.join(project, 'app'), { recursive: true, filter: (s) => path.basename(s) !== '.switchyard' });
-    fs.writeFileSync(path.join(project, 'package.json'), '{"name":"execs-bench","private":true}\n');
-    const env = { ...labEnvInput(lab), build: { dir: 'app' } };
-    fs.writeFileSync(path.join(project, 'env', 'bench.ts'), `import { defineEnvironment } from 'gulp-switchyard';\nexport default defineEnvironment(${JSON.stringify(env)});\n`);
-    const sy = (...a: string[]) => run(process.execPath, [BIN, ...a, '--env=bench'], project);
-    sy('setup');
-    sy('cold-deploy');
-    sy('deploy'); // warm: a previous release and a standby-free state like every later deploy
+    const { sy } = labProject(lab, tmp, 'execs-bench', BIN);
     const h = lab.hosts[0]!;
     const sshd = Number(fs.readFileSync(path.join(h.root, 'sshd.pid'), 'utf8').trim());
     const per: Map<string, number>[] = [];
