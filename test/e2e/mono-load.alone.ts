@@ -3,10 +3,8 @@
 // clients at once) with zero failed requests and requests to the 2 s page in flight at every retire
 // (retire.drain 'connections': the old server, which exits at once on SIGTERM, is stopped once
 // they are answered); the negative control: drain 'signal' with grace 0, the same slow requests
-// fail. `npm run test:mono-load`; not in `npm test` (so not CI's gate) while it is not reliable:
-// on a loaded machine about one run in four loses one request in ~13,000, answered by the LIVE Mono
-// server while the next release is being prepared (a 400, or nginx's "upstream prematurely closed
-// FastCGI stdout"), never at a switch or a retire (README, "Tests and benchmark").
+// fail. Run by `npm test` after the other suites, with the machine to itself (vitest.alone.config.mts):
+// beside them, Mono loses a request now and then on its own, deploys or not.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
