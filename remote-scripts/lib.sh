@@ -303,15 +303,35 @@ sy_iso_us() {
   printf -v SY_ISO '%(%Y-%m-%dT%H:%M:%S)T.%sZ' "${t%.*}" "${t#*.}"
 }
 
+# ---- splitting text ------------------------------------------------------------------------------
+# Text already in a variable is split by word splitting, not fed back through a here-string:
+# bash 5.1+ passes a small here-string through a pipe, and `read` and `mapfile` take a pipe one
+# byte per read(2) (a 250-line `ss` listing: 31,000 system calls).
+
+# sy_lines TEXT: TEXT's non-empty lines in SY_LINES (spaces and backslashes kept, no globbing).
+sy_lines() {
+  local - IFS=$'\n'
+  set -f
+  # shellcheck disable=SC2206 # splitting on newlines is the point; globbing is off
+  SY_LINES=($1)
+}
+
+# sy_split TEXT: TEXT's words (split on blanks and newlines, no globbing) in SY_SPLIT.
+sy_split() {
+  local - IFS=$' \t\n'
+  set -f
+  # shellcheck disable=SC2206 # as in sy_lines
+  SY_SPLIT=($1)
+}
+
 # ---- state files ---------------------------------------------------------------------------------
 
 # sy_words FILE: the words of FILE's first line in SY_WORDS (empty if the file is missing).
 sy_words() {
-  local line=''
   SY_WORDS=()
   [[ -f $1 ]] || return 0
-  { IFS= read -r line <"$1" || true; } 2>/dev/null
-  read -ra SY_WORDS <<<"$line"
+  # straight from the file, read(2) in blocks (a here-string would be a pipe: see sy_lines)
+  { read -ra SY_WORDS <"$1" || true; } 2>/dev/null
 }
 
 # The state files hold one `PID ST` pair per instance of the app (app.instances; instance 1 first):
@@ -657,7 +677,8 @@ sy_proc() {
   [[ $1 =~ ^[1-9][0-9]*$ ]] || return 1
   { IFS= read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
   rest=${line##*") "}
-  read -ra w <<<"$rest"
+  sy_split "$rest"
+  w=("${SY_SPLIT[@]}")
   PROC_STATE=${w[0]:-} PROC_PGRP=${w[2]:-} PROC_START=${w[19]:-}
 }
 
@@ -719,12 +740,13 @@ sy_owns_socket() {
   # symlinks, not followed.
   out=$(exec find -H "$2" "${dirs[@]}" -maxdepth 1 \( -type s -printf 'ino:%i\n' \) -o \
     \( -lname 'socket:\[*' -printf '%l\n' \) 2>/dev/null) || rc=$?
-  while IFS= read -r line; do
+  sy_lines "$out"
+  for line in "${SY_LINES[@]}"; do
     case $line in
       ino:*) ino=${line#ino:} ;;
       socket:*) links+=("$line") ;;
     esac
-  done <<<"$out"
+  done
   # find failed: fine for PATH gone (nothing to own) or a process that exited meanwhile (its fds
   # are closed), but an fd table that still exists and we could not read would hide the answer.
   ((rc <= 1)) || sy_die 8 "cannot check who serves the live socket (find exited $rc)"
@@ -735,13 +757,14 @@ sy_owns_socket() {
   fi
   [[ -n $ino && ${#links[@]} -gt 0 ]] || return 1
   out=$(exec ss -xle) || sy_die 8 "cannot list listening sockets with ss -xle"
-  while IFS= read -r line; do
+  sy_lines "$out"
+  for line in "${SY_LINES[@]}"; do
     # … LISTEN RECVQ SENDQ BINDNAME SOCKINO * 0 <-> ino:FILEINO dev:…
     [[ $line =~ [[:space:]]([0-9]+)[[:space:]]+[*][[:space:]]+[0-9]+[[:space:]].*[[:space:]]ino:${ino}([[:space:]]|$) ]] || continue
     for p in "${links[@]}"; do
       [[ $p != "socket:[${BASH_REMATCH[1]}]" ]] || return 0
     done
-  done <<<"$out"
+  done
   return 1
 }
 
@@ -818,14 +841,15 @@ sy_listener_scan() {
     return 1
   fi
   # u_str LISTEN RECVQ SENDQ BIND PORT * 0 <-> ino:INO dev:…; an accepted one: ESTAB, same ino:.
-  while IFS= read -r line; do
+  sy_lines "$out"
+  for line in "${SY_LINES[@]}"; do
     [[ $line == *" ino:$1 "* && $line =~ ^[^[:space:]]+[[:space:]]+(LISTEN|ESTAB)[[:space:]]+([0-9]+)[[:space:]] ]] || continue
     if [[ ${BASH_REMATCH[1]} == LISTEN ]]; then
       SY_LQ=${BASH_REMATCH[2]}
     else
       SY_LCONN=$((SY_LCONN + 1))
     fi
-  done <<<"$out"
+  done
   if [[ -z $SY_LQ && $out == *[[:space:]]LISTEN[[:space:]]* && $out != *" ino:"* ]]; then
     SY_WHY='ss gives no inode (ino:) for unix sockets'
     return 1
