@@ -324,6 +324,18 @@ sy_split() {
   SY_SPLIT=($1)
 }
 
+# ---- socketDir -----------------------------------------------------------------------------------
+
+# sy_make_socket_dir [GROUP]: SOCKET_DIR made when it is missing (setup; the supervisor after a
+# boot emptied /run), whatever the umask: 0755, like each directory made above it, so nginx's
+# workers reach the sockets; with a socket group, socketDir itself 0750 and that group. An
+# existing socketDir keeps its mode. 1 when it cannot be made (a file in its place included).
+sy_make_socket_dir() {
+  [[ ! -d $SOCKET_DIR ]] || return 0
+  (umask 022 && exec mkdir -p -- "$SOCKET_DIR") || return 1
+  [[ -z ${1:-} ]] || { chgrp -- "$1" "$SOCKET_DIR" && chmod 0750 -- "$SOCKET_DIR"; }
+}
+
 # ---- state files ---------------------------------------------------------------------------------
 
 # sy_words FILE: the words of FILE's first line in SY_WORDS (empty if the file is missing).

@@ -36,19 +36,10 @@ if [[ -n $SOCKET_GROUP ]]; then
 fi
 
 SY_STEP=setup
-# Explicit modes, whatever the login umask (sy_init set 027). The nginx workers must reach the
-# sockets (0660, the socket group): socketDir, and each directory setup creates above it, 0755;
-# with --socket-group, socketDir itself 0750 and that group. An existing socketDir keeps its mode.
-# The rest is the deploy user's alone: 0750 (nginx connects to sockets only, never reads a release).
-if [[ ! -e $SOCKET_DIR ]]; then
-  umask 022
-  mkdir -p -- "$SOCKET_DIR"
-  umask 027
-  if [[ -n $SOCKET_GROUP ]]; then
-    chgrp -- "$SOCKET_GROUP" "$SOCKET_DIR"
-    chmod 0750 -- "$SOCKET_DIR"
-  fi
-fi
+# Explicit modes, whatever the login umask (sy_init set 027): socketDir as sy_make_socket_dir
+# makes it (nginx's workers must reach the sockets). The rest is the deploy user's alone: 0750
+# (nginx connects to sockets only, never reads a release).
+sy_make_socket_dir "$SOCKET_GROUP" || sy_die 1 "cannot make socketDir $SOCKET_DIR"
 mkdir -p -- "$DEPLOY_TO" # and its parents: 0750 (umask 027)
 for d in "$RELEASES" "$DEPLOY_TO/shared" "$STATE" "$STATE/tmp"; do # tmp: see switch.sh
   [[ -d $d ]] || mkdir -m 0750 -- "$d"

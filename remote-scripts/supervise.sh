@@ -204,6 +204,7 @@ sv_cycle() {
   local -a launch=() envs=()
   [[ -f $RELEASES/$r/.switchyard/launch ]] || { SV_RC=3 && echo "supervise: $r has no launch record (deployed by an older switchyard): cannot start it" >&2 && return 0; }
   mapfile -d '' launch <"$RELEASES/$r/.switchyard/launch"
+  sv_socket_dir "${launch[@]}" || { SV_RC=3 && echo "supervise: $SV_SOCKDIR_WHY" >&2 && return 0; }
   mapfile -d '' envs <"$RELEASES/$r/.switchyard/env"
   local LC_ALL=C
   for rec in ${envs[@]+"${envs[@]}"}; do env_bytes=$((env_bytes + ${#rec} + 1)); done
@@ -225,6 +226,26 @@ sv_cycle() {
   sv_step retire --release "$r" --grace "$GRACE" --drain "$DRAIN" --drain-mode "$DRAIN_MODE" --keep "$KEEP" --audit "$audit" --instances "$INSTANCES" ${mark:+"$mark"}
 }
 
+# sv_socket_dir LAUNCH-WORDS…: socketDir is there, or made again as setup makes it (with the
+# launch record's --socket-group): under /run, a tmpfs, it is gone after every boot. 1, with
+# SV_SOCKDIR_WHY saying why and what to do, when this user cannot make it.
+sv_socket_dir() {
+  local group='' w
+  SV_SOCKDIR_WHY=''
+  [[ ! -d $SOCKET_DIR ]] || return 0
+  while (($# > 1)) && [[ $1 != -- ]]; do
+    [[ $1 != --socket-group ]] || group=$2
+    shift
+  done
+  if sy_make_socket_dir "$group" 2>/dev/null; then
+    echo "supervise: socketDir $SOCKET_DIR was missing (emptied at boot?): made it again" >&2
+    return 0
+  fi
+  w=$(id -un 2>/dev/null) || w=$UID
+  SV_SOCKDIR_WHY="socketDir $SOCKET_DIR is missing (or not a directory) and $w cannot make it (under /run, a tmpfs, it is gone after every boot: have it made at boot, e.g. the systemd-tmpfiles line 'd $SOCKET_DIR 0750 $w ${group:-$w} -')"
+  return 1
+}
+
 # sv_heal WHY: the live release is down: its standby back at once, or a new start after the backoff.
 sv_heal() {
   sy_read_standby
@@ -237,7 +258,7 @@ sv_heal() {
   if ((SV_LAST > 0 && SY_NOW - SV_LAST < SV_MIN_UP_MS)); then
     # down again within a second of our last start: a crash loop, so back off (PM2's min_uptime)
     SV_UNSTABLE=$((SV_UNSTABLE + 1))
-    if ((SV_UNSTABLE >= MAX_RESTARTS)); then sv_errored "$1"; fi
+    if ((SV_UNSTABLE >= MAX_RESTARTS)); then sv_errored "$1${SV_SOCKDIR_WHY:+; $SV_SOCKDIR_WHY}"; fi
     sy_sleep_ms "$SV_DELAY"
     SV_DELAY=$((SV_DELAY * 3 / 2 > 15000 ? 15000 : SV_DELAY * 3 / 2))
   else
@@ -306,7 +327,7 @@ sv_run() {
   [[ $SY_SV_STATE != running ]] || { echo "supervise: already running as pid $SY_SV_PID" >&2 && exit 0; }
   sy_write "$SV_FILE" "$$ $SV_ST $VERSION"
   trap 'echo "supervise: stopped (pid $$)" >&2; exit 0' TERM INT HUP
-  SV_DELAY=100 SV_UNSTABLE=0 SV_LAST=0 SV_N=0 SV_BAD=0 SV_MIN_UP_MS=1000
+  SV_DELAY=100 SV_UNSTABLE=0 SV_LAST=0 SV_N=0 SV_BAD=0 SV_MIN_UP_MS=1000 SV_SOCKDIR_WHY=''
   echo "supervise: watching $SITE in $DEPLOY_TO (pid $$, version $VERSION)" >&2
   while sv_mine; do
     if [[ -d $LOCK ]]; then

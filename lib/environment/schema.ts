@@ -251,7 +251,7 @@ function buildEnvironmentSchema() {
         ),
       ),
     deployTo: f.absolutePath.optional().meta(doc('Where releases live on the servers (absolute); required unless every host sets its own.', '/srv/uat.example.com')),
-    socketDir: f.absolutePath.optional().meta(doc('Where the sockets live on the servers (absolute); nginx must be able to reach it. Required unless every host sets its own.', '/run/switchyard')),
+    socketDir: f.absolutePath.optional().meta(doc("Where the sockets live on the servers (absolute); nginx must be able to reach it. Required unless every host sets its own. `setup` makes it when the deploy user can, and so does the supervisor after a boot emptied it; under /run (a tmpfs) that is root's: have it made at every boot, e.g. the systemd-tmpfiles line `d /run/switchyard 0750 deploy www-data -`.", '/run/switchyard')),
     ...serverSchemas(z, f),
     shared: z.array(f.relativePath).default([]).meta(doc('Paths inside the release that live in `<deployTo>/shared` and survive releases (logs, uploads).', ['logs', 'uploads'])),
     keepReleases: z.number().int().min(2).default(5).meta(doc('Releases kept on each host; older ones are pruned.')),

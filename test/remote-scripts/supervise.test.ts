@@ -162,6 +162,33 @@ describe('supervise', () => {
     expect(lab().lockHeld()).toBe(false);
   });
 
+  it('after a boot emptied socketDir (a tmpfs such as /run): the supervisor makes it again, as setup does, and starts the release', async () => {
+    const r1 = await lab().deploy('r1');
+    expect((await SV(lab(), 'start')).code).toBe(0);
+    fs.rmSync(lab().socketDir, { recursive: true, force: true }); // the boot: /run empty, the app gone
+    const back = await killAndWait(lab(), r1, 'hello from release r1\n', 8000);
+    expect(back, 'the site answered again').toBeGreaterThan(0);
+    expect(fs.statSync(lab().socketDir).mode & 0o7777).toBe(0o755); // setup's mode without a socket group, whatever the umask
+    const log = fs.readFileSync(path.join(lab().deployTo, '.switchyard', 'supervisor.log'), 'utf8');
+    expect(log).toContain(`socketDir ${lab().socketDir} was missing (emptied at boot?): made it again`);
+    await SV(lab(), 'stop');
+  });
+
+  it('a socketDir it cannot make: errored after its restarts, and status names socketDir and what to do', async () => {
+    const r1 = await lab().deploy('r1');
+    expect((await SV(lab(), 'start', ['--max-restarts', '2'])).code).toBe(0);
+    const sv = supervisorPid(lab())!;
+    fs.rmSync(lab().socketDir, { recursive: true, force: true });
+    fs.writeFileSync(lab().socketDir, ''); // a file in its place: no user, root included, can make the directory
+    process.kill(r1.pid, 'SIGKILL');
+    expect(await waitFor(() => !alive(sv.pid, sv.starttime), 20_000)).toBe(true);
+    const s = find(await SV(lab(), 'status'), 'supervisor');
+    expect(s?.fields.state).toBe('errored');
+    expect(s?.msg).toContain(`socketDir ${lab().socketDir} is missing (or not a directory) and`);
+    expect(s?.msg).toMatch(/cannot make it \(under \/run, a tmpfs, it is gone after every boot: have it made at boot, e\.g\. the systemd-tmpfiles line 'd .* 0750 \S+ \S+ -'\)/);
+    fs.rmSync(lab().socketDir);
+  });
+
   it('a release that dies while the previous one is the standby: the standby is live again at once and the dead one is bad', async () => {
     await lab().deploy('r1');
     const r1 = lab().pidFile('r1')!;
