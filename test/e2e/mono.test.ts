@@ -5,8 +5,8 @@
 //   rendered file and in no output;
 // - a release whose Web.config is broken (500) fails its FastCGI health check, nothing switches;
 // - kill -9 of the Mono server is healed by the supervisor.
-// The deploys under 100 concurrent connections are test/e2e/mono-load.alone.ts, which npm test
-// runs after the rest, with the machine to itself: see there.
+// The deploys under 100 concurrent connections are test/e2e/mono-load.load.ts (`npm run
+// test:mono-load`), not in CI yet: see there.
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
