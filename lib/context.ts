@@ -27,6 +27,8 @@ export interface TaskOptions {
   reporter?: Reporter;
   /** Give an already-loaded environment instead of --env (programs embedding switchyard). */
   environment?: Environment;
+  /** Print JSON on stdout (releases, supervise, doctor); every other line then goes to stderr. */
+  json?: boolean;
 }
 
 /** What the load-driving tasks (loadtest, verify, --under-load) take besides the common options. */
@@ -58,7 +60,7 @@ export interface TaskContext {
 }
 
 export function contextFor(o: TaskOptions): TaskContext {
-  const base = o.reporter ?? new GulpReporter(o.verbose ?? false);
+  const base = o.reporter ?? new GulpReporter(o.verbose ?? false, o.json ?? false);
   const reporter = o.dryRun && !(base instanceof DryRunReporter) ? new DryRunReporter(base) : base;
   const env =
     o.environment ??

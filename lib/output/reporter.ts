@@ -46,7 +46,15 @@ export abstract class BaseReporter implements Reporter {
  * an error line: the line goes to the console instead (warnings and errors to stderr).
  */
 export class GulpReporter extends BaseReporter {
+  /** toStderr: every line to stderr, none through gulplog (--json: stdout holds the JSON alone). */
+  constructor(verbose = false, private readonly toStderr = false) {
+    super(verbose);
+  }
   protected write(level: Level, line: string): void {
+    if (this.toStderr) {
+      process.stderr.write(`${line}\n`);
+      return;
+    }
     // gulp-cli shows debug only at -LLLL; --verbose already chose to show these lines.
     const as = level === 'debug' ? 'info' : level;
     // gulplog is an EventEmitter (glogg over sparkles); its types leave that out

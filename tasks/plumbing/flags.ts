@@ -56,7 +56,7 @@ export const FLAGS = {
   '--cycles': { type: 'count', key: 'cycles', help: 'deploys in a row under the same load', default: '1' },
   '--rollback': { type: 'boolean', key: 'rollback', help: 'roll back after each deploy, under load too', default: 'off' },
   '--to': { type: 'string', key: 'to', help: 'the release to roll back to (even one marked bad)', default: 'the newest good release before the live one' },
-  '--json': { type: 'boolean', key: 'json', help: 'print JSON instead of a table', default: 'off' },
+  '--json': { type: 'boolean', key: 'json', help: 'print JSON on stdout instead of a table (every other line, --verbose too, goes to stderr)', default: 'off' },
   '--action': { type: 'choice', key: 'action', choices: ['start', 'stop', 'status'], help: 'start, stop or status (the supervisor)', default: 'status' },
   '--boot': { type: 'boolean', key: 'boot', help: 'with --action=start: also a user crontab @reboot line, so the site comes back after a reboot (stop removes it)', default: 'off' },
   '--lock-wait': { type: 'seconds', key: 'lockWait', help: 'when a host\'s deploy lock is held, wait this long for it (30s, 2m), showing who holds it', default: 'do not wait' },

@@ -176,6 +176,11 @@ describe.sequential('gulp doctor', () => {
       expect(json.hosts.map((x) => [x.host, x.ok])).toEqual([['h1', false], ['h2', false], ['h3', false], ['changed', false], ['refused', false], ['denied', false]]);
       expect(json.hosts[0]!.checks.filter((c) => c.status === 'problem').map((c) => c.check)).toEqual(['tools', 'shell', 'nginx']);
       expect(cli.stderr).toMatch(/^switchyard: doctor: problems on h1 \(tools, shell, nginx\), h2 \(socket-dir.*\), h3 \(reach\), changed \(reach\), refused \(reach\), denied \(reach\)$/m);
+      // with --verbose the debug lines go to stderr: stdout is still the JSON alone
+      const loud = await execa(process.execPath, ['-r', 'esbuild-register', path.join(REPO, 'bin', 'switchyard.ts'), 'doctor', '--env=lab', `--env-dir=${envDir}`, '--json', '--verbose'], { cwd: REPO, reject: false, timeout: 30_000 });
+      expect(loud.exitCode).toBe(1);
+      expect((JSON.parse(loud.stdout) as DoctorReport).hosts.map((x) => x.host)).toEqual(json.hosts.map((x) => x.host));
+      expect(loud.stderr).toMatch(/^\[h1\] doctor: doctor\.sh --deploy-to /m);
     } finally {
       fs.chmodSync(h2.socketDir, 0o755);
     }

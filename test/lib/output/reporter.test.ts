@@ -18,6 +18,26 @@ describe('GulpReporter', () => {
     expect(err.mock.calls.map((c) => c[0])).toEqual(['[h1] boom ******\n', 'careful\n']);
   });
 
+  it('for --json (toStderr) writes every line to stderr, debug included, and none to stdout or through gulplog: stdout holds the JSON alone', () => {
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const seen: string[] = [];
+    const log = gulplog as unknown as NodeJS.EventEmitter;
+    const onInfo = (line: string) => seen.push(line);
+    log.on('info', onInfo);
+    try {
+      const r = new GulpReporter(true, true);
+      r.log('debug', 'doctor.sh --deploy-to /srv/a', 'h1');
+      r.log('info', 'fine');
+      r.log('error', 'boom');
+    } finally {
+      log.off('info', onInfo);
+    }
+    expect(out).not.toHaveBeenCalled();
+    expect(seen).toEqual([]);
+    expect(err.mock.calls.map((c) => c[0])).toEqual(['[h1] doctor.sh --deploy-to /srv/a\n', 'fine\n', 'boom\n']);
+  });
+
   it('under gulp goes through gulplog', () => {
     const seen: string[] = [];
     const log = gulplog as unknown as NodeJS.EventEmitter; // glogg is an EventEmitter
