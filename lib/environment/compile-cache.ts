@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /** What a bundle was made from changes the key: bump when the esbuild options change. */
-const FORMAT = 'switchyard-env/1 cjs node20 bundle packages=external';
+const FORMAT = 'switchyard-env/2 cjs node20 bundle packages=external meta-of-entry';
 
 export interface Compiled {
   code: string;

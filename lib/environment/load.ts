@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { lazy } from '../lazy';
 import { SwitchyardError } from '../errors';
 import { secret, Secret } from '../config/secrets';
@@ -62,10 +63,15 @@ export function findEnvironmentFile(o: LoadOptions): string {
  * Evaluates an environment file. It may live in another repository (--env-dir) without switchyard
  * installed there, so it is bundled with esbuild and `import 'gulp-switchyard'` (or 'switchyard') is answered from here.
  */
-/** The file bundled (it and what it imports from its own directory tree) as CommonJS. */
+/**
+ * The file bundled (it and what it imports from its own directory tree) as CommonJS. CommonJS has
+ * no import.meta (esbuild warns and leaves it empty), so where the file uses it, it is built again
+ * with the file's own url, dirname and filename written in; a file it imports would get those same
+ * values, not its own, so one that uses import.meta is refused.
+ */
 function compile(file: string): Compiled {
-  try {
-    const out = esbuild().buildSync({
+  const build = (define?: Record<string, string>) =>
+    esbuild().buildSync({
       entryPoints: [file],
       bundle: true,
       write: false,
@@ -75,10 +81,27 @@ function compile(file: string): Compiled {
       target: 'node20',
       packages: 'external',
       logLevel: 'silent',
+      ...(define ? { define } : {}),
     });
+  try {
+    let out = build();
+    const meta = out.warnings.filter((w) => w.location && w.text.includes('"import.meta"'));
+    const other = meta.find((w) => path.resolve(w.location!.file) !== file);
+    if (other) {
+      const at = `${path.resolve(other.location!.file)}:${other.location!.line}:${other.location!.column}`;
+      throw new SwitchyardError(`${at}: uses import.meta, which only the environment file itself (${file}) may: it is bundled into one file; pass such paths from there`);
+    }
+    if (meta.length) {
+      out = build({
+        'import.meta.url': JSON.stringify(pathToFileURL(file).href),
+        'import.meta.dirname': JSON.stringify(path.dirname(file)),
+        'import.meta.filename': JSON.stringify(file),
+      });
+    }
     const inputs = Object.keys(out.metafile.inputs).map((p) => path.resolve(p));
     return { code: out.outputFiles[0]!.text, inputs };
   } catch (e) {
+    if (e instanceof SwitchyardError) throw e;
     const errors = (e as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }).errors ?? [];
     const detail = errors.map((x) => (x.location ? `${x.location.file}:${x.location.line}:${x.location.column}: ${x.text}` : x.text)).join('\n  ');
     throw new SwitchyardError(`${file}: cannot be compiled\n  ${detail || String(e)}`);

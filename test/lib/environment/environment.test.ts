@@ -34,6 +34,18 @@ describe('loading environment files', () => {
     expect(listEnvironments(dir)).toContain('uat');
   });
 
+  it('an ESM file gets its own import.meta.url, dirname and filename (bundled as CommonJS, which has none); a file it imports that uses import.meta is refused, naming it', () => {
+    const input = JSON.stringify({ ...baseInput(), deployTo: '/x' }).replace('"/x"', "path.join(path.dirname(fileURLToPath(import.meta.url)), 'app')");
+    write('meta.mjs', `import path from 'node:path';\nimport { fileURLToPath } from 'node:url';\nexport default ${input.replace(/}$/, ', socketDir: path.join(import.meta.dirname, import.meta.filename === fileURLToPath(import.meta.url) ? "s" : "wrong") }')};\n`);
+    const env = load('meta');
+    expect(env.deployTo).toBe(path.join(dir, 'app'));
+    expect(env.socketDir).toBe(path.join(dir, 's'));
+    fs.mkdirSync(path.join(dir, 'lib'), { recursive: true });
+    write('lib/where.mjs', `export const where = import.meta.url;`);
+    write('meta2.mjs', `import { where } from './lib/where.mjs';\nexport default ${JSON.stringify(baseInput()).replace(/}$/, ', site: where ? "a.example.com" : "" }')};\n`);
+    expect(() => load('meta2')).toThrow(new RegExp(`${path.join(dir, 'lib', 'where.mjs').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:1:\\d+: uses import.meta, which only the environment file itself`));
+  });
+
   it('names the missing file and the environments that exist', () => {
     expect(() => load('nope')).toThrow(/environment "nope": no file .*nope\.ts \(environments there: .*uat/);
     expect(() => loadEnvironment({ name: 'x', envDir: path.join(dir, 'missing') })).toThrow(/does not exist/);
