@@ -308,19 +308,12 @@ sy_iso_us() {
 # bash 5.1+ passes a small here-string through a pipe, and `read` and `mapfile` take a pipe one
 # byte per read(2) (a 250-line `ss` listing: 31,000 system calls).
 
-# sy_lines TEXT: TEXT's non-empty lines in SY_LINES (spaces and backslashes kept, no globbing).
-sy_lines() {
-  local - IFS=$'\n'
-  set -f
-  # shellcheck disable=SC2206 # splitting on newlines is the point; globbing is off
-  SY_LINES=($1)
-}
-
-# sy_split TEXT: TEXT's words (split on blanks and newlines, no globbing) in SY_SPLIT.
+# sy_split TEXT [SEPARATORS]: TEXT's words in SY_SPLIT, split on SEPARATORS (default blanks and
+# newlines; $'\n': its non-empty lines, spaces and backslashes kept), no globbing.
 sy_split() {
-  local - IFS=$' \t\n'
+  local - IFS=${2:-$' \t\n'}
   set -f
-  # shellcheck disable=SC2206 # as in sy_lines
+  # shellcheck disable=SC2206 # splitting is the point; globbing is off
   SY_SPLIT=($1)
 }
 
@@ -342,7 +335,7 @@ sy_make_socket_dir() {
 sy_words() {
   SY_WORDS=()
   [[ -f $1 ]] || return 0
-  # straight from the file, read(2) in blocks (a here-string would be a pipe: see sy_lines)
+  # straight from the file, read(2) in blocks (a here-string would be a pipe: see sy_split)
   { read -ra SY_WORDS <"$1" || true; } 2>/dev/null
 }
 
@@ -684,14 +677,12 @@ sy_lock_release() {
 # sy_proc PID: PROC_STATE, PROC_PGRP and PROC_START (field 22) from /proc/PID/stat; 1 if gone.
 sy_proc() {
   local line='' rest
-  local -a w
   PROC_STATE='' PROC_PGRP='' PROC_START=''
   [[ $1 =~ ^[1-9][0-9]*$ ]] || return 1
   { IFS= read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
   rest=${line##*") "}
   sy_split "$rest"
-  w=("${SY_SPLIT[@]}")
-  PROC_STATE=${w[0]:-} PROC_PGRP=${w[2]:-} PROC_START=${w[19]:-}
+  PROC_STATE=${SY_SPLIT[0]:-} PROC_PGRP=${SY_SPLIT[2]:-} PROC_START=${SY_SPLIT[19]:-}
 }
 
 # sy_starttime PID: the start time of PID in SY_START (empty if gone).
@@ -752,8 +743,8 @@ sy_owns_socket() {
   # symlinks, not followed.
   out=$(exec find -H "$2" "${dirs[@]}" -maxdepth 1 \( -type s -printf 'ino:%i\n' \) -o \
     \( -lname 'socket:\[*' -printf '%l\n' \) 2>/dev/null) || rc=$?
-  sy_lines "$out"
-  for line in "${SY_LINES[@]}"; do
+  sy_split "$out" $'\n'
+  for line in "${SY_SPLIT[@]}"; do
     case $line in
       ino:*) ino=${line#ino:} ;;
       socket:*) links+=("$line") ;;
@@ -769,8 +760,8 @@ sy_owns_socket() {
   fi
   [[ -n $ino && ${#links[@]} -gt 0 ]] || return 1
   out=$(exec ss -xle) || sy_die 8 "cannot list listening sockets with ss -xle"
-  sy_lines "$out"
-  for line in "${SY_LINES[@]}"; do
+  sy_split "$out" $'\n'
+  for line in "${SY_SPLIT[@]}"; do
     # … LISTEN RECVQ SENDQ BINDNAME SOCKINO * 0 <-> ino:FILEINO dev:…
     [[ $line =~ [[:space:]]([0-9]+)[[:space:]]+[*][[:space:]]+[0-9]+[[:space:]].*[[:space:]]ino:${ino}([[:space:]]|$) ]] || continue
     for p in "${links[@]}"; do
@@ -853,8 +844,8 @@ sy_listener_scan() {
     return 1
   fi
   # u_str LISTEN RECVQ SENDQ BIND PORT * 0 <-> ino:INO dev:…; an accepted one: ESTAB, same ino:.
-  sy_lines "$out"
-  for line in "${SY_LINES[@]}"; do
+  sy_split "$out" $'\n'
+  for line in "${SY_SPLIT[@]}"; do
     [[ $line == *" ino:$1 "* && $line =~ ^[^[:space:]]+[[:space:]]+(LISTEN|ESTAB)[[:space:]]+([0-9]+)[[:space:]] ]] || continue
     if [[ ${BASH_REMATCH[1]} == LISTEN ]]; then
       SY_LQ=${BASH_REMATCH[2]}
