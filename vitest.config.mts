@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 // fight over the two cores, so files run with limited parallelism.
 export default defineConfig({
   test: {
+    setupFiles: ['test/support/require-ts.ts'],
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // vitest.config.mts.
 export default defineConfig({
   test: {
+    setupFiles: ['test/support/require-ts.ts'],
     include: ['test/**/*.load.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -19,7 +19,22 @@ execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'b
 fs.cpSync(path.join(root, 'remote-scripts'), path.join(dist, 'remote-scripts'), { recursive: true, filter: (src) => !path.basename(src).startsWith('.') });
 fs.chmodSync(path.join(dist, 'bin', 'switchyard.js'), 0o755);
 
-const names = Object.keys(createRequire(import.meta.url)(path.join(dist, 'index.js'))).filter((n) => n !== 'default' && n !== '__esModule');
+const require = createRequire(import.meta.url);
+const zodDir = path.dirname(require.resolve('zod/package.json'));
+const zodVersion = JSON.parse(fs.readFileSync(path.join(zodDir, 'package.json'), 'utf8')).version;
+require('esbuild').buildSync({
+  entryPoints: [path.join(root, 'lib', 'vendor', 'zod.ts')],
+  outfile: path.join(dist, 'lib', 'vendor', 'zod.js'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  banner: { js: `// zod ${zodVersion} (MIT, ./zod.LICENSE), the part lib/vendor/zod.ts names, bundled by scripts/build.mjs` },
+  logLevel: 'warning',
+});
+fs.copyFileSync(path.join(zodDir, 'LICENSE'), path.join(dist, 'lib', 'vendor', 'zod.LICENSE'));
+
+const names = Object.keys(require(path.join(dist, 'index.js'))).filter((n) => n !== 'default' && n !== '__esModule');
 const esm = [
   '// The ESM face of the CommonJS package: one module instance whichever way it is loaded.',
   "import sy from './index.js';",

@@ -52,8 +52,8 @@ export function isJsonConfigFile(path: string): boolean {
   return /\.json$/i.test(path);
 }
 
-/** zod, loaded on first use (start-up: listing tasks or printing help never validates). */
-export const zod = lazy(() => require('zod') as typeof import('zod'));
+/** zod (what switchyard uses of it: lib/vendor/zod.ts), loaded on first use (start-up: listing tasks or printing help never validates). */
+export const zod = lazy(() => require('../vendor/zod') as typeof import('../vendor/zod'));
 
 function jsonPathProblem(p: string): string | undefined {
   try {

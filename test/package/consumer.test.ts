@@ -10,6 +10,7 @@
 //      refused for every task before any connection, and `--dryrun` never deploys.
 // The lab host is reached only through a counting TCP forwarder, so "nothing connected" is a
 // number that did not change.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -161,6 +162,26 @@ describe.sequential('gulp-switchyard as a user installs it', () => {
       .filter(([name]) => !name.startsWith('node:') && name !== 'node' && !(name in PKG.dependencies))
       .map(([name, files]) => `${name} (imported by ${files.join(', ')})`);
     expect(leaks).toEqual([]);
+  });
+
+  it('validates an environment with the zod it bundles (lib/vendor/zod.ts): no module of the zod package loads, and its messages are the same', () => {
+    const script = `
+      const sy = require('gulp-switchyard');
+      const env = sy.loadEnvironment({ name: 'lab', root: process.cwd() });
+      let bad = '';
+      try { sy.loadEnvironment({ name: 'broken', root: process.cwd() }); } catch (e) { bad = e.message; }
+      const zod = Object.keys(require.cache).filter((k) => k.includes('/node_modules/zod/'));
+      console.log(JSON.stringify({ site: env.site, zod, bad }));`;
+    fs.writeFileSync(path.join(consumer, 'env', 'broken.json'), JSON.stringify({ site: 'app.test', build: { dir: 'dist-app' }, app: { start: 5 }, hosts: [{ name: 'a', port: 'x', roles: ['web'] }] }));
+    try {
+      const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: consumer, encoding: 'utf8' })) as { site: string; zod: string[]; bad: string };
+      expect(out.site).toBe(lab!.site);
+      expect(out.zod).toEqual([]);
+      expect(out.bad).toMatch(/app\.start: expected array, received number/);
+      expect(out.bad).toMatch(/hosts\[0\]\.port: expected number, received string/);
+    } finally {
+      fs.rmSync(path.join(consumer, 'env', 'broken.json'));
+    }
   });
 
   it('switchyard setup, then cold-deploy, from the installed bin make a first release live on the lab host', async () => {
