@@ -19,6 +19,7 @@ import type { ReleaseReport } from '../lib/release/flow';
 import { startDelayProxy, type DelayProxy } from '../test/support/delay-proxy';
 import { startLab, type Lab, type LabHost } from '../test/support/lab';
 import { labEnvInput, REPO } from '../test/support/lab-env';
+import { linkPackage } from './lab-project';
 
 /* ------------------------------------------------------------------ options */
 
@@ -453,11 +454,12 @@ async function baselineRun(lab: Lab, hosts: BaseHost[], proxies: (DelayProxy | u
 
 /* ------------------------------------------------------------------ the project a user would have */
 
-/** <tmp>/project: app/ (a copy of examples/hello) and env/bench.ts, written per case. */
+/** <tmp>/project: app/ (a copy of examples/hello), node_modules/gulp-switchyard (linkPackage) and env/bench.ts, written per case. */
 function makeProject(dir: string): void {
   fs.mkdirSync(path.join(dir, 'env'), { recursive: true });
   fs.cpSync(path.join(REPO, 'examples', 'hello'), path.join(dir, 'app'), { recursive: true, filter: (src) => path.basename(src) !== '.switchyard' });
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'deploy-bench', private: true }, null, 2) + '\n');
+  linkPackage(dir);
 }
 
 /** env/bench.ts as a user writes one (bundled by the command's loader at every run). */
