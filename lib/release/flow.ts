@@ -315,6 +315,8 @@ class ReleaseRun {
     this.reporter.log('debug', `prepare: ${cmd.steps.prepare.display}`, h.name);
     const talk = this.session.converse(h.name, cmd, pkg ? { upload: (have) => this.upload(h, pkg, have) } : {});
     this.talks.set(h.name, talk);
+    // a host with a live release offers its files: have the checksums ready when it has (a first deploy's host offers none)
+    if (this.o.kind === 'deploy') pkg?.warm?.();
     const r = await talk.untilReady('prepare', cmd.steps.prepare.timeoutSeconds);
     this.emit(h.name, 'prepare', 'end', r.ok);
     return r;

@@ -73,6 +73,23 @@ describe('uploads', () => {
     await p.remove();
   });
 
+  it('warm() readies the checksums before a host offers anything: the same links; a file gone meanwhile fails the upload, not the process', async () => {
+    const have = new Map<string, HaveEntry>([['a/one.txt', { sha256: sha('one\n'), mode: '640' }]]);
+    const p = await pkgOf();
+    p.warm!();
+    p.warm!(); // once
+    await new Promise((r) => setImmediate(r));
+    expect((await p.uploadFor(have)).links).toEqual(['a/one.txt']);
+    await p.remove();
+
+    const q = await pkgOf();
+    fs.rmSync(path.join(dir, 'build', 'two.txt'));
+    q.warm!();
+    await new Promise((r) => setTimeout(r, 20)); // the checksums fail with nobody waiting: no unhandled rejection
+    await expect(q.uploadFor(have)).rejects.toThrow(/ENOENT/);
+    await q.remove();
+  });
+
   it('a small upload is a plain tar (no gzip to start on the host), a larger one a .tar.gz', async () => {
     const gz = (file: string) => fs.readFileSync(file).subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]));
     // everything linkable is linked (the host has it): release.json, the dirs and the link travel
