@@ -2,8 +2,9 @@
 // switchyard <task> [flags]: the same tasks and flags as the gulp tasks, for builds that do not use
 // gulp (npm scripts, make, CI). Exit codes: 0 done; 1 the task failed; 2 a usage error (unknown
 // task or flag, a bad value), before anything is loaded or any host is reached.
+import { nearest } from '../lib/nearest';
 import { CATALOG, type TaskName } from '../tasks/plumbing/catalog';
-import { FlagError, nearest, parseFlags } from '../tasks/plumbing/flags';
+import { FlagError, parseFlags } from '../tasks/plumbing/flags';
 import { commandHelp, generalHelp, packageVersion, taskHelp } from '../tasks/plumbing/help';
 
 /** Runs one built-in task; the task modules load only now, after the command line was checked. */

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { lazy } from '../lazy';
 import { SwitchyardError } from '../errors';
+import { nearest } from '../nearest';
 import { secret, Secret } from '../config/secrets';
 import { defineEnvironment, validateEnvironment, type Environment } from './schema';
 import { cachedCompile, type Compiled } from './compile-cache';
@@ -48,14 +49,15 @@ export function findEnvironmentFile(o: LoadOptions): string {
     const f = path.join(dir, o.name + ext);
     if (fs.existsSync(f)) return f;
   }
-  let known = '';
+  let known: string[] = [];
   try {
-    known = listEnvironments(dir).join(', ');
+    known = listEnvironments(dir);
   } catch {
     /* the directory itself is missing: said below */
   }
+  const guess = nearest(o.name, known);
   throw new SwitchyardError(
-    `environment "${o.name}": no file ${path.join(dir, o.name)}.ts${fs.existsSync(dir) ? ` (environments there: ${known || 'none'})` : ` (directory ${dir} does not exist)`}`,
+    `environment "${o.name}": no file ${path.join(dir, o.name)}.ts${fs.existsSync(dir) ? ` (environments there: ${known.join(', ') || 'none'})` : ` (directory ${dir} does not exist)`}${guess ? `; did you mean --env=${guess}?` : ''}`,
   );
 }
 

@@ -4,6 +4,7 @@
 import type { z } from 'zod';
 import { lazy } from '../lazy';
 import { SwitchyardError } from '../errors';
+import { nearest } from '../nearest';
 import { configOverridesSchema, zod } from '../config/schema';
 import { Secret } from '../config/secrets';
 import { proxyJumpProblem } from '../remote/transport/jump-spec';
@@ -306,10 +307,35 @@ function formatPath(p: readonly PropertyKey[]): string {
   return out || '(top level)';
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+type Node = { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType; innerType?: z.core.$ZodType; in?: z.core.$ZodType; getter?: () => z.core.$ZodType };
+const PASS_THROUGH = new Set(['optional', 'default', 'prefault', 'readonly', 'nullable', 'nonoptional', 'catch']);
+
+/** The keys the schema's object at this path of the input takes (none where the path leaves objects and lists). */
+function keysAt(schema: z.core.$ZodType, path: readonly PropertyKey[]): string[] {
+  let s: z.core.$ZodType | undefined = schema;
+  for (let i = 0; s; ) {
+    const d = s._zod.def as unknown as Node;
+    if (PASS_THROUGH.has(d.type) || d.type === 'pipe' || d.type === 'lazy') {
+      s = d.type === 'pipe' ? d.in : d.type === 'lazy' ? d.getter!() : d.innerType;
+      continue;
+    }
+    if (i === path.length) return d.type === 'object' ? Object.keys(d.shape!) : [];
+    const k = path[i++];
+    s = d.type === 'object' ? d.shape![String(k)] : d.type === 'array' && typeof k === 'number' ? d.element : undefined;
+  }
+  return [];
+}
+
+function describeIssue(issue: z.core.$ZodIssue, schema: z.core.$ZodType): string {
   const where = formatPath(issue.path);
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((k) => `${formatPath([...issue.path, k])}: unknown key`).join('\n');
+    const known = keysAt(schema, issue.path);
+    return issue.keys
+      .map((k) => {
+        const guess = nearest(k, known);
+        return `${formatPath([...issue.path, k])}: unknown key${guess ? `; did you mean ${guess}?` : ''}`;
+      })
+      .join('\n');
   }
   if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
     return `${where}: missing (expected ${issue.expected})`;
@@ -321,7 +347,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 export function validateEnvironment(input: unknown, where: { name: string; file: string; root: string }): Environment {
   const parsed = environmentSchema().safeParse(input);
   if (!parsed.success) {
-    const lines = parsed.error.issues.flatMap((i) => describeIssue(i).split('\n'));
+    const lines = parsed.error.issues.flatMap((i) => describeIssue(i, environmentSchema()).split('\n'));
     throw new SwitchyardError(`${where.file}: invalid environment\n${lines.map((l) => `  ${l}`).join('\n')}`);
   }
   const env = parsed.data;

@@ -3,6 +3,7 @@
 // is loaded or any host is reached. A typo such as `--dryrun` must never run a real deploy.
 import { SwitchyardError } from '../../lib/errors';
 import type { LoadTaskOptions } from '../../lib/context';
+import { nearest } from '../../lib/nearest';
 import { CATALOG } from './catalog';
 
 export interface Flags extends LoadTaskOptions {
@@ -91,31 +92,6 @@ export class FlagError extends SwitchyardError {
     super(problems.join('\n'));
     this.stack = `switchyard: ${this.message}`;
   }
-}
-
-/** The nearest known name by edit distance, if it is near enough to be a typo. */
-export function nearest(word: string, known: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const k of known) {
-    const d = distance(word, k);
-    if (d < bestD) [best, bestD] = [k, d];
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length]!;
 }
 
 interface Token {

@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SwitchyardError } from '../../lib/errors';
 import { nginxServerBlock } from '../../lib/nginx/config';
-import { FlagError, nearest } from './flags';
+import { nearest } from '../../lib/nearest';
+import { FlagError } from './flags';
 
 const KNOWN = ['--env', '--env-dir', '--site'] as const;
 const SAMPLE_SITE = 'uat.example.com';

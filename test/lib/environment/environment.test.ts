@@ -47,14 +47,19 @@ describe('loading environment files', () => {
   });
 
   it('names the missing file and the environments that exist', () => {
-    expect(() => load('nope')).toThrow(/environment "nope": no file .*nope\.ts \(environments there: .*uat/);
+    expect(() => load('nope')).toThrow(/environment "nope": no file .*nope\.ts \(environments there: .*uat[^;]*$/);
+    expect(() => load('uta')).toThrow(/environment "uta": no file .*uta\.ts \(environments there: .*uat.*\); did you mean --env=uat\?$/);
     expect(() => loadEnvironment({ name: 'x', envDir: path.join(dir, 'missing') })).toThrow(/does not exist/);
     expect(() => load('../etc/passwd')).toThrow(/not a valid environment name/);
   });
 
   it('names the file and the field for an unknown key, a wrong type and a missing field', () => {
     write('bad1.ts', `export default ${JSON.stringify({ ...baseInput(), keepRelease: 3 })};`);
-    expect(() => load('bad1')).toThrow(/bad1\.ts: invalid environment\n\s+keepRelease: unknown key/);
+    expect(() => load('bad1')).toThrow(/bad1\.ts: invalid environment\n\s+keepRelease: unknown key; did you mean keepReleases\?(\n|$)/);
+    // a key in a list's entries, and one like no key at all
+    write('bad3.ts', `export default ${JSON.stringify({ ...baseInput(), hosts: [{ ...baseInput().hosts[0], adress: 'x' }], zzqqxx: 1 })};`);
+    expect(() => load('bad3')).toThrow(/\n\s+hosts\[0\]\.adress: unknown key; did you mean address\?(\n|$)/);
+    expect(() => load('bad3')).toThrow(/\n\s+zzqqxx: unknown key(\n|$)/);
     write('bad2.ts', `export default ${JSON.stringify({ ...baseInput(), hosts: [{ name: 'h1', roles: 'web' }] })};`);
     expect(() => load('bad2')).toThrow(/bad2\.ts: invalid environment\n\s+hosts\[0\]\.roles: expected array, received string/);
     const { deployTo: _, ...noDeployTo } = baseInput();

@@ -178,8 +178,8 @@ describe('environment files through the real loader', () => {
     fs.writeFileSync(path.join(tmp, 'uat.ts'), typo);
     const load = () => loadEnvironment({ name: 'uat', envDir: tmp, root: tmp });
     expect(load).toThrow(/^uat\.ts: invalid environment\n/);
-    expect(load).toThrow(/^\s+keepRelease: unknown key$/m);
-    expect(load).toThrow(/^\s+retire\.graceSecond: unknown key$/m);
+    expect(load).toThrow(/^\s+keepRelease: unknown key; did you mean keepReleases\?$/m);
+    expect(load).toThrow(/^\s+retire\.graceSecond: unknown key; did you mean graceSeconds\?$/m);
   });
 
   it("the reference's own example file loads", () => {
