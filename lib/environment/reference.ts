@@ -3,7 +3,7 @@
 // an example. Pure: scripts/reference.ts writes the file, a test holds the committed copy to it.
 import type { z } from 'zod';
 import { configOverridesSchema, zod } from '../config/schema';
-import { environmentSchema } from './schema';
+import { environmentSchema, wrapped } from './schema';
 
 type Schema = z.core.$ZodType;
 /** What a check (min, regex, refine…) says about itself: the parts of zod's check defs read here. */
@@ -20,9 +20,6 @@ interface CheckDef {
 /** zod's schema defs, loosened to the one shape the walk reads. */
 interface Def extends Omit<CheckDef, 'check'> {
   type: string;
-  innerType?: Schema;
-  in?: Schema;
-  getter?: () => Schema;
   defaultValue?: unknown;
   shape?: Record<string, Schema>;
   element?: Schema;
@@ -68,7 +65,6 @@ interface Words {
 }
 
 const CONFIG_README = 'CONFIG.md';
-const WRAPPERS = new Set(['optional', 'default', 'prefault', 'readonly', 'nullable', 'nonoptional', 'catch']);
 const defOf = (s: Schema) => s._zod.def as unknown as Def;
 const checksOf = (d: Def) => (d.checks ?? []).map((c) => c._zod.def);
 
@@ -83,7 +79,7 @@ export function unwrap(outer: Schema): Field {
     if (d.type === 'optional') field.optional = true;
     if ((d.type === 'default' || d.type === 'prefault') && !field.fallback) field.fallback = { value: d.defaultValue };
     if (field.config) break;
-    s = WRAPPERS.has(d.type) ? d.innerType : d.type === 'pipe' ? d.in : d.type === 'lazy' ? d.getter?.() : undefined;
+    s = wrapped(s);
   }
   return field;
 }

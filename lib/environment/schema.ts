@@ -307,18 +307,25 @@ function formatPath(p: readonly PropertyKey[]): string {
   return out || '(top level)';
 }
 
-type Node = { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType; innerType?: z.core.$ZodType; in?: z.core.$ZodType; getter?: () => z.core.$ZodType };
-const PASS_THROUGH = new Set(['optional', 'default', 'prefault', 'readonly', 'nullable', 'nonoptional', 'catch']);
+type Def = { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType; innerType?: z.core.$ZodType; in?: z.core.$ZodType; getter?: () => z.core.$ZodType };
+const WRAPPERS = new Set(['optional', 'default', 'prefault', 'readonly', 'nullable', 'nonoptional', 'catch']);
+
+/** What a wrapper wraps: optional, default, prefault, … its inner type, a pipe its input side, a lazy its schema; none for the rest. */
+export function wrapped(s: z.core.$ZodType): z.core.$ZodType | undefined {
+  const d = s._zod.def as unknown as Def;
+  return WRAPPERS.has(d.type) ? d.innerType : d.type === 'pipe' ? d.in : d.type === 'lazy' ? d.getter?.() : undefined;
+}
 
 /** The keys the schema's object at this path of the input takes (none where the path leaves objects and lists). */
 function keysAt(schema: z.core.$ZodType, path: readonly PropertyKey[]): string[] {
   let s: z.core.$ZodType | undefined = schema;
   for (let i = 0; s; ) {
-    const d = s._zod.def as unknown as Node;
-    if (PASS_THROUGH.has(d.type) || d.type === 'pipe' || d.type === 'lazy') {
-      s = d.type === 'pipe' ? d.in : d.type === 'lazy' ? d.getter!() : d.innerType;
+    const inner = wrapped(s);
+    if (inner) {
+      s = inner;
       continue;
     }
+    const d = s._zod.def as unknown as Def;
     if (i === path.length) return d.type === 'object' ? Object.keys(d.shape!) : [];
     const k = path[i++];
     s = d.type === 'object' ? d.shape![String(k)] : d.type === 'array' && typeof k === 'number' ? d.element : undefined;
