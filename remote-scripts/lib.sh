@@ -533,29 +533,43 @@ sy_check_parents() {
 # does not list. FILE is a plain tar or a .tar.gz: GNU tar tells them apart by their first bytes
 # (a small upload comes plain: no gzip process to start, here or at the unpack, which reads the
 # same file the same way). Under LC_ALL=C (the caller's or set here: a byte is a character).
+# With HAVE LINKS BYTES SUMS BASE (prepare.sh --delta), the same awk also checks the list of
+# files to hard-link from release BASE: BYTES long, each one a name the host offered (HAVE: `SHA
+# MODE PATH` lines), once; and writes their `SHA  PATH` lines, as the host had them, into SUMS
+# (the new manifest).
 sy_check_package() {
-  local c='([^"\\/]|\\.)+' q='"([^"\\]|\\.)*"' line name ch bad='' found
+  local c='([^"\\/]|\\.)+' q='"([^"\\]|\\.)*"' line name ch bad='' found listed=1
   local at_state='^l[^"]*"(\./)?\.switchyard(/|")' # a symlink at or below .switchyard/
   local d2='[0-9][0-9]' # no {n} intervals: an older mawk has none
   local head="^[-dl][^ ]* +[0-9]+/[0-9]+ +[0-9]+ $d2$d2-$d2-$d2 $d2:$d2:$d2 "
   local -x LC_ALL=C
-  tar -tvf "$1" -P --quoting-style=c --numeric-owner --full-time >"$2" ||
-    sy_die 1 "the package did not unpack into $REL_DIR (it does not list as a tar or .tar.gz)"
+  # a package that does not list is said after the links' check: a bad list (2) comes first
+  tar -tvf "$1" -P --quoting-style=c --numeric-owner --full-time >"$2" || listed=''
   # ONE awk over the listing: the first member that is not clean (line 1 of its output), the first
-  # with a . or .. (line 2), and every symlink's line into LIST.links. The patterns go in through
-  # ENVIRON: -v would take their backslashes as escapes.
+  # with a . or .. (line 2), and every symlink's line into LIST.links; with HAVE and LINKS first,
+  # the first link not offered or listed twice (line 3). The patterns go in through ENVIRON: -v
+  # would take their backslashes as escapes.
   found=$(SY_RE_CLEAN="$head\"(\\./|(\\./)?$c(/$c)*/?)\"( -> $q)?\$" \
-    SY_RE_DOTS="^[^\"]*\"(($c/)*\\.\\.(/|\")|($c/)+\\.(/|\"))" exec awk -v links="$2.links" '
-    BEGIN { clean = ENVIRON["SY_RE_CLEAN"]; dots = ENVIRON["SY_RE_DOTS"]; printf "" > links }
+    SY_RE_DOTS="^[^\"]*\"(($c/)*\\.\\.(/|\")|($c/)+\\.(/|\"))" exec awk -v links="$2.links" -v want="${5:-}" -v sums="${6:-}" '
+    BEGIN { clean = ENVIRON["SY_RE_CLEAN"]; dots = ENVIRON["SY_RE_DOTS"]; printf "" > links; delta = ARGC == 4 }
+    delta && FILENAME == ARGV[1] { p = $0; sub(/^[^ ]+ [^ ]+ /, "", p); ok[p] = substr($0, 1, 64); next }
+    delta && FILENAME == ARGV[2] {
+      n += length($0) + 1
+      if (!n3) { if (!($0 in ok) || ($0 in seen)) { n3 = 1; b3 = "not offered, or twice: " $0 } else { seen[$0] = 1; print ok[$0] "  " $0 > sums } }
+      next
+    }
     !n1 && $0 !~ clean { n1 = 1; b1 = $0 }
     !n2 && $0 ~ dots { n2 = 1; b2 = $0 }
     /^l/ { print > links }
-    END { print "1" b1; print "2" b2 }
-  ' "$2") || sy_die 1 "cannot read the package listing $2"
-  [[ $found == $'1'*$'\n2'* ]] || sy_die 1 "cannot read the package listing $2"
-  bad=${found%%$'\n2'*} bad=${bad#1}
+    END { if (delta && !n3 && n != want) b3 = "the list has " n " bytes, not " want; print "1" b1; print "2" b2; print "3" b3 }
+  ' ${3:+"$3" "$4"} "$2") || sy_die 1 "cannot read the package listing $2"
+  [[ $found == 1*$'\n'2*$'\n'3* ]] || sy_die 1 "cannot read the package listing $2"
+  bad=${found#*$'\n'3}
+  [[ -z $bad ]] || sy_die 2 "refusing the upload: a file to link from ${7:-} is ${bad:0:300}"
+  [[ -n $listed ]] || sy_die 1 "the package did not unpack into $REL_DIR (it does not list as a tar or .tar.gz)"
+  bad=${found%%$'\n'*} bad=${bad#1}
   [[ -z $bad ]] || sy_die 2 "refusing the package: a member that is not a file, directory or symlink, or whose name is absolute or not clean: $bad"
-  bad=${found#*$'\n2'}
+  bad=${found#*$'\n'2} bad=${bad%%$'\n'3*}
   [[ -z $bad ]] || sy_die 2 "refusing the package: a member with a . or .. in its name: $bad"
   # One pattern per symlink: any member named below it. And .switchyard/ holds the app log and pid
   # file the scripts write: no symlink of the package there (checked on the symlinks' lines, in
@@ -831,9 +845,10 @@ sy_stop() {
 SY_SETTLE_MS=20
 
 # sy_listener_scan INO BIND [queue]: ONE `ss -xae src BIND` (`-xle` with `queue`: listeners only)
-# for the listening unix socket bound as BIND whose file has inode INO. SY_LQ: its accept queue
-# (Recv-Q), empty when ss does not list it; SY_LCONN: the connections it accepted that are still
-# open (0 with `queue`). Returns 1, SY_WHY saying why, when ss fails or prints no inodes.
+# for the listening unix socket bound as BIND whose file has inode INO (INO empty: the one socket
+# bound as BIND, a release's own name). SY_LQ: its accept queue (Recv-Q), empty when ss does not
+# list it; SY_LCONN: the connections it accepted that are still open (0 with `queue`). Returns 1,
+# SY_WHY saying why, when ss fails or prints no inodes, or (INO empty) two listeners have that name.
 sy_listener_scan() {
   local out='' line rc=0 opt=-xae
   SY_LQ='' SY_LCONN=0 SY_WHY=''
@@ -846,8 +861,12 @@ sy_listener_scan() {
   # u_str LISTEN RECVQ SENDQ BIND PORT * 0 <-> ino:INO dev:…; an accepted one: ESTAB, same ino:.
   sy_split "$out" $'\n'
   for line in "${SY_SPLIT[@]}"; do
-    [[ $line == *" ino:$1 "* && $line =~ ^[^[:space:]]+[[:space:]]+(LISTEN|ESTAB)[[:space:]]+([0-9]+)[[:space:]] ]] || continue
+    [[ ( -z $1 || $line == *" ino:$1 "* ) && $line =~ ^[^[:space:]]+[[:space:]]+(LISTEN|ESTAB)[[:space:]]+([0-9]+)[[:space:]] ]] || continue
     if [[ ${BASH_REMATCH[1]} == LISTEN ]]; then
+      if [[ -n $SY_LQ ]]; then
+        SY_WHY="more than one listener bound as $2"
+        return 1
+      fi
       SY_LQ=${BASH_REMATCH[2]}
     else
       SY_LCONN=$((SY_LCONN + 1))
@@ -918,8 +937,8 @@ sy_conn_wait() {
 # old one back over it): wait, at most GRACE_MS, until its accept queue has been empty for
 # SY_SETTLE_MS; with DRAIN_MODE connections then, at most DRAIN_MS, until every connection it
 # accepted is closed. Where ss cannot tell (no ss, no inodes, the socket not listed), wait the
-# full grace instead and say so on stderr (the client shows it). One `stat`, then one `ss` per
-# poll. SY_WAIT_FIELDS for the retired line: `waited_ms=N queue=empty|closed|pending|timer
+# full grace instead and say so on stderr (the client shows it). One `ss` per poll; first one
+# `stat` when OLD_R is the live release too (a restart: both processes bound the same name). SY_WAIT_FIELDS for the retired line: `waited_ms=N queue=empty|closed|pending|timer
 # [queued=MAX] [connections=closed|open|timer]` (queued: the longest queue seen, when watched;
 # timer: not watched, the grace waited instead, or none with --grace 0).
 sy_old_listener_wait() {
@@ -934,7 +953,9 @@ sy_old_listener_wait() {
       [[ $ino =~ ^[0-9]+$ ]] || why="cannot read the inode of $1's socket"
     elif [[ ! -S $PREV_SOCK || $PREV_SOCK -ef $LIVE_SOCK ]]; then
       why="no old socket at $PREV_SOCK"
-    else
+    elif [[ $1 == "$RELEASE" ]]; then
+      # the same release started again (a restart): two processes bound the same name, so the
+      # inode tells the old one's listener; any other release's bind name is its own alone
       ino=$(exec stat -c %i -- "$PREV_SOCK" 2>/dev/null) || ino=''
       [[ $ino =~ ^[0-9]+$ ]] || why="cannot read the inode of $PREV_SOCK"
     fi

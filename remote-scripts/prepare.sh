@@ -118,58 +118,62 @@ prepare_have() {
   ' "$dir/.switchyard/stat" "$LOCK/have.stat" "$dir/.switchyard/manifest"
 }
 
-# prepare_delta: say what the live release has, then take the client's links (each one of those)
-# and hard-link them from it into the new, empty releases/R; PACKAGE_BYTES: the rest's size.
+# prepare_delta: say what the live release has, then take the client's list of links (checked
+# with the package: sy_check_package) into $LOCK/links; LINK_BASE: the release they come from,
+# PACKAGE_BYTES: the rest's size.
 prepare_delta() {
-  local header links bad base dest=$REL_DIR
+  local header list='' LC_ALL=C
   sy_read_state
-  base=$LIVE_R
-  [[ -n $base && -d $RELEASES/$base ]] || base=''
-  prepare_have "$base"
+  LINK_BASE=$LIVE_R
+  [[ -n $LINK_BASE && -d $RELEASES/$LINK_BASE ]] || LINK_BASE=''
+  prepare_have "$LINK_BASE"
   IFS= read -r header || sy_die 1 "stdin ended before the upload's header line (--delta)"
   [[ $header =~ ^(0|[1-9][0-9]{0,11})\ ([1-9][0-9]{0,11})$ ]] || sy_usage "bad upload header line (--delta): '${header:0:60}'"
-  links=${BASH_REMATCH[1]} PACKAGE_BYTES=${BASH_REMATCH[2]}
-  ((links > 0)) || return 0
-  head -c "$links" >"$LOCK/links" || sy_die 1 "the list of files to link could not be read from stdin"
-  # Only names the host itself offered, each once, and exactly LINK-BYTES of them. The same awk
-  # starts the new manifest with their checksums as the host had them (prepare_manifest adds the rest).
-  bad=$(LC_ALL=C exec awk -v want="$links" -v sums="$LOCK/manifest" '
-    FILENAME == ARGV[1] { p = $0; sub(/^[^ ]+ [^ ]+ /, "", p); ok[p] = substr($0, 1, 64); next }
-    { n += length($0) + 1; if (!($0 in ok) || ($0 in seen)) { print "not offered, or twice: " $0; exit 1 }; seen[$0] = 1; print ok[$0] "  " $0 > sums }
-    END { if (n != want) print "the list has " n " bytes, not " want }
-  ' "$LOCK/have" "$LOCK/links") || true
-  [[ -z $bad ]] || sy_die 2 "refusing the upload: a file to link from $base is ${bad:0:300}"
+  LINK_BYTES=${BASH_REMATCH[1]} PACKAGE_BYTES=${BASH_REMATCH[2]}
+  ((LINK_BYTES > 0)) || return 0
+  if ((LINK_BYTES <= 8192)); then
+    # a short list by read (one byte per read(2) from a pipe: no program), exactly LINK-BYTES
+    IFS= read -r -N "$LINK_BYTES" list || true
+    # (NUL bytes, which no name has, are dropped: such a list is short too)
+    ((${#list} == LINK_BYTES)) || sy_die 2 "refusing the upload: the list of files to link from $LINK_BASE has ${#list} bytes, not $LINK_BYTES"
+    printf '%s' "$list" >"$LOCK/links"
+  else
+    head -c "$LINK_BYTES" >"$LOCK/links" || sy_die 1 "the list of files to link could not be read from stdin"
+  fi
+}
+
+# prepare_link: the listed files hard-linked from LINK_BASE into releases/R, before the package:
+# its members then replace links (tar unlinks a file first, so the base keeps its own) and
+# nothing the package brings is followed. A short list: one cp with the names as its words, no
+# xargs (64 KiB of names stays far below the kernel's limit for a command line); a long one goes
+# through xargs.
+prepare_link() {
+  local dest=$REL_DIR
   [[ $dest == /* ]] || dest=$PWD/$dest
-  # Into the empty releases/R, before the package: its members then replace links (tar unlinks a
-  # file first, so B keeps its own) and nothing the package brings is followed.
-  # A short list: one cp with the names as its words, no xargs (64 KiB of names stays far below
-  # the kernel's limit for a command line); a long one goes through xargs.
-  if ((links <= 65536)); then
+  if ((LINK_BYTES <= 65536)); then
     local -a names
     mapfile -t names <"$LOCK/links"
-    (cd -- "$RELEASES/$base" && exec cp -l --parents -t "$dest" -- "${names[@]}") ||
-      sy_die 1 "the unchanged files could not be linked from $RELEASES/$base"
+    (cd -- "$RELEASES/$LINK_BASE" && exec cp -l --parents -t "$dest" -- "${names[@]}") ||
+      sy_die 1 "the unchanged files could not be linked from $RELEASES/$LINK_BASE"
   else
-    (cd -- "$RELEASES/$base" && exec xargs -d '\n' -r cp -l --parents -t "$dest" -- <"$LOCK/links") ||
-      sy_die 1 "the unchanged files could not be linked from $RELEASES/$base"
+    (cd -- "$RELEASES/$LINK_BASE" && exec xargs -d '\n' -r cp -l --parents -t "$dest" -- <"$LOCK/links") ||
+      sy_die 1 "the unchanged files could not be linked from $RELEASES/$LINK_BASE"
   fi
 }
 
 # prepare_manifest: releases/R's manifest and stat, for the next deploy (see above): the linked
-# files' checksums as the host had them (lock/manifest, begun by prepare_delta's check), the
-# others' computed here, added to it; then it is moved into R.
+# files' checksums as the host had them (written there by sy_check_package's check of the links),
+# the others' computed here, added to it. The upload's files stay in the lock directory, which
+# goes with the lock (no rm of its own), but a large package goes now.
 prepare_manifest() {
-  local m=$REL_DIR/.switchyard/manifest new=$LOCK/new
+  local new=$LOCK/new
   [[ $new == /* ]] || new=$PWD/$new # find writes it from inside releases/R
   {
     # ONE find: every file's stat line, and the names of those not linked (-links 1) to checksum
     (cd -- "$REL_DIR" && exec find . "${DELTA_FIND[@]}" -printf '%i %s %T@ %m %P\n' -links 1 -fprintf "$new" '%P\0') >"$REL_DIR/.switchyard/stat"
     if [[ -s $new ]]; then (cd -- "$REL_DIR" && exec xargs -0 sha256sum -- <"$new"); fi
-  } >>"$LOCK/manifest"
-  mv -f -- "$LOCK/manifest" "$m"
-  # the upload's files, the package's with them (one rm): the lock directory holds them until now
-  rm -f -- "$LOCK/have" "$LOCK/have.stat" "$LOCK/links" "$new" "$LOCK/package.tar" "$LOCK/package.list" \
-    "$LOCK/package.list.links" "$LOCK/package.list.below"
+  } >>"$REL_DIR/.switchyard/manifest"
+  if [[ -z $PACKAGE_BYTES ]] || ((PACKAGE_BYTES > 1048576)); then rm -f -- "$LOCK/package.tar"; fi
 }
 
 # prepare_live: what is live here (`::sy live release=L pid=P starttime=T`; a files-only release
@@ -267,12 +271,12 @@ prepare_record() {
   # brings such a file, whatever its mode) are replaced by rename(2).
   local t=.tmp
   if [[ -z $REUSE && ! -e $m/launch && ! -L $m/launch && ! -e $m/env && ! -L $m/env ]]; then t=''; fi
-  (
-    umask 077
-    printf '%s\0' "${args[@]}" -- "${SY_CMD[@]}" >"$m/launch$t"
-    : >"$m/env$t"
-    if ((${#ENVS[@]})); then printf '%s\0' "${ENVS[@]}" >"$m/env$t"; fi
-  )
+  # 077 for these two, then back to the scripts' own (sy_init): no subshell to fork
+  umask 077
+  printf '%s\0' "${args[@]}" -- "${SY_CMD[@]}" >"$m/launch$t"
+  : >"$m/env$t"
+  if ((${#ENVS[@]})); then printf '%s\0' "${ENVS[@]}" >"$m/env$t"; fi
+  umask 027
   [[ -z $t ]] || mv -f -- "$m/launch$t" "$m/launch"
   [[ -z $t ]] || mv -f -- "$m/env$t" "$m/env"
 }
@@ -300,7 +304,7 @@ prepare_standby() {
 sy_init prepare
 # --env-bytes is prepare's own (lib.sh's sy_parse reads the options the scripts share): taken out
 # here, every other option passed on with its value (a value that looks like an option stays one).
-ENV_BYTES='' env_given='' DELTA='' EXPECT_LIVE='' prepare_opts=() PIDS=()
+ENV_BYTES='' env_given='' DELTA='' LINK_BYTES=0 LINK_BASE='' EXPECT_LIVE='' prepare_opts=() PIDS=()
 while (($#)) && [[ $1 != -- ]]; do
   case $1 in
     --env-bytes)
@@ -373,7 +377,10 @@ if [[ -z $REUSE ]]; then
   SY_STEP=unpack
   SY_ON_FAIL=sy_lock_release
   # Under the lock: a refused deploy never unpacks, and nobody else creates releases/R meanwhile.
-  mkdir -m 0750 -- "$REL_DIR" 2>/dev/null || sy_die 3 "release directory $REL_DIR already exists"
+  # Its .switchyard with it (one mkdir), for the manifest the check of the links begins.
+  if [[ -e $REL_DIR || -L $REL_DIR ]] || ! mkdir -m 0750 -- "$REL_DIR" "$REL_DIR/.switchyard" 2>/dev/null; then
+    sy_die 3 "release directory $REL_DIR already exists"
+  fi
   SY_ON_FAIL=prepare_cleanup
   # Into the lock directory first (it goes with the lock, whatever ends this), so that the listing
   # is checked before tar writes anything: nothing of the package may land outside releases/R.
@@ -385,7 +392,12 @@ if [[ -z $REUSE ]]; then
   else
     cat >"$pkg" || sy_die 1 "the package could not be read from stdin"
   fi
-  sy_check_package "$pkg" "$LOCK/package.list"
+  if ((LINK_BYTES > 0)); then
+    sy_check_package "$pkg" "$LOCK/package.list" "$LOCK/have" "$LOCK/links" "$LINK_BYTES" "$REL_DIR/.switchyard/manifest" "$LINK_BASE"
+    prepare_link
+  else
+    sy_check_package "$pkg" "$LOCK/package.list"
+  fi
   # Never -P (absolute names, `..`); into the new, empty releases/R; the archive's owners and
   # modes give way to ours (umask 027, also for root), and R keeps its own mode (./ entry).
   tar -xf "$pkg" -C "$REL_DIR" --no-same-owner --no-same-permissions --no-overwrite-dir ||

@@ -6,9 +6,10 @@
 #          [--standby SECONDS] [--supervisor VERSION] [--instances N]
 #
 # If the previous release's process (pid AND start time, from .switchyard/previous) still runs:
-# wait until its listener (the socket .prev links to, by inode in `ss -xle`) has had an empty
-# accept queue for 20 ms, at most --grace seconds (no ss, no inode, the socket not listed: the
-# full --grace, said on stderr); with --drain-mode connections (apps that exit at once on
+# wait until its listener (in `ss -xle`, by its bind name SOCK-S-OLD; in a restart, where the new
+# process bound that name too, by the inode of the socket .prev links to) has had an empty
+# accept queue for 20 ms, at most --grace seconds (no ss, no inode in a restart, the socket not
+# listed: the full --grace, said on stderr); with --drain-mode connections (apps that exit at once on
 # SIGTERM) then also until no connection it accepted is open (`ss -xae` ESTAB, same inode), at
 # most --drain seconds. Refuse if it still owns the live socket's inode, then SIGTERM it (and its
 # process group), wait up to --drain seconds, SIGKILL. Prints `::sy retired release=OLD|none

@@ -18,11 +18,11 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** A build: the example app plus 40 files in a few directories. */
-function makeBuild(name: string): string {
+/** A build: the example app plus N files (40) in a few directories. */
+function makeBuild(name: string, files = 40): string {
   const dir = path.join(tmp, name);
   fs.cpSync(HELLO_DIR, dir, { recursive: true });
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < files; i++) {
     const f = path.join(dir, 'assets', `d${i % 4}`, `f${i}.txt`);
     fs.mkdirSync(path.dirname(f), { recursive: true });
     fs.writeFileSync(f, `file ${i}\n`.repeat(50));
@@ -169,13 +169,29 @@ describe('prepare --delta', () => {
     expect(tree(lab().releaseDir('r2'))).toEqual(tree(b));
   });
 
-  it.each([
-    ['a path the host did not offer', (u: Upload) => withLinks(u, [...u.links, '../../../etc/passwd'])],
-    ['a path offered twice', (u: Upload) => withLinks(u, [...u.links, u.links[0]!])],
-    ['a list shorter than its header says', (u: Upload) => Buffer.from(`${uploadHead(u).length} ${u.bytes}\n${u.links.join('\n')}\n`)],
+  // 40 files: a list of links under 8 KiB, which bash reads itself; 600: over it, read by head -c
+  it('a list of links over 8 KiB (600 files): one changed file travels, the rest is linked, the release is the build', async () => {
+    const b1 = makeBuild('b1', 600);
+    await release('r1', b1);
+    const b2 = makeBuild('b2', 600);
+    fs.writeFileSync(path.join(b2, 'assets', 'd1', 'f5.txt'), 'changed\n');
+    const p = await release('r2', b2);
+    expect(uploadHead(p.upload!).length).toBeGreaterThan(8192);
+    expect(p.upload!.links).not.toContain('assets/d1/f5.txt');
+    expect(p.upload!.links).toContain('assets/d1/f9.txt');
+    expect(p.upload!.files).toBeLessThan(10);
+    expect(tree(lab().releaseDir('r2'))).toEqual(tree(b2));
+  });
+
+  const refusals: [string, (u: Upload) => Buffer][] = [
+    ['a path the host did not offer', (u) => withLinks(u, [...u.links, '../../../etc/passwd'])],
+    ['a path offered twice', (u) => withLinks(u, [...u.links, u.links[0]!])],
+    ['a list shorter than its header says', (u) => Buffer.from(`${uploadHead(u).length} ${u.bytes}\n${u.links.join('\n')}\n`)],
+    ['a list longer than its header says', (u) => Buffer.concat([Buffer.from(`${uploadHead(u).length - `${uploadHead(u).length} ${u.bytes}\n`.length - 3} ${u.bytes}\n`), uploadHead(u).subarray(uploadHead(u).indexOf('\n') + 1)])],
     ['a header that is not two numbers', () => Buffer.from('all of it\n')],
-  ])('refuses (2) %s: the new release removed, the lock released, the live one untouched', async (_, tamper) => {
-    const b = makeBuild('b1');
+  ];
+  it.each(refusals.flatMap(([what, tamper]) => [40, 600].map((n) => [what, n, tamper] as const)))('refuses (2) %s (%i files): the new release removed, the lock released, the live one untouched', async (_, files, tamper) => {
+    const b = makeBuild('b1', files);
     await release('r1', b);
     const before = tree(lab().releaseDir('r1'));
     const p = await deltaPrepare('r2', b, tamper);

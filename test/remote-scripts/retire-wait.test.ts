@@ -147,13 +147,26 @@ describe('where ss cannot tell, the full grace, and it says so', () => {
     expect(alive(r1.pid, r1.starttime)).toBe(false);
   });
 
-  it('an ss that prints no inodes (an old iproute2): the full grace, and why', async () => {
-    await switched();
-    // an old ss: the columns, but no ino: (no -e support)
-    const old = fakeSs(`echo 'Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port'; echo "u_str LISTEN 0 511 $4 12345 * 0"`);
-    const r = await retire(['--grace', '0.4', '--drain', '5'], { path: old });
+  // an old ss: the columns, but no ino: (no -e support)
+  const noInodes = () => fakeSs(`echo 'Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port'; echo "u_str LISTEN 0 511 $3 12345 * 0"`);
+
+  it('an ss that prints no inodes (an old iproute2): another release is told by its bind name alone', async () => {
+    const r1 = await switched();
+    const r = await retire(['--grace', '2', '--drain', '5'], { path: noInodes() });
     expect(r.code, show(r)).toBe(0);
-    expect(retired(r)).toMatchObject({ queue: 'timer', signal: 'TERM' });
+    expect(retired(r)).toMatchObject({ release: 'r1', queue: 'empty', signal: 'TERM' });
+    expect(retired(r).waited).toBeLessThan(1000);
+    expect(r.stderr).not.toContain('waiting the full grace');
+    expect(alive(r1.pid, r1.starttime)).toBe(false);
+  });
+
+  it('the same ss in a restart (two processes bound the same name, only the inode tells them): the full grace, and why', async () => {
+    const first = await lab().deploy('r1');
+    expect((await lab().prepare('r1', { reuse: true })).code).toBe(0);
+    expect((await lab().run('switch', lab().siteArgs('r1'))).code).toBe(0);
+    const r = await lab().run('retire', [...lab().siteArgs('r1'), '--grace', '0.4', '--drain', '5'], { path: noInodes() });
+    expect(r.code, show(r)).toBe(0);
+    expect(retired(r)).toMatchObject({ release: 'r1', pid: String(first.pid), queue: 'timer', signal: 'TERM' });
     expect(retired(r).waited).toBeGreaterThanOrEqual(400);
     expect(r.stderr).toContain('retire: ss gives no inode (ino:) for unix sockets: waiting the full grace of 0.4s');
   });
