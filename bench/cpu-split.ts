@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { startLab } from '../test/support/lab';
 import { REPO } from '../test/support/lab-env';
 import { CLK_TCK, cpuTicks, labProject } from './lab-project';
+import { reaperLine, underReaper } from './reaper';
 
 const { values: flags } = parseArgs({
   options: {
@@ -80,6 +81,7 @@ function split(data: string, nodePid: number): Map<string, number> {
 }
 
 async function main(): Promise<void> {
+  process.stderr.write(`${await reaperLine()}\n`);
   const lab = await startLab({ hosts: HOSTS });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-cpusplit-'));
   try {
@@ -106,7 +108,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  process.stderr.write(`cpu-split: ${(e as Error).stack ?? String(e)}\n`);
-  process.exitCode = 1;
-});
+if (underReaper()) {
+  main().catch((e) => {
+    process.stderr.write(`cpu-split: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  });
+}

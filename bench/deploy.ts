@@ -20,6 +20,7 @@ import { startDelayProxy, type DelayProxy } from '../test/support/delay-proxy';
 import { startLab, type Lab, type LabHost } from '../test/support/lab';
 import { labEnvInput, REPO } from '../test/support/lab-env';
 import { linkPackage } from './lab-project';
+import { reaperLine, underReaper } from './reaper';
 
 /* ------------------------------------------------------------------ options */
 
@@ -531,7 +532,7 @@ async function main(): Promise<void> {
     `switchyard bench: hosts ${HOST_COUNTS.join(',')}, RTT ${RTTS.join(',')} ms, ${RUNS} timed runs per case (+1 warm-up); ` +
       `${BIN} against bash + ssh (kex ${BASE_KEX || 'OpenSSH default'}) pausing ${BASE_PAUSE} s before its kill`,
   );
-  log(`machine: ${os.cpus().length} cpus, node ${process.version}, load average ${load()}`);
+  log(`machine: ${os.cpus().length} cpus, node ${process.version}, load average ${load()}; ${await reaperLine()}`);
 
   const labs: Lab[] = [];
   let labsStarting: Promise<PromiseSettledResult<Lab>[]> | undefined;
@@ -763,8 +764,10 @@ function summaryTable(cases: CaseResult[]): string {
   return `== summary (medians; whole process spawn → exit; switchyard ${grace}; baseline pauses ${BASE_PAUSE} s before its kill, kex ${BASE_KEX || 'OpenSSH default'})\n${table(rows)}`;
 }
 
-main().catch((e) => {
-  if (e instanceof Interrupted || interrupted) return; // the signal handler exits
-  log(`bench: ${(e as Error).stack ?? String(e)}`);
-  process.exitCode = 1;
-});
+if (underReaper()) {
+  main().catch((e) => {
+    if (e instanceof Interrupted || interrupted) return; // the signal handler exits
+    log(`bench: ${(e as Error).stack ?? String(e)}`);
+    process.exitCode = 1;
+  });
+}

@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { startLab } from '../test/support/lab';
 import { REPO } from '../test/support/lab-env';
 import { CLK_TCK, cpuTicks, labProject } from './lab-project';
+import { reaperLine, underReaper } from './reaper';
 
 const { values: flags } = parseArgs({
   options: {
@@ -80,6 +81,7 @@ async function strace(pid: number, file: string, during: () => Promise<void> | v
 }
 
 async function main(): Promise<void> {
+  process.stderr.write(`${await reaperLine()}\n`);
   const lab = await startLab({ hosts: 1 });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-execs-'));
   try {
@@ -147,7 +149,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  log(`execs: ${(e as Error).stack ?? String(e)}`);
-  process.exitCode = 1;
-});
+if (underReaper()) {
+  main().catch((e) => {
+    log(`execs: ${(e as Error).stack ?? String(e)}`);
+    process.exitCode = 1;
+  });
+}

@@ -19,6 +19,7 @@ import { validateEnvironment } from '../lib/environment';
 import type { ReleaseReport } from '../lib/release/flow';
 import { startLab, type Lab, type LabHost } from '../test/support/lab';
 import { labEnvInput, REPO } from '../test/support/lab-env';
+import { reaperLine, underReaper } from './reaper';
 
 const { values: flags } = parseArgs({
   options: {
@@ -174,6 +175,7 @@ async function measure(c: Case, sy: () => Promise<Side>, rs: () => Promise<Side>
 }
 
 async function main(): Promise<void> {
+  log(await reaperLine());
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-bench-large-'));
   let lab: Lab | undefined;
   const stop = async () => {
@@ -243,7 +245,9 @@ function printSummary(cases: Case[]): void {
   log(`figures: ${path.relative(REPO, file)}`);
 }
 
-main().catch((e: Error) => {
-  log(`bench:large: ${e.message}`);
-  process.exit(1);
-});
+if (underReaper()) {
+  main().catch((e: Error) => {
+    log(`bench:large: ${e.message}`);
+    process.exit(1);
+  });
+}

@@ -16,6 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { reaperLine, underReaper } from './reaper';
 
 const SCRIPTS = path.resolve(__dirname, '..', 'remote-scripts');
 const MARK = [
@@ -70,6 +71,7 @@ const patched = new Set<string>();
 };
 
 async function main(): Promise<void> {
+  process.stderr.write(`${await reaperLine()}\n`);
   // Loaded after the wrapper (require, not import: imports would be hoisted above it), so the
   // scripts they read are the marked ones.
   const { validateEnvironment } = require('../lib/environment') as typeof import('../lib/environment');
@@ -149,7 +151,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  process.stderr.write(`profile-steps: ${(e as Error).stack ?? String(e)}\n`);
-  process.exitCode = 1;
-});
+if (underReaper()) {
+  main().catch((e) => {
+    process.stderr.write(`profile-steps: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  });
+}

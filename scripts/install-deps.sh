@@ -5,7 +5,8 @@
 # nginx in front of the sockets), openssh-server/client (the test lab's real sshd hosts), curl,
 # ss (iproute2), shellcheck (lints remote-scripts/), siege (an independent load client),
 # chromium (opens the HTML report in a test), GNU time (peak memory in npm run bench), rsync (the
-# large-build bench's minimum: rsync --link-dest) and faketime (libfaketime: test/faults runs a
+# large-build bench's minimum: rsync --link-dest), tini (npm run bench runs under `tini -s`, an init
+# that reaps at once, as a server's does: bench/reaper.ts) and faketime (libfaketime: test/faults runs a
 # deploy with the clock a year back) and cron (`gulp supervise --boot`: the deploy user's crontab
 # @reboot line; no root needed to use it), and the Mono FastCGI stack of examples/mono-shop
 # (test/e2e/mono.test.ts): mono-fastcgi-server4, mono-mcs (ASP.NET compiles the pages at run time;
@@ -20,7 +21,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  nginx-light openssh-server openssh-client curl iproute2 procps shellcheck siege chromium git ca-certificates time faketime rsync cron \
+  nginx-light openssh-server openssh-client curl iproute2 procps shellcheck siege chromium git ca-certificates time faketime rsync tini cron \
   mono-fastcgi-server4 mono-mcs libfcgi-bin >/dev/null
 # sshd, when started as root by the test lab, wants its privilege-separation directory.
 mkdir -p /run/sshd
