@@ -2,6 +2,9 @@
 // switchyard <task> [flags]: the same tasks and flags as the gulp tasks, for builds that do not use
 // gulp (npm scripts, make, CI). Exit codes: 0 done; 1 the task failed; 2 a usage error (unknown
 // task or flag, a bad value), before anything is loaded or any host is reached.
+// First: every module loaded after it comes from V8's code cache when it can (lib/code-cache.ts).
+import { enableCodeCache } from '../lib/code-cache';
+enableCodeCache();
 import { nearest } from '../lib/nearest';
 import { CATALOG, type TaskName } from '../tasks/plumbing/catalog';
 import { FlagError, parseFlags } from '../tasks/plumbing/flags';

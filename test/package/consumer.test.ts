@@ -197,6 +197,12 @@ describe.sequential('gulp-switchyard as a user installs it', () => {
     expect(fs.readFileSync(path.join(h.deployTo, 'current', 'build.txt'), 'utf8')).toBe('cold');
     expect(await lab!.fetchSite(h)).toEqual({ status: 200, body: `hello from release ${live()}\n` });
     expect(fwd!.connections()).toBeGreaterThan(0); // the lab host is reached through the forwarder only
+    // the command's code cache (lib/code-cache.ts) went into the project's node_modules, the user's alone
+    const cacheDir = path.join(consumer, 'node_modules', '.cache', 'switchyard');
+    const native = typeof (require('node:module') as { enableCompileCache?: unknown }).enableCompileCache === 'function';
+    const cache = path.join(cacheDir, native ? 'v8' : `code-${process.version}-${process.arch}.bin`);
+    expect(fs.statSync(cacheDir).mode & 0o777).toBe(0o700);
+    if (!native) expect(fs.statSync(cache).mode & 0o777).toBe(0o600);
   });
 
   describe.each(GULPFILES)('%s', (gulpfile, tasks) => {
