@@ -40,7 +40,7 @@ set -euo pipefail
 # ---- options (sy_parse fills these; defaults are the protocol's) ---------------------------------
 DEPLOY_TO='' RELEASE='' SITE='' SOCKET_DIR='' SOCKET_GROUP='' SOCKET_MODE='0660'
 START_TIMEOUT='30' HEALTH_PATH='/health' HEALTH_TIMEOUT='30' EXPECT_STATUS='200' HEALTH_PROTOCOL='http'
-INSTANCES='1' GRACE='2' DRAIN='30' DRAIN_MODE='signal' KEEP='5' STANDBY='0' SUPERVISOR='' AUDIT='' LOCK_OWNER='' REUSE='' MARK_BAD='' PACKAGE_BYTES=''
+INSTANCES='1' GRACE='2' DRAIN='30' DRAIN_MODE='signal' KEEP='5' STANDBY='0' SWITCHED_AT='' SUPERVISOR='' AUDIT='' LOCK_OWNER='' REUSE='' MARK_BAD='' PACKAGE_BYTES=''
 FILES_ONLY=''
 NGINX_URL='' SHELL_UP=''
 SHARED=() ENVS=() SY_CMD=()
@@ -156,6 +156,7 @@ sy_parse() {
       --drain-mode) DRAIN_MODE=$2 ;;
       --keep) KEEP=$2 ;;
       --standby) STANDBY=$2 ;;
+      --switched-at) SWITCHED_AT=$2 ;;
       --instances) INSTANCES=$2 ;;
       --supervisor) SUPERVISOR=$2 ;;
       --audit) AUDIT=$2 ;;
@@ -225,6 +226,7 @@ sy_validate() {
   [[ $HEALTH_PROTOCOL != fastcgi || $SY_TOOLS == *' cgi-fcgi'* ]] || SY_TOOLS+=' cgi-fcgi'
   [[ $KEEP =~ ^[0-9]{1,16}$ ]] || sy_usage "bad --keep: '$KEEP'" # any safe integer (keepReleases)
   [[ $STANDBY =~ ^[0-9]{1,7}$ ]] || sy_usage "bad --standby (whole seconds): '$STANDBY'"
+  [[ -z $SWITCHED_AT || $SWITCHED_AT =~ ^[0-9]{1,16}$ ]] || sy_usage "bad --switched-at (epoch ms): '$SWITCHED_AT'"
   [[ $INSTANCES =~ ^[1-9][0-9]?$ ]] || sy_usage "bad --instances (1 to 99): '$INSTANCES'"
   [[ -z $SUPERVISOR || $SUPERVISOR =~ ^[0-9a-f]{8,64}$ ]] || sy_usage "bad --supervisor (a version hash): '$SUPERVISOR'"
   [[ -z $PACKAGE_BYTES || $PACKAGE_BYTES =~ ^[1-9][0-9]{0,11}$ ]] || sy_usage "bad --package-bytes: '$PACKAGE_BYTES'"
@@ -878,13 +880,17 @@ sy_listener_scan() {
   fi
 }
 
-# sy_queue_wait INO BIND MAX_MS: wait until the accept queue of that listener (sy_listener_scan)
-# has been empty for SY_SETTLE_MS, one `ss` every 10 ms, at most MAX_MS. SY_QUEUE: empty;
+# sy_queue_wait INO BIND MAX_MS [SINCE_MS]: wait until the accept queue of that listener
+# (sy_listener_scan) has been empty for SY_SETTLE_MS, one `ss` every 10 ms, at most MAX_MS. With
+# SINCE_MS (when the listener's name was renamed away: nothing new can reach it after), an empty
+# queue at a look SY_SETTLE_MS or more after it is settled too: a connect that could still land is
+# one under way at the rename, which two looks SY_SETTLE_MS apart would not see either; so when
+# the other hosts kept this one waiting after its switch, one `ss`. SY_QUEUE: empty;
 # closed (the listener went away meanwhile: nothing can be queued); pending (MAX_MS ran out with
 # SY_LQ connections queued); unknown (ss cannot tell, SY_WHY says why: wait a timer instead).
 # SY_QMAX: the longest queue seen.
 sy_queue_wait() {
-  local deadline zero=''
+  local deadline zero=${4:-}
   SY_QUEUE=unknown SY_QMAX=0
   sy_now
   deadline=$((SY_NOW + $3))
@@ -906,7 +912,9 @@ sy_queue_wait() {
       fi
     fi
     ((SY_NOW < deadline)) || return 0
-    sy_sleep_ms $((deadline - SY_NOW < 10 ? deadline - SY_NOW : 10))
+    local wait=10
+    if [[ -n $zero ]] && ((zero + SY_SETTLE_MS - SY_NOW < wait)); then wait=$((zero + SY_SETTLE_MS - SY_NOW)); fi
+    sy_sleep_ms $((deadline - SY_NOW < wait ? deadline - SY_NOW : wait))
   done
   SY_QUEUE=unknown
 }
@@ -938,7 +946,9 @@ sy_conn_wait() {
 # SY_SETTLE_MS; with DRAIN_MODE connections then, at most DRAIN_MS, until every connection it
 # accepted is closed. Where ss cannot tell (no ss, no inodes, the socket not listed), wait the
 # full grace instead and say so on stderr (the client shows it). One `ss` per poll; first one
-# `stat` when OLD_R is the live release too (a restart: both processes bound the same name). SY_WAIT_FIELDS for the retired line: `waited_ms=N queue=empty|closed|pending|timer
+# `stat` when OLD_R is the live release too (a restart: both processes bound the same name). With
+# --switched-at (SWITCHED_AT: release.sh says when its switch step ended), sy_queue_wait counts the
+# quiet time from then. SY_WAIT_FIELDS for the retired line: `waited_ms=N queue=empty|closed|pending|timer
 # [queued=MAX] [connections=closed|open|timer]` (queued: the longest queue seen, when watched;
 # timer: not watched, the grace waited instead, or none with --grace 0).
 sy_old_listener_wait() {
@@ -963,7 +973,7 @@ sy_old_listener_wait() {
   if ((GRACE_MS > 0)); then
     SY_QUEUE=unknown
     if [[ -z $why ]]; then
-      sy_queue_wait "$ino" "$bind" "$GRACE_MS"
+      sy_queue_wait "$ino" "$bind" "$GRACE_MS" "$SWITCHED_AT"
       why=$SY_WHY
     fi
     if [[ $SY_QUEUE == unknown ]]; then

@@ -129,6 +129,9 @@ while release_word; do
   case $step:$word in
     prepare:switch)
       sy_run_switch "${switch_args[@]}" </dev/null
+      # the rename is done by now: retire's quiet time for the old listener counts from here
+      sy_now
+      retire_args+=(--switched-at "$SY_NOW")
       sy_emit ready step=switch
       step=switch
       ;;

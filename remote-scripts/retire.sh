@@ -3,13 +3,14 @@
 #
 # Usage: retire.sh --deploy-to D --release R --site S --socket-dir SD [--grace 2] [--drain 30]
 #          [--drain-mode signal|connections] [--keep 5] [--audit TEXT] [--mark-bad]
-#          [--standby SECONDS] [--supervisor VERSION] [--instances N]
+#          [--standby SECONDS] [--supervisor VERSION] [--instances N] [--switched-at EPOCH_MS]
 #
 # If the previous release's process (pid AND start time, from .switchyard/previous) still runs:
 # wait until its listener (in `ss -xle`, by its bind name SOCK-S-OLD; in a restart, where the new
 # process bound that name too, by the inode of the socket .prev links to) has had an empty
-# accept queue for 20 ms, at most --grace seconds (no ss, no inode in a restart, the socket not
-# listed: the full --grace, said on stderr); with --drain-mode connections (apps that exit at once on
+# accept queue for 20 ms (with --switched-at, when the rename was made, which release.sh passes:
+# an empty queue 20 ms or more after it is enough), at most --grace seconds (no ss, no inode in a
+# restart, the socket not listed: the full --grace, said on stderr); with --drain-mode connections (apps that exit at once on
 # SIGTERM) then also until no connection it accepted is open (`ss -xae` ESTAB, same inode), at
 # most --drain seconds. Refuse if it still owns the live socket's inode, then SIGTERM it (and its
 # process group), wait up to --drain seconds, SIGKILL. Prints `::sy retired release=OLD|none
@@ -74,7 +75,7 @@ retire_old() {
 }
 
 sy_init retire
-sy_parse 'deploy-to release site socket-dir grace drain drain-mode keep audit mark-bad standby supervisor instances' "$@"
+sy_parse 'deploy-to release site socket-dir grace drain drain-mode keep audit mark-bad standby supervisor instances switched-at' "$@"
 sy_require deploy-to release site socket-dir
 sy_validate
 sy_check_setup

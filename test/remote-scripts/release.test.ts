@@ -85,13 +85,17 @@ describe('release.sh: the whole release in one exec', () => {
     await t.until(/::sy ready step=switch\n/);
     expect((await get(lab().liveSock)).body).toBe('hello from release r2\n');
     expect(lab().lockHeld()).toBe(true);
+    await new Promise((res) => setTimeout(res, 100)); // as when other hosts are still switching
     t.say('retire');
     t.end();
     const r = await t.done;
     expect(r.exitCode, String(r.stdout) + String(r.stderr)).toBe(0);
     const lines = parseResultLines(String(r.stdout));
     expect(lines.map((l) => l.event)).toEqual(['prepared', 'live', 'ready', 'switched', 'ready', 'retired', 'unlocked']);
-    expect(lines.find((l) => l.event === 'retired')?.fields).toMatchObject({ release: 'r1', signal: 'TERM' });
+    const retired = lines.find((l) => l.event === 'retired')?.fields;
+    expect(retired).toMatchObject({ release: 'r1', signal: 'TERM', queue: 'empty' });
+    // retire was told when the switch ended (--switched-at): the old queue had been quiet 100 ms, one look did
+    expect(Number(retired?.waited_ms)).toBeLessThan(20);
     expect(lab().state('live')).toMatch(/^r2 /);
     expect(lab().lockHeld()).toBe(false);
     expect(alive(r1.pid, r1.starttime)).toBe(false);

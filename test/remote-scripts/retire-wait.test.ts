@@ -98,6 +98,57 @@ describe('retire waits for the old listener, not a timer', () => {
     }
   });
 
+  /** A PATH whose ss counts its calls into a file, then is the real ss. */
+  const countingSs = () => fakeSs(`echo x >>"\${0%/*}/ss-calls"; exec ${which('ss')} "$@"`);
+  const ssCalls = () => fs.readFileSync(path.join(lab().root, 'fake-bin', 'ss-calls'), 'utf8').split('\n').filter(Boolean).length;
+
+  it('--switched-at (release.sh: when its switch ended) 1 s ago and an empty queue: one look at the queue, settled at once', async () => {
+    const r1 = await switched();
+    const r = await retire(['--grace', '2', '--drain', '5', '--switched-at', String(Date.now() - 1000)], { path: countingSs() });
+    expect(r.code, show(r)).toBe(0);
+    expect(retired(r)).toMatchObject({ release: 'r1', signal: 'TERM', queue: 'empty', queued: '0' });
+    expect(retired(r).waited).toBeLessThan(20);
+    expect(ssCalls()).toBe(1);
+    expect(alive(r1.pid, r1.starttime)).toBe(false);
+  });
+
+  it('--switched-at just now: the queue still has to stay empty for the rest of the 20 ms (two looks)', async () => {
+    await switched();
+    const r = await retire(['--grace', '2', '--drain', '5', '--switched-at', String(Date.now() + 200)], { path: countingSs() });
+    expect(r.code, show(r)).toBe(0);
+    expect(retired(r)).toMatchObject({ queue: 'empty' });
+    expect(retired(r).waited).toBeGreaterThanOrEqual(20);
+    expect(ssCalls()).toBeGreaterThanOrEqual(2);
+  });
+
+  it('--switched-at long ago does not end the wait while connections are queued: they are accepted first, none is lost', async () => {
+    const r1 = await switched();
+    process.kill(r1.pid, 'SIGSTOP');
+    let contAt = 0;
+    try {
+      const queued = [1, 2].map(() => get(lab().prevSock, '/', 20));
+      for (let i = 0; i < 100 && (await queueOf(lab().prevSock)) !== 2; i++) await new Promise((res) => setTimeout(res, 20));
+      const retiring = retire(['--grace', '5', '--drain', '5', '--switched-at', String(Date.now() - 60_000)]);
+      await new Promise((res) => setTimeout(res, 500));
+      contAt = Date.now();
+      process.kill(r1.pid, 'SIGCONT');
+      const r = await retiring;
+      expect(r.code, show(r)).toBe(0);
+      expect(retired(r)).toMatchObject({ queue: 'empty', queued: '2', signal: 'TERM' });
+      expect(termLoggedAt('r1')).toBeGreaterThanOrEqual(contAt - 5);
+      expect((await Promise.all(queued)).map((x) => x.status)).toEqual([200, 200]);
+    } finally {
+      if (!contAt) process.kill(r1.pid, 'SIGCONT');
+    }
+  });
+
+  it('a bad --switched-at is a usage error (2)', async () => {
+    await switched();
+    const r = await retire(['--switched-at', 'soon']);
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stdout).toContain("bad --switched-at (epoch ms): 'soon'");
+  });
+
   it('--grace bounds the wait: connections still queued when it runs out are reported (queue=pending) and the process is stopped anyway', async () => {
     const r1 = await switched();
     process.kill(r1.pid, 'SIGSTOP');
