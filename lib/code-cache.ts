@@ -127,6 +127,7 @@ export function enableCodeCache(root = packageRoot()): CodeCacheStats {
     } catch {
       return compile.call(this, content, filename); // node's own error for a module that does not parse
     }
+    cache.delete(key); // its bytes are V8's now: not kept twice
     if (cachedData && !script.cachedDataRejected) stats.hits++;
     else {
       stats.misses++;
@@ -137,11 +138,13 @@ export function enableCodeCache(root = packageRoot()): CodeCacheStats {
   };
   process.once('exit', () => {
     if (!fresh.length) return;
-    // made at exit, so each holds the functions this run compiled lazily too
-    for (const [key, script] of fresh) cache.set(key, script.createCachedData());
+    // the file again (what this run used is no longer in memory), with this run's new entries,
+    // made at exit so that each holds the functions this run compiled lazily too
+    const all = load(file);
+    for (const [key, script] of fresh) all.set(key, script.createCachedData());
     let bytes = 0;
-    for (const b of cache.values()) bytes += b.length;
-    save(file, bytes > MAX_BYTES ? new Map(fresh.map(([k]) => [k, cache.get(k)!])) : cache);
+    for (const b of all.values()) bytes += b.length;
+    save(file, bytes > MAX_BYTES ? new Map(fresh.map(([k]) => [k, all.get(k)!])) : all);
   });
   return stats;
 }
