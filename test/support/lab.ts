@@ -507,8 +507,13 @@ export async function startLab(o: StartLabOptions): Promise<Lab> {
       // tree (listener, sessions, shells; nginx master and workers) is taken down at once.
       await Promise.all(children.map((c) => attempt(terminateTree(c))));
       // Whatever a test started in the lab and detached (nohup setsid app &) runs in a
-      // release directory under dir.
-      await attempt(terminate(track(processesWithCwdUnder(dir))));
+      // release directory under dir. Looked for again until none is left: a site's supervisor
+      // that saw its app stopped may have started it again before it was stopped itself.
+      for (let round = 0; round < 5; round++) {
+        const left = track(processesWithCwdUnder(dir));
+        if (!left.length) break;
+        await attempt(terminate(left));
+      }
       await attempt(fs.rm(dir, { recursive: true, force: true, maxRetries: 5 }));
       if (errors.length > 0) throw new AggregateError(errors, `lab.stop: ${errors.map(String).join('; ')}`);
     })();
