@@ -45,6 +45,7 @@ FILES_ONLY=''
 NGINX_URL='' SHELL_UP=''
 SHARED=() ENVS=() SY_CMD=()
 SY_STEP='init' SY_ON_FAIL='' SY_FAILED='' SY_ERR_LINE='' SY_ERR_CMD=''
+SY_UMASK=027 # the scripts' own (sy_init); a step that narrows it for a file puts this one back
 
 # ---- the steps, for the scripts that run them (release.sh, supervise.sh) ---------------------------
 # Run as files, they are the scripts beside the one that sourced this (sy_dir); the client's text
@@ -103,7 +104,7 @@ sy_init() {
   # others (dirs 0750, files 0640); where nginx must pass, setup.sh sets the mode itself. The app
   # prepare starts inherits it too, so its socket is never connectable by others before the
   # chmod to --socket-mode (docs/REMOTE-PROTOCOL.md, "Safety").
-  umask 027
+  umask "$SY_UMASK"
   # -E: the ERR trap also sees failures inside functions. It is inherited by `$(…)` too, where it
   # stops bash from exec'ing a lone program in place: so every `$(prog …)` here says `$(exec prog
   # …)`, one fork instead of two.

@@ -271,12 +271,12 @@ prepare_record() {
   # brings such a file, whatever its mode) are replaced by rename(2).
   local t=.tmp
   if [[ -z $REUSE && ! -e $m/launch && ! -L $m/launch && ! -e $m/env && ! -L $m/env ]]; then t=''; fi
-  # 077 for these two, then back to the scripts' own (sy_init): no subshell to fork
+  # 077 for these two, then back to the scripts' own: no subshell to fork
   umask 077
   printf '%s\0' "${args[@]}" -- "${SY_CMD[@]}" >"$m/launch$t"
   : >"$m/env$t"
   if ((${#ENVS[@]})); then printf '%s\0' "${ENVS[@]}" >"$m/env$t"; fi
-  umask 027
+  umask "$SY_UMASK"
   [[ -z $t ]] || mv -f -- "$m/launch$t" "$m/launch"
   [[ -z $t ]] || mv -f -- "$m/env$t" "$m/env"
 }
