@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { startLab } from '../test/support/lab';
 import { REPO } from '../test/support/lab-env';
 import { CLK_TCK, cpuTicks, labProject } from './lab-project';
+import { labFsLine } from './lab-fs';
 import { reaperLine, underReaper } from './reaper';
 
 const { values: flags } = parseArgs({
@@ -81,7 +82,7 @@ function split(data: string, nodePid: number): Map<string, number> {
 }
 
 async function main(): Promise<void> {
-  process.stderr.write(`${await reaperLine()}\n`);
+  process.stderr.write(`${await reaperLine()}; ${labFsLine()}\n`);
   const lab = await startLab({ hosts: HOSTS });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-cpusplit-'));
   try {

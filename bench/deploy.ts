@@ -20,6 +20,7 @@ import { startDelayProxy, type DelayProxy } from '../test/support/delay-proxy';
 import { startLab, type Lab, type LabHost } from '../test/support/lab';
 import { labEnvInput, REPO } from '../test/support/lab-env';
 import { linkPackage } from './lab-project';
+import { labFsLine } from './lab-fs';
 import { reaperLine, underReaper } from './reaper';
 
 /* ------------------------------------------------------------------ options */
@@ -532,7 +533,8 @@ async function main(): Promise<void> {
     `switchyard bench: hosts ${HOST_COUNTS.join(',')}, RTT ${RTTS.join(',')} ms, ${RUNS} timed runs per case (+1 warm-up); ` +
       `${BIN} against bash + ssh (kex ${BASE_KEX || 'OpenSSH default'}) pausing ${BASE_PAUSE} s before its kill`,
   );
-  log(`machine: ${os.cpus().length} cpus, node ${process.version}, load average ${load()}; ${await reaperLine()}`);
+  const labFs = labFsLine();
+  log(`machine: ${os.cpus().length} cpus, node ${process.version}, load average ${load()}; ${await reaperLine()}; ${labFs}`);
 
   const labs: Lab[] = [];
   let labsStarting: Promise<PromiseSettledResult<Lab>[]> | undefined;
@@ -648,7 +650,7 @@ async function main(): Promise<void> {
         {
           date: new Date(started).toISOString(),
           seconds: (Date.now() - started) / 1000,
-          machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavgStart, loadavgEnd: os.loadavg() },
+          machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavgStart, loadavgEnd: os.loadavg(), labFs },
           options: { runs: RUNS, hosts: HOST_COUNTS, rttMs: RTTS, basePauseSeconds: BASE_PAUSE, baseKex: BASE_KEX || 'OpenSSH default', graceSeconds: GRACE ?? 'schema default', drainSeconds: DRAIN, bin: BIN },
           targets: { ratio: TARGET_RATIO, ratioAt64Hosts: TARGET_RATIO_64, switchToGoneSeconds: TARGET_SWITCH_TO_GONE_S },
           cases,

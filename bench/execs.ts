@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { startLab } from '../test/support/lab';
 import { REPO } from '../test/support/lab-env';
 import { CLK_TCK, cpuTicks, labProject } from './lab-project';
+import { labFsLine } from './lab-fs';
 import { reaperLine, underReaper } from './reaper';
 
 const { values: flags } = parseArgs({
@@ -81,7 +82,7 @@ async function strace(pid: number, file: string, during: () => Promise<void> | v
 }
 
 async function main(): Promise<void> {
-  process.stderr.write(`${await reaperLine()}\n`);
+  process.stderr.write(`${await reaperLine()}; ${labFsLine()}\n`);
   const lab = await startLab({ hosts: 1 });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-execs-'));
   try {

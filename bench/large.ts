@@ -19,6 +19,7 @@ import { validateEnvironment } from '../lib/environment';
 import type { ReleaseReport } from '../lib/release/flow';
 import { startLab, type Lab, type LabHost } from '../test/support/lab';
 import { labEnvInput, REPO } from '../test/support/lab-env';
+import { labFsLine } from './lab-fs';
 import { reaperLine, underReaper } from './reaper';
 
 const { values: flags } = parseArgs({
@@ -175,7 +176,7 @@ async function measure(c: Case, sy: () => Promise<Side>, rs: () => Promise<Side>
 }
 
 async function main(): Promise<void> {
-  log(await reaperLine());
+  log(`${await reaperLine()}; ${labFsLine()}`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-bench-large-'));
   let lab: Lab | undefined;
   const stop = async () => {

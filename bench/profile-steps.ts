@@ -16,6 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { labFsLine } from './lab-fs';
 import { reaperLine, underReaper } from './reaper';
 
 const SCRIPTS = path.resolve(__dirname, '..', 'remote-scripts');
@@ -72,7 +73,7 @@ const patched = new Set<string>();
 };
 
 async function main(): Promise<void> {
-  process.stderr.write(`${await reaperLine()}\n`);
+  process.stderr.write(`${await reaperLine()}; ${labFsLine()}\n`);
   // Loaded after the wrapper (require, not import: imports would be hoisted above it), so the
   // scripts they read are the marked ones.
   const { validateEnvironment } = require('../lib/environment') as typeof import('../lib/environment');
