@@ -10,6 +10,7 @@ import { nearest } from '../nearest';
 import { secret, Secret } from '../config/secrets';
 import { defineEnvironment, validateEnvironment, type Environment } from './schema';
 import { cachedCompile, type Compiled } from './compile-cache';
+import { envNameProblem, EXTENSIONS } from './names';
 
 const esbuild = lazy(() => require('esbuild') as typeof import('esbuild'));
 
@@ -30,7 +31,6 @@ export function envDirOf(o: { envDir?: string; root?: string }): string {
   return path.resolve(root, o.envDir ?? process.env.SWITCHYARD_ENV_DIR ?? 'env');
 }
 
-const EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs', '.json'];
 
 /** The environment names available in a directory (files ending in .example.* are samples, not environments). */
 export function listEnvironments(dir: string): string[] {
@@ -43,7 +43,8 @@ export function listEnvironments(dir: string): string[] {
 }
 
 export function findEnvironmentFile(o: LoadOptions): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(o.name)) throw new SwitchyardError(`--env: "${o.name}" is not a valid environment name`);
+  const problem = envNameProblem(o.name);
+  if (problem) throw new SwitchyardError(problem);
   const dir = envDirOf(o);
   for (const ext of EXTENSIONS) {
     const f = path.join(dir, o.name + ext);
@@ -57,7 +58,7 @@ export function findEnvironmentFile(o: LoadOptions): string {
   }
   const guess = nearest(o.name, known);
   throw new SwitchyardError(
-    `environment "${o.name}": no file ${path.join(dir, o.name)}.ts${fs.existsSync(dir) ? ` (environments there: ${known.join(', ') || 'none'})` : ` (directory ${dir} does not exist)`}${guess ? `; did you mean --env=${guess}?` : ''}`,
+    `environment "${o.name}": no file ${path.join(dir, o.name)}.{${EXTENSIONS.map((e) => e.slice(1)).join(',')}}${fs.existsSync(dir) ? ` (environments there: ${known.join(', ') || 'none'})` : ` (directory ${dir} does not exist)`}${guess ? `; did you mean --env=${guess}?` : ''}`,
   );
 }
 

@@ -1,8 +1,8 @@
 // What every release operation (deploy, rollback, restart) does around the flow: Ctrl-C becomes an
 // abort at the next safe point, and the report is published whether the release succeeded or not.
-import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import path from 'node:path';
+import { SwitchyardError } from '../errors';
+import { writeLocalFile } from '../output/local-files';
 import type { Reporter } from '../output/reporter';
 import { formatReleaseSummary } from '../output/summary';
 import { reportOf, type ReleaseReport } from './flow';
@@ -51,28 +51,37 @@ export async function withLockWait(seconds: number | undefined, reporter: Report
 
 export function writeReport(file: string | undefined, report: ReleaseReport | object): void {
   if (!file) return;
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  writeLocalFile(file, JSON.stringify(report, null, 2) + '\n');
 }
 
-/** The end of a release, success or failure: the summary table, the JSON report, the callback. */
-export function publishReport(reporter: Reporter, o: ReportOptions, r: ReleaseReport): void {
+/**
+ * The end of a release, success or failure: the summary table, the JSON report, the callback.
+ * Returns why the report could not be written, if it could not.
+ */
+export function publishReport(reporter: Reporter, o: ReportOptions, r: ReleaseReport): string | undefined {
   reporter.log('info', formatReleaseSummary(r));
+  let failed: string | undefined;
   try {
     writeReport(o.report, r);
   } catch (e) {
-    // the release happened (or failed) as it did: an unwritable --report must not change that
-    reporter.log('warn', `report: cannot write ${o.report}: ${(e as Error).message}`);
+    failed = `--report: cannot write ${o.report}: ${(e as Error).message}`;
+    reporter.log('error', failed);
   }
   o.onReport?.(r);
+  return failed;
 }
 
-/** Runs a release with an interrupt guard, publishing its report on success and on failure. */
+/**
+ * Runs a release with an interrupt guard, publishing its report on success and on failure. A
+ * report that was asked for and could not be written fails the run (after the release, which
+ * stands): a CI job that reads it must not go on without it.
+ */
 export async function guardedRelease(reporter: Reporter, o: ReportOptions, run: (signal: AbortSignal) => Promise<ReleaseReport>): Promise<ReleaseReport> {
   const stop = interruptible();
   try {
     const report = await run(stop.signal);
-    publishReport(reporter, o, report);
+    const failed = publishReport(reporter, o, report);
+    if (failed) throw new SwitchyardError(`${failed} (${report.dryRun ? 'a dry run: nothing was changed' : 'the release itself went through'})`);
     return report;
   } catch (e) {
     const r = reportOf(e);

@@ -3,7 +3,9 @@
 // is loaded or any host is reached. A typo such as `--dryrun` must never run a real deploy.
 import { SwitchyardError } from '../../lib/errors';
 import type { LoadTaskOptions } from '../../lib/context';
+import { envNameProblem } from '../../lib/environment/names';
 import { nearest } from '../../lib/nearest';
+import { unwritableProblem } from '../../lib/output/local-files';
 import { CATALOG } from './catalog';
 
 export interface Flags extends LoadTaskOptions {
@@ -180,17 +182,27 @@ function convert(spec: FlagSpec, t: Token): unknown {
     }
     case 'batch':
       if (!value || !/^\d+%?$/.test(value) || /^0+%?$/.test(value)) return new FlagError([`${name}: "${value ?? ''}" is not a number of hosts or a percentage (e.g. 2 or 25%)`]);
+      if (value.endsWith('%') && Number(value.slice(0, -1)) > 100) return new FlagError([`${name}: "${value}" is more than every host; a percentage goes up to 100% (e.g. 25%)`]);
       return value;
     case 'choice': {
       const choices = spec.choices ?? [];
       if (!value || !choices.includes(value)) return new FlagError([`${name}: "${value ?? ''}" is not one of ${choices.join(', ')} (e.g. ${name}=${choices[0]})`]);
       return value;
     }
-    case 'string':
+    case 'string': {
       // the example is the default only where the default is a value (not 'none', 'all', …)
       if (!value) return new FlagError([`${name}: needs a value, e.g. ${name}=${spec.default && /^[\w./-]+$/.test(spec.default) && !['none', 'all'].includes(spec.default) ? spec.default : 'x'}`]);
+      // --report: said now, not after the release it would have described
+      const problem = name === '--env' ? envNameProblem(value) : name === '--report' ? reportProblem(value) : undefined;
+      if (problem) return new FlagError([problem]);
       return name === '--method' ? value.toUpperCase() : value;
+    }
   }
+}
+
+function reportProblem(file: string): string | undefined {
+  const problem = unwritableProblem(file);
+  return problem && `--report: cannot write ${file}: ${problem}`;
 }
 
 function unknownFlag(t: Token, allowed: Set<string>, owners: (flag: string) => string[]): string {

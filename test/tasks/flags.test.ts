@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FlagError, parseFlags } from '../../tasks/plumbing/flags';
 import { batchSize } from '../../lib/release/deploy';
@@ -83,8 +86,27 @@ describe('strict flags', () => {
     expect(refuse(['deploy', '--parallel'])).toBe('--parallel: needs a value, e.g. --parallel=2');
     expect(refuse(['deploy', '--batch=0'])).toBe('--batch: "0" is not a number of hosts or a percentage (e.g. 2 or 25%)');
     expect(refuse(['deploy', '--batch=half'])).toBe('--batch: "half" is not a number of hosts or a percentage (e.g. 2 or 25%)');
+    expect(refuse(['deploy', '--batch=150%'])).toBe('--batch: "150%" is more than every host; a percentage goes up to 100% (e.g. 25%)');
+    expect(parseFlags(['deploy', '--batch=100%'])).toMatchObject({ batch: '100%' });
     expect(refuse(['deploy', '--report='])).toBe('--report: needs a value, e.g. --report=x');
+    // --env takes a name: a path or a file's name is a usage error, with the name it would be
+    expect(refuse(['deploy', '--env=env/uat.mjs'])).toBe('--env: "env/uat.mjs" is not an environment\'s name (--env=<name> loads env/<name>.ts, .js, .mjs, …); did you mean --env=uat?');
+    expect(refuse(['status', '--env=uat.mjs'])).toBe('--env: "uat.mjs" is a file\'s name; --env takes the environment\'s (env/<name>.ts, .js, .mjs, …); did you mean --env=uat?');
+    expect(parseFlags(['status', '--env=uat.eu-1'])).toMatchObject({ env: 'uat.eu-1' });
     expect(refuse(['deploy', '--dryrun', '--hosts='])).toBe('--dryrun: unknown flag; did you mean --dry-run?\n--hosts: needs a comma-separated list, e.g. --hosts=a,b');
+  });
+
+  it('--report: a path it could not write is a usage error before the release, not a warning after it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-flags-report-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'plain'), '');
+      expect(refuse(['deploy', `--report=${dir}`])).toBe(`--report: cannot write ${dir}: ${dir} is a directory`);
+      expect(refuse(['rollback', `--report=${dir}/plain/r.json`])).toBe(`--report: cannot write ${dir}/plain/r.json: ${dir}/plain is not a directory`);
+      expect(parseFlags(['deploy', `--report=${dir}/new/r.json`], {})).toMatchObject({ report: `${dir}/new/r.json` });
+      expect(fs.existsSync(path.join(dir, 'new'))).toBe(false); // nothing made before the run
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('supervise: --action takes start, stop or status; --boot only with start (a usage error, before anything is loaded)', () => {

@@ -10,12 +10,13 @@
  * by code and the list of failed requests.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { LoadResult } from '../../load/engine';
 import { targetName } from '../../load/engine';
 import { loadReportJson, reportBaseName, type LoadReportMeta } from './json';
+import { makeDirs } from '../local-files';
 
 export type { LoadReportMeta } from './json';
 
@@ -279,11 +280,11 @@ ${failuresSection}
 
 /** Write `<dir>/<name>.json` (every figure) and `<dir>/<name>.html` (self-contained); returns both paths. */
 export async function writeLoadReport(dir: string, result: LoadResult, meta: LoadReportMeta): Promise<{ json: string; html: string }> {
-  await mkdir(dir, { recursive: true });
+  makeDirs(dir);
   const base = path.join(dir, reportBaseName(result, meta));
   const json = `${base}.json`;
   const html = `${base}.html`;
-  await writeFile(json, `${JSON.stringify(loadReportJson(result, meta), null, 2)}\n`);
-  await writeFile(html, await renderLoadReportHtml(result, meta));
+  await writeFile(json, `${JSON.stringify(loadReportJson(result, meta), null, 2)}\n`, { mode: 0o644 });
+  await writeFile(html, await renderLoadReportHtml(result, meta), { mode: 0o644 });
   return { json, html };
 }
