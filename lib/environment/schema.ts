@@ -7,7 +7,22 @@ import { SwitchyardError } from '../errors';
 import { nearest } from '../nearest';
 import { configOverridesSchema, zod } from '../config/schema';
 import { Secret } from '../config/secrets';
+import { listenProblem } from '../nginx/listen';
 import { proxyJumpProblem } from '../remote/transport/jump-spec';
+
+/** What prepare.sh replaces in app.start's words. */
+const PLACEHOLDERS = ['socket', 'release'];
+
+/** A `{name}` in an app word that is a misspelt placeholder (`{sockte}`): it would reach the app as it is. */
+export function placeholderTypo(word: string): string | undefined {
+  for (const m of word.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
+    const name = m[1]!;
+    if (PLACEHOLDERS.includes(name)) continue;
+    const near = nearest(name.toLowerCase(), PLACEHOLDERS);
+    if (near) return `{${name}} is not replaced (only {socket} and {release} are); did you mean {${near}}?`;
+  }
+  return undefined;
+}
 
 type Z = ReturnType<typeof zod>['z'];
 /** What the reference shows for a key: its meaning and an example value. */
@@ -122,7 +137,16 @@ function appSchema(z: Z, f: Fields) {
     .meta(doc('How a started release is checked before anything switches.'));
   return z
     .strictObject({
-      start: z.array(z.string().min(1).refine((w) => !w.includes('\0'), 'a non-empty word without a NUL byte')).min(1).meta(doc('argv of the app; `{socket}` is replaced by the socket path it must listen on, `{release}` by the release id.', ['node', 'server.js', '--socket', '{socket}'])),
+      start: z
+        .array(
+          z
+            .string()
+            .min(1)
+            // (the reference shows the last check's words)
+            .refine((w) => placeholderTypo(w) === undefined, { error: (i) => (typeof i.input === 'string' ? placeholderTypo(i.input) : undefined) ?? 'a word without a misspelt placeholder' })
+            .refine((w) => !w.includes('\0'), 'a non-empty word without a NUL byte'),
+        )
+        .min(1).meta(doc('argv of the app; `{socket}` is replaced by the socket path it must listen on, `{release}` by the release id (a misspelt one, `{sockte}`, is an error).', ['node', 'server.js', '--socket', '{socket}'])),
       env: appEnvSchema(z, f)
         .default({})
         .meta(
@@ -212,7 +236,10 @@ function serverSchemas(z: Z, f: Fields) {
       .meta(doc('The supervisor that keeps the live release up (`gulp supervise`).')),
     nginx: z
       .strictObject({
-        listen: z.string().regex(/^[A-Za-z0-9.:[\]]+$/, 'a listen address such as 80 or 127.0.0.1:8080').default('80').meta(doc('What nginx listens on, as in its `listen` directive.', '127.0.0.1:8080')),
+        listen: z
+          .string()
+          .refine((s) => listenProblem(s) === undefined, { error: (i) => (typeof i.input === 'string' ? listenProblem(i.input) : undefined) ?? 'a listen address such as 80 or 127.0.0.1:8080' })
+          .default('80').meta(doc('What nginx listens on, as in its `listen` directive.', '127.0.0.1:8080')),
         pass: z
           .enum(['http', 'fastcgi'])
           .default('http')

@@ -11,6 +11,7 @@
  * (`;`), open or close a block (`{` `}`), start a comment (`#`), quote, escape or
  * reference a variable (`$`).
  */
+import { listenProblem } from './listen';
 
 export type NginxPass = 'http' | 'fastcgi';
 
@@ -105,11 +106,8 @@ export function validateAbsolutePath(path: unknown, field: string): string {
 
 function validateListen(listen: unknown): string {
   if (typeof listen !== 'string') fail('listen', listen, 'expected "PORT" or "ADDRESS:PORT"');
-  const m = /^(?:(\*|[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):)?([0-9]{1,5})$/.exec(listen);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port >= 1 && port <= 65535)) {
-    fail('listen', listen, 'expected "PORT" or "ADDRESS:PORT" (e.g. "80", "127.0.0.1:8080", "[::1]:8080")');
-  }
+  const problem = listenProblem(listen);
+  if (problem) fail('listen', listen, problem);
   return listen;
 }
 

@@ -116,7 +116,7 @@ async function deployWith(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' 
   const packages = new Map<string, Awaited<ReturnType<typeof buildPackage>>>();
   const meta = { release, site: env.site, env: env.name, git: sha ?? null, builtAt: new Date().toISOString(), deployedBy: deployedBy() };
   for (const [key, files] of rendered.variants) {
-    packages.set(key, await buildPackage({ buildDir, files, meta }));
+    packages.set(key, await buildPackage({ buildDir, envFile: env.file, files, meta }));
   }
   const first = packages.values().next().value!;
   reporter.log('info', `package: ${first.files} files, ${formatBytes(first.buildBytes)} before compression${packages.size > 1 ? ` (${packages.size} variants for host-level config)` : ''}`);

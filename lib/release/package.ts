@@ -28,6 +28,8 @@ export interface ExtraFile {
 
 export interface PackageOptions {
   buildDir: string;
+  /** The environment file that names build.dir: its errors say where to fix it. */
+  envFile?: string;
   /** Files that replace (or add to) what the build has, e.g. rendered config. */
   files?: ExtraFile[];
   scriptsDir?: string;
@@ -75,7 +77,7 @@ function* walk(dir: string, rel = ''): Generator<{ rel: string; abs: string; sta
 /** Every member of the release, in tar order: the build (minus what is replaced), the extras, ours. */
 function entriesOf(o: PackageOptions): Entry[] {
   if (!fs.existsSync(o.buildDir) || !fs.statSync(o.buildDir).isDirectory()) {
-    throw new SwitchyardError(`build.dir: ${o.buildDir} is not a directory (build first?)`);
+    throw new SwitchyardError(`${o.envFile ? `${o.envFile}: ` : ''}build.dir: ${o.buildDir} is not a directory (build first?)`);
   }
   const replaced = new Map((o.files ?? []).map((f) => [f.path, f]));
   const out: Entry[] = [];

@@ -47,10 +47,12 @@ describe('loading environment files', () => {
   });
 
   it('names the missing file and the environments that exist', () => {
-    expect(() => load('nope')).toThrow(/environment "nope": no file .*nope\.ts \(environments there: .*uat[^;]*$/);
-    expect(() => load('uta')).toThrow(/environment "uta": no file .*uta\.ts \(environments there: .*uat.*\); did you mean --env=uat\?$/);
+    expect(() => load('nope')).toThrow(/environment "nope": no file .*nope\.\{ts,mts,cts,js,mjs,cjs,json\} \(environments there: .*uat[^;]*$/);
+    expect(() => load('uta')).toThrow(/environment "uta": no file .*uta\.\{ts,.*\} \(environments there: .*uat.*\); did you mean --env=uat\?$/);
     expect(() => loadEnvironment({ name: 'x', envDir: path.join(dir, 'missing') })).toThrow(/does not exist/);
-    expect(() => load('../etc/passwd')).toThrow(/not a valid environment name/);
+    expect(() => load('../etc/passwd')).toThrow(/^--env: "\.\.\/etc\/passwd" is not an environment's name \(--env=<name> loads env\/<name>\.ts, \.js, \.mjs, …\); did you mean --env=passwd\?$/);
+    // a file's name where the environment's goes: the name it would be
+    expect(() => load('uat.ts')).toThrow(/^--env: "uat\.ts" is a file's name; --env takes the environment's \(env\/<name>\.ts, \.js, \.mjs, …\); did you mean --env=uat\?$/);
   });
 
   it('names the file and the field for an unknown key, a wrong type and a missing field', () => {
@@ -65,6 +67,11 @@ describe('loading environment files', () => {
     const { deployTo: _, ...noDeployTo } = baseInput();
     write('bad3.ts', `export default ${JSON.stringify(noDeployTo)};`);
     expect(() => load('bad3')).toThrow(/bad3\.ts: invalid environment\n\s+deployTo: missing \(set it here, or on each host: h1 have none\)/);
+    // nginx.listen as nginx's config takes it, when the file is loaded: not when setup writes the config
+    write('bad6.ts', `export default ${JSON.stringify({ ...baseInput(), nginx: { listen: '127.0.0.1:99999' } })};`);
+    expect(() => load('bad6')).toThrow(/bad6\.ts: invalid environment\n\s+nginx\.listen: port 99999 is out of range \(1-65535\)(\n|$)/);
+    write('bad7.ts', `export default ${JSON.stringify({ ...baseInput(), nginx: { listen: 'localhost 80' } })};`);
+    expect(() => load('bad7')).toThrow(/bad7\.ts: invalid environment\n\s+nginx\.listen: expected "PORT" or "ADDRESS:PORT" \(e\.g\. "80", "127\.0\.0\.1:8080", "\[::1\]:8080"\)/);
     write('bad4.ts', `export default { site: 'x', `);
     expect(() => load('bad4')).toThrow(/bad4\.ts: cannot be compiled\n\s+.*bad4\.ts:1:/);
     write('bad5.ts', `const x = 1;`);
@@ -92,6 +99,17 @@ describe('rules across fields', () => {
     expect(() => makeEnv({ shared: ['../etc'] })).toThrow(/shared\[0\]: a relative path without "\.\."/);
     expect(() => makeEnv({ site: 'a b;c' })).toThrow(/site: a host name/);
     expect(() => makeEnv({ app: { start: [] } })).toThrow(/app\.start/);
+  });
+
+  it('takes nginx.listen as PORT or ADDRESS:PORT (IPv6 in brackets, * for every address)', () => {
+    for (const listen of ['80', '127.0.0.1:8080', '[::1]:8080', '*:80', 'web1.internal:443']) expect(makeEnv({ nginx: { listen } }).nginx.listen).toBe(listen);
+    for (const listen of ['0', '65536', '127.0.0.1', ':80', '127.0.0.1:8080;', '[::1]80']) expect(() => makeEnv({ nginx: { listen } }), listen).toThrow(/nginx\.listen: /);
+  });
+
+  it('refuses a misspelt placeholder in app.start, which the app would get as it is; other braces pass', () => {
+    expect(() => makeEnv({ app: { start: ['node', 'server.js', '--socket', '{sockte}'] } })).toThrow(/app\.start\[3\]: \{sockte\} is not replaced \(only \{socket\} and \{release\} are\); did you mean \{socket\}\?/);
+    expect(() => makeEnv({ app: { start: ['node', 'server.js', '--tag=v-{RELEASE}', '--socket', '{socket}'] } })).toThrow(/app\.start\[2\]: \{RELEASE\} is not replaced .*did you mean \{release\}\?/);
+    expect(makeEnv({ app: { start: ['node', 'server.js', '--socket', '{socket}', '--log={date}', '{"a":1}'] } }).app.start).toHaveLength(6);
   });
 });
 

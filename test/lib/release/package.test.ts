@@ -139,3 +139,10 @@ describe('an unreadable build file', () => {
   });
 });
 
+
+describe('a build directory that is not there', () => {
+  it('names the environment file that says where it is, and build.dir', async () => {
+    const missing = path.join(os.tmpdir(), 'sy-no-such-build-dir');
+    await expect(buildPackage({ buildDir: missing, envFile: 'uat.ts', meta: {} })).rejects.toThrow(new RegExp(`^uat\\.ts: build\\.dir: ${missing.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not a directory \\(build first\\?\\)$`));
+  });
+});
