@@ -31,7 +31,6 @@ export function envDirOf(o: { envDir?: string; root?: string }): string {
   return path.resolve(root, o.envDir ?? process.env.SWITCHYARD_ENV_DIR ?? 'env');
 }
 
-
 /** The environment names available in a directory (files ending in .example.* are samples, not environments). */
 export function listEnvironments(dir: string): string[] {
   if (!fs.existsSync(dir)) throw new SwitchyardError(`environment directory ${dir} does not exist`);

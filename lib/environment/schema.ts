@@ -146,7 +146,8 @@ function appSchema(z: Z, f: Fields) {
             .refine((w) => placeholderTypo(w) === undefined, { error: (i) => (typeof i.input === 'string' ? placeholderTypo(i.input) : undefined) ?? 'a word without a misspelt placeholder' })
             .refine((w) => !w.includes('\0'), 'a non-empty word without a NUL byte'),
         )
-        .min(1).meta(doc('argv of the app; `{socket}` is replaced by the socket path it must listen on, `{release}` by the release id (a misspelt one, `{sockte}`, is an error).', ['node', 'server.js', '--socket', '{socket}'])),
+        .min(1)
+        .meta(doc('argv of the app; `{socket}` is replaced by the socket path it must listen on, `{release}` by the release id (a misspelt one, `{sockte}`, is an error).', ['node', 'server.js', '--socket', '{socket}'])),
       env: appEnvSchema(z, f)
         .default({})
         .meta(
@@ -239,7 +240,8 @@ function serverSchemas(z: Z, f: Fields) {
         listen: z
           .string()
           .refine((s) => listenProblem(s) === undefined, { error: (i) => (typeof i.input === 'string' ? listenProblem(i.input) : undefined) ?? 'a listen address such as 80 or 127.0.0.1:8080' })
-          .default('80').meta(doc('What nginx listens on, as in its `listen` directive.', '127.0.0.1:8080')),
+          .default('80')
+          .meta(doc('What nginx listens on, as in its `listen` directive.', '127.0.0.1:8080')),
         pass: z
           .enum(['http', 'fastcgi'])
           .default('http')
