@@ -12,7 +12,7 @@ export function nearest(word: string, known: Iterable<string>): string | undefin
 }
 
 /** Edits between a and b: insert, delete, replace, and swap two neighbours (`lcoal`: 1, not 2). */
-function distance(a: string, b: string): number {
+export function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {

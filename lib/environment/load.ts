@@ -10,7 +10,7 @@ import { nearest } from '../nearest';
 import { secret, Secret } from '../config/secrets';
 import { defineEnvironment, validateEnvironment, type Environment } from './schema';
 import { cachedCompile, type Compiled } from './compile-cache';
-import { envNameProblem, EXTENSIONS } from './names';
+import { envNameProblem, envStem, EXTENSIONS } from './names';
 
 const esbuild = lazy(() => require('esbuild') as typeof import('esbuild'));
 
@@ -55,7 +55,9 @@ export function findEnvironmentFile(o: LoadOptions): string {
   } catch {
     /* the directory itself is missing: said below */
   }
-  const guess = nearest(o.name, known);
+  // a file's name where the environment's goes (`--env=uat.mjs`): the one it names
+  const stem = envStem(o.name);
+  const guess = stem !== o.name && known.includes(stem) ? stem : nearest(o.name, known);
   throw new SwitchyardError(
     `environment "${o.name}": no file ${path.join(dir, o.name)}.{${EXTENSIONS.map((e) => e.slice(1)).join(',')}}${fs.existsSync(dir) ? ` (environments there: ${known.join(', ') || 'none'})` : ` (directory ${dir} does not exist)`}${guess ? `; did you mean --env=${guess}?` : ''}`,
   );

@@ -4,7 +4,7 @@
 import type { z } from 'zod';
 import { lazy } from '../lazy';
 import { SwitchyardError } from '../errors';
-import { nearest } from '../nearest';
+import { distance, nearest } from '../nearest';
 import { configOverridesSchema, zod } from '../config/schema';
 import { Secret } from '../config/secrets';
 import { listenProblem } from '../nginx/listen';
@@ -13,12 +13,16 @@ import { proxyJumpProblem } from '../remote/transport/jump-spec';
 /** What prepare.sh replaces in app.start's words. */
 const PLACEHOLDERS = ['socket', 'release'];
 
-/** A `{name}` in an app word that is a misspelt placeholder (`{sockte}`): it would reach the app as it is. */
+/**
+ * A `{name}` in an app word that is a misspelt placeholder, which would reach the app as it is:
+ * one edit from one, letter case aside (`{sockte}`, `{Socket}`). Anything further (`{sock}`,
+ * `{port}`) is the app's own text.
+ */
 export function placeholderTypo(word: string): string | undefined {
   for (const m of word.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
     const name = m[1]!;
     if (PLACEHOLDERS.includes(name)) continue;
-    const near = nearest(name.toLowerCase(), PLACEHOLDERS);
+    const near = PLACEHOLDERS.find((p) => distance(name.toLowerCase(), p) <= 1);
     if (near) return `{${name}} is not replaced (only {socket} and {release} are); did you mean {${near}}?`;
   }
   return undefined;

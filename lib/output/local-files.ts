@@ -21,25 +21,49 @@ export function writeLocalFile(file: string, text: string): void {
   fs.writeFileSync(file, text, { mode: 0o644 });
 }
 
+/** Linux's limits on a name and a path: a longer one fails the write with ENAMETOOLONG. */
+const NAME_MAX = 255;
+const PATH_MAX = 4095;
+
 /**
- * Why `file` could not be written later, or undefined: it is a directory, or not writable, or
- * the nearest directory that exists above it is not (where its missing directories would go).
+ * Why `file` could not be written later, or undefined: a name too long, a directory, not
+ * writable, a link whose target's directory is missing, or the nearest directory that exists
+ * above it is not one we may create in (write and search).
  */
-export function unwritableProblem(file: string): string | undefined {
+export function unwritableProblem(file: string, links = 0): string | undefined {
   const abs = path.resolve(file);
-  if (fs.existsSync(abs)) {
+  if (abs.split('/').some((c) => Buffer.byteLength(c) > NAME_MAX)) return `a name in ${abs} is longer than ${NAME_MAX} bytes`;
+  if (Buffer.byteLength(abs) > PATH_MAX) return `${abs} is longer than ${PATH_MAX} bytes`;
+  const st = lstat(abs);
+  if (st?.isSymbolicLink() && !fs.existsSync(abs)) {
+    // written through the link: its target is what must be creatable
+    const target = path.resolve(path.dirname(abs), fs.readlinkSync(abs));
+    if (links >= 8) return `${abs}: too many links`;
+    if (!fs.existsSync(path.dirname(target))) return `${abs} is a link to ${target}, whose directory does not exist`;
+    return unwritableProblem(target, links + 1);
+  }
+  if (st) {
     if (fs.statSync(abs).isDirectory()) return `${abs} is a directory`;
-    return writable(abs) ? undefined : `${abs} is not writable`;
+    return writable(abs, fs.constants.W_OK) ? undefined : `${abs} is not writable`;
   }
   let d = path.dirname(abs);
   while (!fs.existsSync(d) && path.dirname(d) !== d) d = path.dirname(d);
   if (!fs.statSync(d).isDirectory()) return `${d} is not a directory`;
-  return writable(d) ? undefined : `${d} is not writable${d === path.dirname(abs) ? '' : ` (to make ${path.relative(d, path.dirname(abs))} in)`}`;
+  const within = d === path.dirname(abs) ? '' : ` (to make ${path.relative(d, path.dirname(abs))} in)`;
+  return writable(d, fs.constants.W_OK | fs.constants.X_OK) ? undefined : `${d} is not writable${within}`;
 }
 
-function writable(p: string): boolean {
+function lstat(p: string): fs.Stats | undefined {
   try {
-    fs.accessSync(p, fs.constants.W_OK);
+    return fs.lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+function writable(p: string, mode: number): boolean {
+  try {
+    fs.accessSync(p, mode);
     return true;
   } catch {
     return false;

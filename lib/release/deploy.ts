@@ -1,6 +1,5 @@
 // A deploy: render the config, build one package (per config variant), then the release flow.
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { newReleaseId } from '../remote/commands';
 import { contextFor, releaseHosts, withSession, type TaskOptions } from '../context';
@@ -141,6 +140,5 @@ async function deployWith(o: DeployOptions, kind: Extract<ReleaseKind, 'deploy' 
     );
   } finally {
     for (const p of packages.values()) await p.remove();
-    if (o.report && fs.existsSync(o.report)) reporter.log('info', `report: ${o.report}`);
   }
 }

@@ -63,9 +63,9 @@ export function publishReport(reporter: Reporter, o: ReportOptions, r: ReleaseRe
   let failed: string | undefined;
   try {
     writeReport(o.report, r);
+    if (o.report) reporter.log('info', `report: ${o.report}`);
   } catch (e) {
     failed = `--report: cannot write ${o.report}: ${(e as Error).message}`;
-    reporter.log('error', failed);
   }
   o.onReport?.(r);
   return failed;
@@ -85,7 +85,9 @@ export async function guardedRelease(reporter: Reporter, o: ReportOptions, run: 
     return report;
   } catch (e) {
     const r = reportOf(e);
-    if (r) publishReport(reporter, o, r);
+    // the release's own error is the one thrown: the report's is said beside it
+    const failed = r ? publishReport(reporter, o, r) : undefined;
+    if (failed) reporter.log('error', failed);
     throw e;
   } finally {
     stop.dispose();

@@ -182,7 +182,7 @@ function convert(spec: FlagSpec, t: Token): unknown {
     }
     case 'batch':
       if (!value || !/^\d+%?$/.test(value) || /^0+%?$/.test(value)) return new FlagError([`${name}: "${value ?? ''}" is not a number of hosts or a percentage (e.g. 2 or 25%)`]);
-      if (value.endsWith('%') && Number(value.slice(0, -1)) > 100) return new FlagError([`${name}: "${value}" is more than every host; a percentage goes up to 100% (e.g. 25%)`]);
+      if (value.endsWith('%') && Number(value.slice(0, -1)) > 100) return new FlagError([`${name}: "${value}": a percentage goes up to 100% (every host; e.g. 25%)`]);
       return value;
     case 'choice': {
       const choices = spec.choices ?? [];

@@ -86,12 +86,15 @@ describe('strict flags', () => {
     expect(refuse(['deploy', '--parallel'])).toBe('--parallel: needs a value, e.g. --parallel=2');
     expect(refuse(['deploy', '--batch=0'])).toBe('--batch: "0" is not a number of hosts or a percentage (e.g. 2 or 25%)');
     expect(refuse(['deploy', '--batch=half'])).toBe('--batch: "half" is not a number of hosts or a percentage (e.g. 2 or 25%)');
-    expect(refuse(['deploy', '--batch=150%'])).toBe('--batch: "150%" is more than every host; a percentage goes up to 100% (e.g. 25%)');
+    expect(refuse(['deploy', '--batch=150%'])).toBe('--batch: "150%": a percentage goes up to 100% (every host; e.g. 25%)');
     expect(parseFlags(['deploy', '--batch=100%'])).toMatchObject({ batch: '100%' });
     expect(refuse(['deploy', '--report='])).toBe('--report: needs a value, e.g. --report=x');
-    // --env takes a name: a path or a file's name is a usage error, with the name it would be
+    // --env takes a name: a path is a usage error, with the name it would be (every extension off)
     expect(refuse(['deploy', '--env=env/uat.mjs'])).toBe('--env: "env/uat.mjs" is not an environment\'s name (--env=<name> loads env/<name>.ts, .js, .mjs, …); did you mean --env=uat?');
-    expect(refuse(['status', '--env=uat.mjs'])).toBe('--env: "uat.mjs" is a file\'s name; --env takes the environment\'s (env/<name>.ts, .js, .mjs, …); did you mean --env=uat?');
+    expect(refuse(['deploy', '--env=./uat.ts.ts'])).toMatch(/; did you mean --env=uat\?$/);
+    expect(refuse(['deploy', '--env=..'])).toBe('--env: ".." is not an environment\'s name (--env=<name> loads env/<name>.ts, .js, .mjs, …)');
+    // a name like a file's may be one (env/uat.ts.mjs): the loader says which is meant when it is not
+    expect(parseFlags(['status', '--env=uat.mjs'])).toMatchObject({ env: 'uat.mjs' });
     expect(parseFlags(['status', '--env=uat.eu-1'])).toMatchObject({ env: 'uat.eu-1' });
     expect(refuse(['deploy', '--dryrun', '--hosts='])).toBe('--dryrun: unknown flag; did you mean --dry-run?\n--hosts: needs a comma-separated list, e.g. --hosts=a,b');
   });

@@ -51,8 +51,11 @@ describe('loading environment files', () => {
     expect(() => load('uta')).toThrow(/environment "uta": no file .*uta\.\{ts,.*\} \(environments there: .*uat.*\); did you mean --env=uat\?$/);
     expect(() => loadEnvironment({ name: 'x', envDir: path.join(dir, 'missing') })).toThrow(/does not exist/);
     expect(() => load('../etc/passwd')).toThrow(/^--env: "\.\.\/etc\/passwd" is not an environment's name \(--env=<name> loads env\/<name>\.ts, \.js, \.mjs, …\); did you mean --env=passwd\?$/);
-    // a file's name where the environment's goes: the name it would be
-    expect(() => load('uat.ts')).toThrow(/^--env: "uat\.ts" is a file's name; --env takes the environment's \(env\/<name>\.ts, \.js, \.mjs, …\); did you mean --env=uat\?$/);
+    // a file's name where the environment's goes: the name it would be; and one that IS a name
+    expect(() => load('uat.ts')).toThrow(/^environment "uat\.ts": no file .*uat\.ts\.\{ts,.*\} \(environments there: .*\); did you mean --env=uat\?$/);
+    expect(() => load('uat.ts.mjs')).toThrow(/; did you mean --env=uat\?$/);
+    write('dotted.ts.mjs', `export default ${JSON.stringify(baseInput())};`);
+    expect(load('dotted.ts').name).toBe('dotted.ts');
   });
 
   it('names the file and the field for an unknown key, a wrong type and a missing field', () => {
@@ -109,7 +112,10 @@ describe('rules across fields', () => {
   it('refuses a misspelt placeholder in app.start, which the app would get as it is; other braces pass', () => {
     expect(() => makeEnv({ app: { start: ['node', 'server.js', '--socket', '{sockte}'] } })).toThrow(/app\.start\[3\]: \{sockte\} is not replaced \(only \{socket\} and \{release\} are\); did you mean \{socket\}\?/);
     expect(() => makeEnv({ app: { start: ['node', 'server.js', '--tag=v-{RELEASE}', '--socket', '{socket}'] } })).toThrow(/app\.start\[2\]: \{RELEASE\} is not replaced .*did you mean \{release\}\?/);
-    expect(makeEnv({ app: { start: ['node', 'server.js', '--socket', '{socket}', '--log={date}', '{"a":1}'] } }).app.start).toHaveLength(6);
+    for (const typo of ['{Socket}', '{sokcet}', '{relase}', '{releases}']) expect(() => makeEnv({ app: { start: ['node', typo] } }), typo).toThrow(/app\.start\[1\]: .* is not replaced/);
+    // more than one edit away: the app's own text
+    const own = ['{sock}', '{lease}', '{port}', '{socket_path}', '{socketdir}', '{socket}{release}', '--log={date}', '{"a":1}'];
+    expect(makeEnv({ app: { start: ['node', 'server.js', '--socket', '{socket}', ...own] } }).app.start).toHaveLength(4 + own.length);
   });
 });
 

@@ -40,6 +40,12 @@ describe('files written on this machine', () => {
     expect(unwritableProblem(path.join(dir, 'plain', 'x', 'r.json'))).toBe(`${path.join(dir, 'plain')} is not a directory`);
     expect(unwritableProblem(path.join(dir, 'new', 'deeper', 'r.json'))).toBeUndefined();
     expect(unwritableProblem(path.join(dir, 'plain'))).toBeUndefined();
+    // what open(2) would refuse only at the end: a name over 255 bytes, a link into nowhere
+    expect(unwritableProblem(path.join(dir, `${'a'.repeat(300)}.json`))).toBe(`a name in ${path.join(dir, `${'a'.repeat(300)}.json`)} is longer than 255 bytes`);
+    fs.symlinkSync('nowhere/x.json', path.join(dir, 'dangling'));
+    expect(unwritableProblem(path.join(dir, 'dangling'))).toBe(`${path.join(dir, 'dangling')} is a link to ${path.join(dir, 'nowhere', 'x.json')}, whose directory does not exist`);
+    fs.symlinkSync('fresh.json', path.join(dir, 'to-new'));
+    expect(unwritableProblem(path.join(dir, 'to-new'))).toBeUndefined();
   });
 
   it('a report that was asked for and could not be written fails the run, after the release', async () => {
@@ -48,8 +54,11 @@ describe('files written on this machine', () => {
     const reporter = new MemoryReporter();
     const file = path.join(dir, 'file', 'r.json');
     await expect(guardedRelease(reporter, { report: file }, async () => report)).rejects.toThrow(/^--report: cannot write .*file\/r\.json: .* \(the release itself went through\)$/);
+    // said once (the error), and never as if it had been written
+    expect(reporter.text()).not.toMatch(/cannot write|report: /);
     // and without that failure it is the release's own result
     await expect(guardedRelease(reporter, { report: path.join(dir, 'ok.json') }, async () => report)).resolves.toBe(report);
+    expect(reporter.text()).toContain(`report: ${path.join(dir, 'ok.json')}`);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'ok.json'), 'utf8'))).toEqual(report);
   });
 });
