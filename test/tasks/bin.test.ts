@@ -11,6 +11,10 @@ describe('switchyard <task>', () => {
     const r = await run('deploy', 'uat');
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toBe('switchyard: uat: not a flag; switchyard runs one task: switchyard deploy [--flag=value …] (--env=<name> picks the environment)');
+    // a flag's value after a space, as gulp takes it: said how switchyard takes it
+    const sp = await run('deploy', '--report', 'out.json');
+    expect(sp.exitCode).toBe(2);
+    expect(sp.stderr).toBe('switchyard: --report out.json: write --report=out.json (switchyard takes --flag=value)');
     const dd = await run('status', '--', '--env=uat');
     expect(dd.exitCode).toBe(2);
     expect(dd.stderr).toBe('switchyard: --: switchyard status takes flags only');
