@@ -18,11 +18,20 @@ beforeEach(() => {
   fs.writeFileSync(path.join(dir, 'build', 'two.txt'), 'two\n', { mode: 0o755 });
   fs.symlinkSync('two.txt', path.join(dir, 'build', 'link'));
 });
-afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+// every package a test builds is removed, as deploy's finally does (its temporary directory)
+const made: { remove(): Promise<void> }[] = [];
+afterEach(async () => {
+  await Promise.all(made.splice(0).map((p) => p.remove()));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 const sha = (s: string | Buffer) => crypto.createHash('sha256').update(s).digest('hex');
 const members = (file: string) => execFileSync('tar', ['-tf', file], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
-const pkgOf = () => buildPackage({ buildDir: path.join(dir, 'build'), meta: { release: 'r1' }, files: [{ path: 'config.json', content: '{}' }] });
+const pkgOf = async () => {
+  const p = await buildPackage({ buildDir: path.join(dir, 'build'), meta: { release: 'r1' }, files: [{ path: 'config.json', content: '{}' }] });
+  made.push(p);
+  return p;
+};
 
 describe('protocol: the upload', () => {
   it('the header line counts the bytes of the list, one path a line; then the package size', () => {
