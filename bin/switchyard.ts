@@ -7,7 +7,7 @@ import { enableCodeCache } from '../lib/code-cache';
 enableCodeCache();
 import { nearest } from '../lib/nearest';
 import { CATALOG, type TaskName } from '../tasks/plumbing/catalog';
-import { FLAGS, FlagError, parseFlags, type FlagName } from '../tasks/plumbing/flags';
+import { FLAGS, FlagError, parseFlags, type FlagName, type FlagSpec } from '../tasks/plumbing/flags';
 import { commandHelp, generalHelp, packageVersion, taskHelp } from '../tasks/plumbing/help';
 
 /** Runs one built-in task; the task modules load only now, after the command line was checked. */
@@ -15,7 +15,11 @@ async function runTask(name: TaskName, argv: string[]): Promise<void> {
   // one task a run: another word (`switchyard deploy uat`) would otherwise be ignored, and deploy local
   const stray = argv.filter((a) => !a.startsWith('-'));
   // `--env uat`: the value of a flag written as gulp takes it; switchyard takes --flag=value only
-  const spaced = argv.findIndex((a, i) => i > 0 && !a.startsWith('-') && FLAGS[argv[i - 1] as FlagName] !== undefined && FLAGS[argv[i - 1] as FlagName].type !== 'boolean');
+  const takesValue = (a: string | undefined) => {
+    const spec = FLAGS[a as FlagName] as FlagSpec | undefined;
+    return spec !== undefined && spec.type !== 'boolean';
+  };
+  const spaced = argv.findIndex((a, i) => !a.startsWith('-') && takesValue(argv[i - 1]));
   if (spaced > 0) throw new FlagError([`${argv[spaced - 1]} ${argv[spaced]}: write ${argv[spaced - 1]}=${argv[spaced]} (switchyard takes --flag=value)`]);
   if (stray.length) throw new FlagError([`${stray.join(' ')}: not a flag; switchyard runs one task: switchyard ${name} [--flag=value …] (--env=<name> picks the environment)`]);
   if (argv.includes('--')) throw new FlagError([`--: switchyard ${name} takes flags only`]);

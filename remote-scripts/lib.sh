@@ -891,7 +891,7 @@ sy_listener_scan() {
 # SY_LQ connections queued); unknown (ss cannot tell, SY_WHY says why: wait a timer instead).
 # SY_QMAX: the longest queue seen.
 sy_queue_wait() {
-  local deadline zero=${4:-}
+  local deadline wait zero=${4:-}
   SY_QUEUE=unknown SY_QMAX=0
   sy_now
   deadline=$((SY_NOW + $3))
@@ -913,7 +913,7 @@ sy_queue_wait() {
       fi
     fi
     ((SY_NOW < deadline)) || return 0
-    local wait=10
+    wait=10
     if [[ -n $zero ]] && ((zero + SY_SETTLE_MS - SY_NOW < wait)); then wait=$((zero + SY_SETTLE_MS - SY_NOW)); fi
     sy_sleep_ms $((deadline - SY_NOW < wait ? deadline - SY_NOW : wait))
   done

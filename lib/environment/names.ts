@@ -10,8 +10,11 @@ export const ENV_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** value without its known extensions (`uat.ts.mjs` → `uat`): the environment a file's name means. */
 export function envStem(value: string): string {
   let stem = path.basename(value);
-  for (let ext = EXTENSIONS.find((e) => stem.endsWith(e)); ext && stem.length > ext.length; ext = EXTENSIONS.find((e) => stem.endsWith(e))) stem = stem.slice(0, -ext.length);
-  return stem;
+  for (;;) {
+    const ext = EXTENSIONS.find((e) => stem.endsWith(e) && stem.length > e.length);
+    if (!ext) return stem;
+    stem = stem.slice(0, -ext.length);
+  }
 }
 
 /**

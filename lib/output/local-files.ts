@@ -5,14 +5,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+/** The nearest directory of dir's that exists (dir itself, a parent, at worst /), and those below it that do not. */
+function existingAbove(dir: string): { existing: string; missing: string[] } {
+  const missing: string[] = [];
+  let d = path.resolve(dir);
+  for (; !fs.existsSync(d) && path.dirname(d) !== d; d = path.dirname(d)) missing.unshift(d);
+  return { existing: d, missing };
+}
+
 /** Makes dir and its missing parents, 0755 (less under a stricter umask). */
 export function makeDirs(dir: string): void {
-  const missing: string[] = [];
-  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) {
-    missing.unshift(d);
-    if (path.dirname(d) === d) break;
-  }
-  for (const d of missing) fs.mkdirSync(d, { mode: 0o755 });
+  for (const d of existingAbove(dir).missing) fs.mkdirSync(d, { mode: 0o755 });
 }
 
 /** Writes a file (its directory made first), 0644 when it is new. */
@@ -46,8 +49,7 @@ export function unwritableProblem(file: string, links = 0): string | undefined {
     if (fs.statSync(abs).isDirectory()) return `${abs} is a directory`;
     return writable(abs, fs.constants.W_OK) ? undefined : `${abs} is not writable`;
   }
-  let d = path.dirname(abs);
-  while (!fs.existsSync(d) && path.dirname(d) !== d) d = path.dirname(d);
+  const d = existingAbove(path.dirname(abs)).existing;
   if (!fs.statSync(d).isDirectory()) return `${d} is not a directory`;
   const within = d === path.dirname(abs) ? '' : ` (to make ${path.relative(d, path.dirname(abs))} in)`;
   return writable(d, fs.constants.W_OK | fs.constants.X_OK) ? undefined : `${d} is not writable${within}`;
